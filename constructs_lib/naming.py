@@ -1,0 +1,107 @@
+"""GCP naming and labelling rules, and the deterministic ``<app>-<env>-<role>`` names.
+
+Physical names are derived, never random: the same environment always yields the same names,
+so a plan shows a rename as exactly that. Every name is checked against GCP's resource-name
+rule (RFC 1035: ``^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$``) and every label against GCP's label
+rules, at construction time, so a bad name never reaches the API.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from constructs_lib.errors import ConfigurationError
+
+NAME_PATTERN = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+"""GCP resource names (Compute Engine, Memorystore, service accounts' ids are stricter)."""
+
+LABEL_KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+LABEL_VALUE_PATTERN = re.compile(r"^[a-z0-9_-]{0,63}$")
+MAX_LABELS = 64
+MANAGED_BY = "cdktf"
+
+NAME_RULE = "must match ^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$ (lowercase letters, digits and hyphens, start with a letter, end with a letter or digit, at most 63 characters)"
+PART_RULE = "must match ^[a-z][a-z0-9-]*$ and not end with a hyphen (lowercase letters, digits and hyphens, start with a letter)"
+_PART_PATTERN = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+
+
+def check_name(value: str, field: str = "name", *, max_length: int = 63) -> str:
+    """Return ``value`` if it is a valid GCP resource name, else raise ConfigurationError."""
+    if not isinstance(value, str) or not NAME_PATTERN.fullmatch(value):
+        raise ConfigurationError(field, value, NAME_RULE)
+    if len(value) > max_length:
+        raise ConfigurationError(field, value, f"must be at most {max_length} characters (has {len(value)})")
+    return value
+
+
+def check_name_part(value: str, field: str) -> str:
+    """Return ``value`` if it can be one hyphen-joined part of a name (app, env, role)."""
+    if not isinstance(value, str) or not _PART_PATTERN.fullmatch(value):
+        raise ConfigurationError(field, value, PART_RULE)
+    return value
+
+
+def check_labels(labels: Mapping[str, str], field: str = "labels") -> dict[str, str]:
+    """Return ``labels`` as a plain dict if every key and value obeys GCP's label rules."""
+    if len(labels) > MAX_LABELS:
+        raise ConfigurationError(field, f"{len(labels)} labels", f"at most {MAX_LABELS} labels are allowed")
+    for key, value in labels.items():
+        if not isinstance(key, str) or not LABEL_KEY_PATTERN.fullmatch(key):
+            raise ConfigurationError(
+                f"{field}.{key}", key,
+                "label keys must match ^[a-z][a-z0-9_-]{0,62}$ (start with a lowercase letter, at most 63 characters)",
+            )
+        if not isinstance(value, str) or not LABEL_VALUE_PATTERN.fullmatch(value):
+            raise ConfigurationError(
+                f"{field}.{key}", value,
+                "label values must match ^[a-z0-9_-]{0,63}$ (lowercase letters, digits, _ and -, at most 63 characters)",
+            )
+    return dict(labels)
+
+
+class Naming(BaseModel):
+    """Deterministic names and common labels for one application environment.
+
+    ``Naming(app="ml", env="dev").name("net")`` is ``ml-dev-net``. Constructs receive a
+    ``Naming`` (``naming=``) and derive every physical name and label set from it.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    app: str = Field(default="ml", description="Application prefix of every name. Defaults to 'ml'.")
+    env: str = Field(description="Environment name, the second part of every name (dev, prod...).")
+    labels: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra labels on every resource that takes labels; app, env and managed-by are always added.",
+    )
+
+    @field_validator("app", "env")
+    @classmethod
+    def _part(cls, value: str, info) -> str:  # noqa: ANN001 - pydantic's ValidationInfo
+        check_name_part(value, info.field_name)
+        return value
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, value: dict[str, str]) -> dict[str, str]:
+        check_labels(value)
+        return value
+
+    @property
+    def prefix(self) -> str:
+        """``<app>-<env>``: the start of every physical name."""
+        return f"{self.app}-{self.env}"
+
+    def name(self, *parts: str, max_length: int = 63) -> str:
+        """``<app>-<env>-<part>-<part>...``, validated against GCP's name rule and ``max_length``."""
+        for index, part in enumerate(parts):
+            check_name_part(part, f"name part {index + 1}")
+        return check_name("-".join((self.prefix, *parts)), "name", max_length=max_length)
+
+    def common_labels(self, **extra: str) -> dict[str, str]:
+        """``app``, ``env``, ``managed-by`` plus the environment's and the caller's extra labels."""
+        merged = {**self.labels, **extra, "app": self.app, "env": self.env, "managed-by": MANAGED_BY}
+        return check_labels(merged)

@@ -1,0 +1,1 @@
+"""Ready stacks composed from ``constructs_lib``, and the environment-file models."""

@@ -1,0 +1,92 @@
+"""Shared test harness: synthesize stacks into dicts, JSON snapshots, resource look-ups.
+
+The provider bindings are imported once per pytest process (they cost ~12 s); build stacks in
+fixtures and keep one process (no xdist).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Iterator
+
+import pytest
+from syrupy.extensions.json import JSONSnapshotExtension
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+import constructs_lib  # noqa: E402,F401 - jsii environment first
+
+from cdktf import TerraformStack, Testing  # noqa: E402
+
+from constructs_lib._google import provider as google_provider  # noqa: E402
+from constructs_lib.naming import Naming  # noqa: E402
+
+TEST_PROJECT = "test-project-123"
+TEST_REGION = "europe-west1"
+
+SYNTHESIZED: list[tuple[str, dict[str, Any]]] = []
+"""Every stack synthesized through ``synth`` in this session (test id, JSON), so a later
+session-scoped check (the offline Terraform harness) can validate all of them."""
+
+
+def synth(stack: TerraformStack) -> dict[str, Any]:
+    """``Testing.synth`` parsed into a dict (backend and metadata blocks are dropped by cdktf)."""
+    result = json.loads(Testing.synth(stack))
+    test_id = os.environ.get("PYTEST_CURRENT_TEST", "unknown").split(" ")[0]
+    SYNTHESIZED.append((test_id, result))
+    return result
+
+
+def new_stack(project: str = TEST_PROJECT, region: str = TEST_REGION) -> TerraformStack:
+    """A fresh stack with a configured google provider, as the reference stacks have."""
+    stack = TerraformStack(Testing.app(), "test")
+    google_provider.GoogleProvider(stack, "google", project=project, region=region,
+                                   add_terraform_attribution_label=False)
+    return stack
+
+
+def resources(synthesized: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
+    """All resources of ``resource_type`` keyed by their logical id (empty dict if none)."""
+    return synthesized.get("resource", {}).get(resource_type, {})
+
+
+def only_resource(synthesized: dict[str, Any], resource_type: str) -> dict[str, Any]:
+    """The single resource of ``resource_type``; fails the test if there are zero or several."""
+    found = resources(synthesized, resource_type)
+    assert len(found) == 1, f"expected one {resource_type}, found {sorted(found)}"
+    return next(iter(found.values()))
+
+
+def resource_by_path(synthesized: dict[str, Any], resource_type: str, path_suffix: str) -> dict[str, Any]:
+    """The resource of ``resource_type`` whose construct path ends with ``path_suffix``."""
+    matches = [
+        body for body in resources(synthesized, resource_type).values()
+        if body.get("//", {}).get("metadata", {}).get("path", "").endswith(path_suffix)
+    ]
+    assert len(matches) == 1, f"expected one {resource_type} at */{path_suffix}, found {len(matches)}"
+    return matches[0]
+
+
+@pytest.fixture
+def stack() -> TerraformStack:
+    """A fresh stack with a google provider (project test-project-123, region europe-west1)."""
+    return new_stack()
+
+
+@pytest.fixture
+def naming() -> Naming:
+    """``Naming(app="ml", env="test")``: names look like ``ml-test-<role>``."""
+    return Naming(app="ml", env="test")
+
+
+@pytest.fixture
+def snapshot_json(snapshot):  # noqa: ANN001, ANN201 - syrupy's fixture
+    """syrupy snapshot stored as one readable ``.json`` file per test case."""
+    return snapshot.use_extension(JSONSnapshotExtension)
+
+
+@pytest.fixture(scope="session")
+def synthesized_stacks() -> Iterator[list[tuple[str, dict[str, Any]]]]:
+    """The list every ``synth`` call appends to (read by session-wide checks)."""
+    yield SYNTHESIZED

@@ -157,10 +157,10 @@ def load_environment(path: Path) -> EnvironmentConfig:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise EnvironmentFileError(f"{path}: cannot read environment file: {error}") from None
-    return parse_environment(text, name=path.stem, source=_display(path))
+    return parse_environment(text, name=path.stem, source=display_path(path))
 
 
-def _display(path: Path) -> str:
+def display_path(path: Path) -> str:
     """The path relative to the working directory when it is below it (shorter messages)."""
     try:
         return str(path.resolve().relative_to(Path.cwd()))
@@ -172,7 +172,7 @@ def environment_files(directory: Path = ENVIRONMENTS_DIR, only: str | None = Non
     """``<directory>/*.toml`` sorted by name; ``only`` (comma-separated names) narrows the list."""
     files = sorted(directory.glob("*.toml"))
     if not files:
-        raise EnvironmentFileError(f"{_display(directory)}: no environment files (*.toml) found")
+        raise EnvironmentFileError(f"{display_path(directory)}: no environment files (*.toml) found")
     if only:
         wanted = [n.strip() for n in only.split(",") if n.strip()]
         known = {f.stem: f for f in files}

@@ -59,10 +59,12 @@ def only_resource(synthesized: dict[str, Any], resource_type: str) -> dict[str, 
 
 
 def resource_by_path(synthesized: dict[str, Any], resource_type: str, path_suffix: str) -> dict[str, Any]:
-    """The resource of ``resource_type`` whose construct path ends with ``path_suffix``."""
+    """The resource of ``resource_type`` whose construct path ends with ``path_suffix``
+    (``"network/nat-us-east1"``). cdktf's logical id is the path joined by ``_`` plus a hash."""
+    wanted = path_suffix.strip("/").replace("/", "_")
     matches = [
-        body for body in resources(synthesized, resource_type).values()
-        if body.get("//", {}).get("metadata", {}).get("path", "").endswith(path_suffix)
+        body for logical_id, body in resources(synthesized, resource_type).items()
+        if logical_id.rsplit("_", 1)[0] == wanted or logical_id.rsplit("_", 1)[0].endswith("_" + wanted)
     ]
     assert len(matches) == 1, f"expected one {resource_type} at */{path_suffix}, found {len(matches)}"
     return matches[0]

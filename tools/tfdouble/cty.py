@@ -88,9 +88,8 @@ def is_known(value: Any) -> bool:
 def zero_value(ty: Any, path: tuple, make_string, depth: int = 0) -> Any:
     """A known, non-null value of JSON type expression `ty` at attribute `path`.
 
-    Strings come from `make_string(path)`; numbers are 0, bools False, collections of primitives
-    empty, lists/sets of objects get one element (so `x[0].attr` references resolve at apply),
-    maps are empty, objects have every attribute filled. "dynamic" becomes null (valid for any
+    Strings come from `make_string(path)`; numbers are 0, bools False, lists/sets get one
+    element (so `x[0].attr` / `names[0]` references resolve at apply), maps are empty, objects have every attribute filled. "dynamic" becomes null (valid for any
     type). `depth` guards against pathological nesting.
     """
     if ty == "string":
@@ -103,10 +102,7 @@ def zero_value(ty: Any, path: tuple, make_string, depth: int = 0) -> Any:
         return None
     kind = ty[0]
     if kind in ("list", "set"):
-        elem = ty[1]
-        if isinstance(elem, list) and elem[0] == "object":
-            return [zero_value(elem, path, make_string, depth + 1)]
-        return []
+        return [zero_value(ty[1], path, make_string, depth + 1)]
     if kind == "map":
         return {}
     if kind == "object":

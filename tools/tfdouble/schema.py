@@ -1,0 +1,200 @@
+"""Provider schema: JSON dump -> tfplugin6 protos (for Terraform) + compact tuples (for the double).
+
+Terraform launches the provider several times per command, so the translation is done once and
+cached on disk, keyed by the SHA-256 of the vendored schema file and :data:`CACHE_FORMAT`:
+
+* ``<name>-<version>-<key>.pb``: the serialized ``GetProviderSchema.Response``, sent verbatim;
+* ``<name>-<version>-<key>.marshal``: {"provider": block, "resource"/"data"/"ephemeral":
+  {type: marshal(bytes) of (version, block)}}. Per-type entries stay marshalled until used, so a
+  launch only pays for the handful of types a configuration mentions.
+
+A compact block is ``(attrs, blocks)``: attrs ``{name: (cty_type_json_value, flags)}``, blocks
+``{name: (nesting, min_items, max_items, block)}``; flags are the bit constants below.
+Default cache dir: ``$TFDOUBLE_CACHE_DIR`` or ``<repo>/.tfharness/cache``; if it cannot be written
+the translation is simply kept in memory.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import marshal
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from . import catalog
+
+REQUIRED, OPTIONAL, COMPUTED, SENSITIVE, WRITE_ONLY, DEPRECATED = 1, 2, 4, 8, 16, 32
+#: Bump when the cached layout or translation changes.
+CACHE_FORMAT = "3"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_CACHE_DIR = REPO_ROOT / ".tfharness" / "cache"
+
+_KINDS = {"resource": "resource_schemas", "data": "data_source_schemas",
+          "ephemeral": "ephemeral_resource_schemas"}
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("TFDOUBLE_CACHE_DIR") or DEFAULT_CACHE_DIR)
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON dump -> compact tuples
+
+
+def _nested_type_to_cty(nested: dict) -> Any:
+    obj = ["object", {n: _attr_cty(a) for n, a in nested["attributes"].items()}]
+    mode = nested.get("nesting_mode", "single")
+    return obj if mode == "single" else [mode, obj]
+
+
+def _attr_cty(attr: dict) -> Any:
+    return attr["type"] if "type" in attr else _nested_type_to_cty(attr["nested_type"])
+
+
+def _flags(attr: dict) -> int:
+    return ((REQUIRED if attr.get("required") else 0) | (OPTIONAL if attr.get("optional") else 0)
+            | (COMPUTED if attr.get("computed") else 0) | (SENSITIVE if attr.get("sensitive") else 0)
+            | (WRITE_ONLY if attr.get("write_only") else 0) | (DEPRECATED if attr.get("deprecated") else 0))
+
+
+def compact_block(block: dict) -> tuple:
+    attrs = {n: (_attr_cty(a), _flags(a)) for n, a in block.get("attributes", {}).items()}
+    blocks = {n: (b["nesting_mode"], b.get("min_items", 0), b.get("max_items", 0), compact_block(b["block"]))
+              for n, b in block.get("block_types", {}).items()}
+    return attrs, blocks
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON dump -> protos
+
+
+def _proto_attribute(pb, name: str, attr: dict):
+    from . import proto
+
+    a = proto.message("Schema.Attribute")(
+        name=name, description=attr.get("description", ""),
+        description_kind=1 if attr.get("description_kind") == "markdown" else 0,
+        required=bool(attr.get("required")), optional=bool(attr.get("optional")),
+        computed=bool(attr.get("computed")), sensitive=bool(attr.get("sensitive")),
+        deprecated=bool(attr.get("deprecated")), write_only=bool(attr.get("write_only")))
+    if "type" in attr:
+        a.type = json.dumps(attr["type"], separators=(",", ":")).encode()
+    else:
+        nested = attr["nested_type"]
+        a.nested_type.nesting = _OBJECT_NESTING[nested.get("nesting_mode", "single")]
+        for n, sub in nested["attributes"].items():
+            a.nested_type.attributes.append(_proto_attribute(pb, n, sub))
+    return a
+
+
+_BLOCK_NESTING = {"single": 1, "list": 2, "set": 3, "map": 4, "group": 5}
+_OBJECT_NESTING = {"single": 1, "list": 2, "set": 3, "map": 4}
+
+
+def _fill_block(pb_block, block: dict) -> None:
+    pb_block.description = block.get("description", "")
+    pb_block.description_kind = 1 if block.get("description_kind") == "markdown" else 0
+    pb_block.deprecated = bool(block.get("deprecated"))
+    for name, attr in block.get("attributes", {}).items():
+        pb_block.attributes.append(_proto_attribute(None, name, attr))
+    for name, bt in block.get("block_types", {}).items():
+        nb = pb_block.block_types.add(type_name=name, nesting=_BLOCK_NESTING[bt["nesting_mode"]],
+                                      min_items=bt.get("min_items", 0), max_items=bt.get("max_items", 0))
+        _fill_block(nb.block, bt["block"])
+
+
+def _fill_schema(pb_schema, schema: dict) -> None:
+    pb_schema.version = schema.get("version", 0)
+    _fill_block(pb_schema.block, schema["block"])
+
+
+def translate(dump: dict, spec: catalog.ProviderSpec) -> tuple[bytes, dict]:
+    """(serialized GetProviderSchema.Response, compact index) for one provider's JSON dump."""
+    from . import proto
+
+    ps = dump["provider_schemas"][spec.source]
+    resp = proto.GetProviderSchemaResponse()
+    _fill_schema(resp.provider, ps["provider"])
+    resp.server_capabilities.plan_destroy = True
+    resp.server_capabilities.get_provider_schema_optional = True
+    resp.server_capabilities.move_resource_state = True
+    for kind, key in (("resource", "resource_schemas"), ("data", "data_source_schemas"),
+                      ("ephemeral", "ephemeral_resource_schemas")):
+        target = getattr(resp, key)
+        for type_name, schema in ps.get(key, {}).items():
+            _fill_schema(target[type_name], schema)
+    index: dict[str, Any] = {"provider": compact_block(ps["provider"]["block"])}
+    for kind, key in _KINDS.items():
+        index[kind] = {t: marshal.dumps((s.get("version", 0), compact_block(s["block"])))
+                       for t, s in ps.get(key, {}).items()}
+    return resp.SerializeToString(), index
+
+
+# ---------------------------------------------------------------------------------------------
+# cached loading
+
+
+class ProviderSchema:
+    """Schema of one provider, loaded from the cache (building it on a miss)."""
+
+    def __init__(self, spec: catalog.ProviderSpec, response: bytes, index: dict):
+        self.spec = spec
+        self.response_bytes = response
+        self.provider_block = index["provider"]
+        self._index = index
+        self._decoded: dict[tuple[str, str], tuple] = {}
+
+    def type_names(self, kind: str) -> list[str]:
+        return list(self._index[kind])
+
+    def get(self, kind: str, type_name: str) -> tuple[int, tuple] | None:
+        """(schema version, compact block) of a "resource"/"data"/"ephemeral" type, or None."""
+        key = (kind, type_name)
+        if key not in self._decoded:
+            raw = self._index[kind].get(type_name)
+            if raw is None:
+                return None
+            self._decoded[key] = marshal.loads(raw)
+        return self._decoded[key]
+
+
+def _cache_key(spec: catalog.ProviderSpec) -> str:
+    digest = hashlib.sha256(spec.schema_file.read_bytes()).hexdigest()[:16]
+    return f"{spec.name}-{spec.version}-{digest}-f{CACHE_FORMAT}"
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load(name: str, directory: Path | None = None) -> ProviderSchema:
+    """Load provider `name`'s schema from the cache in `directory` (default :func:`cache_dir`)."""
+    spec = catalog.get(name)
+    directory = Path(directory) if directory else cache_dir()
+    key = _cache_key(spec)
+    pb_path, idx_path = directory / f"{key}.pb", directory / f"{key}.marshal"
+    try:
+        return ProviderSchema(spec, pb_path.read_bytes(), marshal.loads(idx_path.read_bytes()))
+    except (OSError, EOFError, ValueError):
+        pass
+    dump = json.loads(gzip.decompress(spec.schema_file.read_bytes()))
+    response, index = translate(dump, spec)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        _write_atomic(pb_path, response)
+        _write_atomic(idx_path, marshal.dumps(index))
+    except OSError:
+        pass  # read-only checkout: serve from memory
+    return ProviderSchema(spec, response, index)

@@ -1,0 +1,561 @@
+"""``InferenceCache``: a Memorystore for Redis cache per serving region.
+
+Two modes, chosen in ``CacheSpec.mode``:
+
+* ``instance`` (default): a ``google_redis_instance`` per region. STANDARD_HA, AUTH on, in-transit
+  TLS (SERVER_AUTHENTICATION), private services access on the serving network, an LRU eviction
+  policy that suits a cache, a weekly maintenance window, ``prevent_destroy``. The AUTH string and
+  the server CA certificates are stored in Secret Manager (never in VM metadata).
+* ``cluster``: a ``google_redis_cluster`` per region for caches larger than one instance, reached
+  through Private Service Connect (a service connection policy per region), IAM authentication,
+  TLS, multi-zone, deletion protection.
+
+The fleet gets what it needs from ``connection(region)`` and ``grant_connect(member)``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Sequence
+
+from cdktf import Fn, TerraformOutput, TerraformResourceLifecycle, TerraformStack, Token
+from constructs import Construct
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from constructs_lib._google import (
+    network_connectivity_service_connection_policy as scp,
+    project_iam_member,
+    redis_cluster,
+    redis_instance,
+    secret_manager_secret,
+    secret_manager_secret_iam_member,
+    secret_manager_secret_version,
+)
+from constructs_lib.errors import ConfigurationError
+from constructs_lib.interfaces import CacheConnection
+from constructs_lib.model_store import check_member, grant_id
+from constructs_lib.naming import Naming, check_labels
+from constructs_lib.network import ServingNetwork
+from constructs_lib.regions import check_zone
+
+REDIS_VERSIONS: tuple[str, ...] = ("REDIS_3_2", "REDIS_4_0", "REDIS_5_0", "REDIS_6_X", "REDIS_7_0", "REDIS_7_2")
+"""Memorystore for Redis versions (the API's ``redisVersion`` values)."""
+
+EVICTION_POLICIES: tuple[str, ...] = (
+    "volatile-lru", "allkeys-lru", "volatile-lfu", "allkeys-lfu",
+    "volatile-random", "allkeys-random", "volatile-ttl", "noeviction",
+)
+"""Redis ``maxmemory-policy`` values (the ones Memorystore accepts)."""
+
+TIER_MEMORY_GB: dict[str, tuple[int, int]] = {"BASIC": (1, 300), "STANDARD_HA": (1, 300)}
+"""Instance memory limits per tier (Memorystore: 1-300 GB for both tiers)."""
+
+READ_REPLICAS_MIN_MEMORY_GB = 5
+"""Read replicas need nodes of at least 5 GB (Memorystore docs, read replicas caveats)."""
+
+READ_REPLICAS_MIN_VERSION = "REDIS_5_0"
+
+INSTANCE_NAME_MAX = 40
+"""Memorystore instance ids are at most 40 characters."""
+
+PSC_SERVICE_CLASS = "gcp-memorystore-redis"
+
+SECRET_ACCESSOR = "roles/secretmanager.secretAccessor"
+DB_CONNECTION_USER = "roles/redis.dbConnectionUser"
+
+Day = Literal["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY"]
+SnapshotPeriod = Literal["ONE_HOUR", "SIX_HOURS", "TWELVE_HOURS", "TWENTY_FOUR_HOURS"]
+
+_INSTANCE_ONLY = (
+    "tier", "memory_size_gb", "redis_version", "auth_enabled", "transit_encryption_mode",
+    "connect_mode", "read_replica_count",
+)
+
+
+class MaintenanceWindow(BaseModel):
+    """Weekly one-hour maintenance window (UTC). Defaults to SUNDAY 03:00 UTC, a low-traffic hour
+    for most fleets; set it to yours so failovers happen when the cache matters least."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    day: Day = Field(default="SUNDAY", description="Day of the week, MONDAY..SUNDAY. Defaults to SUNDAY.")
+    hour: int = Field(default=3, ge=0, le=23, description="Start hour in UTC, 0-23. Defaults to 3.")
+
+
+class ClusterSpec(BaseModel):
+    """Memorystore for Redis Cluster settings (``mode = "cluster"``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    shard_count: int = Field(default=3, ge=1, le=250, description="Shards (primaries), 1-250. Defaults to 3.")
+    replica_count: int = Field(
+        default=1, ge=0, le=2,
+        description="Replicas per shard, 0-2. Defaults to 1: a replica keeps each shard's keys through a node failure.",
+    )
+    node_type: Literal[
+        "REDIS_SHARED_CORE_NANO", "REDIS_STANDARD_SMALL", "REDIS_HIGHMEM_MEDIUM", "REDIS_HIGHMEM_XLARGE"
+    ] = Field(default="REDIS_HIGHMEM_MEDIUM", description="Node type. Defaults to REDIS_HIGHMEM_MEDIUM (13 GB), the service default.")
+    authorization_mode: Literal["AUTH_MODE_IAM_AUTH", "AUTH_MODE_DISABLED"] = Field(
+        default="AUTH_MODE_IAM_AUTH",
+        description="Defaults to AUTH_MODE_IAM_AUTH: clients authenticate with IAM tokens, no shared password.",
+    )
+    transit_encryption_mode: Literal[
+        "TRANSIT_ENCRYPTION_MODE_SERVER_AUTHENTICATION", "TRANSIT_ENCRYPTION_MODE_DISABLED"
+    ] = Field(default="TRANSIT_ENCRYPTION_MODE_SERVER_AUTHENTICATION", description="Defaults to TLS with server authentication.")
+    zone_distribution: Literal["MULTI_ZONE", "SINGLE_ZONE"] = Field(
+        default="MULTI_ZONE", description="Defaults to MULTI_ZONE: nodes spread over zones survive a zone outage.",
+    )
+    zones: dict[str, str] = Field(
+        default_factory=dict,
+        description="SINGLE_ZONE only: the zone per region, e.g. {europe-west1 = 'europe-west1-b'}.",
+    )
+    deletion_protection: bool = Field(default=True, description="API-side deletion protection. Defaults to on.")
+
+    @model_validator(mode="after")
+    def _zones(self) -> "ClusterSpec":
+        if self.zone_distribution == "MULTI_ZONE" and self.zones:
+            raise ValueError("cluster.zones is only allowed with zone_distribution = 'SINGLE_ZONE' (MULTI_ZONE picks zones itself)")
+        if self.zone_distribution == "SINGLE_ZONE" and not self.zones:
+            raise ValueError("zone_distribution = 'SINGLE_ZONE' needs cluster.zones, a zone per region (e.g. {europe-west1 = 'europe-west1-b'})")
+        for region, zone in self.zones.items():
+            try:
+                check_zone(zone, region, f"cluster.zones.{region}")
+            except ConfigurationError as error:
+                raise ValueError(str(error)) from None
+        return self
+
+
+class CacheSpec(BaseModel):
+    """Tunables of ``InferenceCache``; the ``[cache]`` section of an environment file."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    mode: Literal["instance", "cluster"] = Field(
+        default="instance",
+        description="'instance' (one Memorystore instance per region, up to 300 GB) or 'cluster' (Redis Cluster, "
+        "for larger caches). Defaults to 'instance'.",
+    )
+    tier: Literal["BASIC", "STANDARD_HA"] = Field(
+        default="STANDARD_HA", description="Defaults to STANDARD_HA: a failover replica keeps the cache warm.",
+    )
+    memory_size_gb: int = Field(default=5, description="Instance memory in GB, 1-300. Defaults to 5, the smallest size that allows read replicas.")
+    redis_version: str = Field(default="REDIS_7_2", description="Defaults to REDIS_7_2, the newest Memorystore version.")
+    auth_enabled: bool = Field(default=True, description="Redis AUTH. Defaults to on; the AUTH string goes to Secret Manager.")
+    transit_encryption_mode: Literal["SERVER_AUTHENTICATION", "DISABLED"] = Field(
+        default="SERVER_AUTHENTICATION", description="In-transit TLS. Defaults to SERVER_AUTHENTICATION.",
+    )
+    connect_mode: Literal["PRIVATE_SERVICE_ACCESS", "DIRECT_PEERING"] = Field(
+        default="PRIVATE_SERVICE_ACCESS",
+        description="Defaults to PRIVATE_SERVICE_ACCESS, in the serving network's reserved range.",
+    )
+    read_replica_count: int = Field(
+        default=0, ge=0, le=5,
+        description="Read replicas, 0-5 (STANDARD_HA, >= 5 GB, Redis >= 5.0). Defaults to 0: replicas cost and are one-way.",
+    )
+    rdb_snapshot_period: SnapshotPeriod | None = Field(
+        default=None,
+        description="RDB persistence snapshot period. Defaults to None (off): a cache can be refilled from the models.",
+    )
+    maintenance_window: MaintenanceWindow | None = Field(
+        default_factory=MaintenanceWindow,
+        description="Weekly maintenance window. Defaults to SUNDAY 03:00 UTC; None lets Google choose.",
+    )
+    eviction_policy: str = Field(
+        default="allkeys-lru",
+        description="Redis maxmemory-policy. Defaults to allkeys-lru: a full cache evicts the least recently used entry "
+        "instead of failing writes (Memorystore's default volatile-lru only evicts keys with a TTL).",
+    )
+    redis_configs: dict[str, str] = Field(
+        default_factory=dict, description="Other Redis configuration parameters (maxmemory-policy comes from eviction_policy).",
+    )
+    labels: dict[str, str] = Field(default_factory=dict, description="Extra labels (common labels are always set).")
+    prevent_destroy: bool = Field(
+        default=True, description="Terraform refuses to destroy the cache. Defaults to on; turn off for dev.",
+    )
+    cluster: ClusterSpec = Field(default_factory=ClusterSpec, description="Settings of mode = 'cluster'.")
+
+    @field_validator("redis_version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        if value not in REDIS_VERSIONS:
+            raise ValueError(f"unknown Memorystore Redis version; allowed: {', '.join(REDIS_VERSIONS)}")
+        return value
+
+    @field_validator("eviction_policy")
+    @classmethod
+    def _eviction(cls, value: str) -> str:
+        if value not in EVICTION_POLICIES:
+            raise ValueError(f"unknown maxmemory-policy; allowed: {', '.join(EVICTION_POLICIES)}")
+        return value
+
+    @field_validator("redis_configs")
+    @classmethod
+    def _configs(cls, value: dict[str, str]) -> dict[str, str]:
+        if "maxmemory-policy" in value:
+            raise ValueError("set the eviction policy with eviction_policy, not redis_configs['maxmemory-policy']")
+        return value
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, value: dict[str, str]) -> dict[str, str]:
+        try:
+            check_labels(value)
+        except ConfigurationError as error:
+            raise ValueError(str(error)) from None
+        return value
+
+    @model_validator(mode="after")
+    def _cross(self) -> "CacheSpec":
+        if self.mode == "cluster":
+            misplaced = [name for name in _INSTANCE_ONLY if name in self.model_fields_set]
+            if misplaced:
+                raise ValueError(
+                    f"{', '.join(misplaced)} only apply to mode = 'instance'; with mode = 'cluster' use the cluster.* settings"
+                )
+            return self
+        low, high = TIER_MEMORY_GB[self.tier]
+        if not low <= self.memory_size_gb <= high:
+            raise ValueError(f"memory_size_gb = {self.memory_size_gb}: tier {self.tier} allows {low}-{high} GB")
+        if self.read_replica_count:
+            if self.tier != "STANDARD_HA":
+                raise ValueError(
+                    f"read_replica_count = {self.read_replica_count}: read replicas need tier STANDARD_HA (tier is {self.tier})"
+                )
+            if self.memory_size_gb < READ_REPLICAS_MIN_MEMORY_GB:
+                raise ValueError(
+                    f"read_replica_count = {self.read_replica_count}: read replicas need memory_size_gb >= "
+                    f"{READ_REPLICAS_MIN_MEMORY_GB} (is {self.memory_size_gb})"
+                )
+            if REDIS_VERSIONS.index(self.redis_version) < REDIS_VERSIONS.index(READ_REPLICAS_MIN_VERSION):
+                raise ValueError(
+                    f"read_replica_count = {self.read_replica_count}: read replicas need redis_version >= "
+                    f"{READ_REPLICAS_MIN_VERSION} (is {self.redis_version})"
+                )
+        return self
+
+    @property
+    def tls(self) -> bool:
+        """Whether clients must connect with TLS."""
+        if self.mode == "cluster":
+            return self.cluster.transit_encryption_mode == "TRANSIT_ENCRYPTION_MODE_SERVER_AUTHENTICATION"
+        return self.transit_encryption_mode == "SERVER_AUTHENTICATION"
+
+    @property
+    def uses_auth_string(self) -> bool:
+        """Whether clients send a Redis AUTH string (instance mode with AUTH on)."""
+        return self.mode == "instance" and self.auth_enabled
+
+    @property
+    def uses_iam_auth(self) -> bool:
+        """Whether clients authenticate with IAM (cluster mode with IAM auth)."""
+        return self.mode == "cluster" and self.cluster.authorization_mode == "AUTH_MODE_IAM_AUTH"
+
+
+class InferenceCache(Construct):
+    """Memorystore for Redis inference cache, one instance (or cluster) per serving region.
+
+    Exposes ``instances[region]`` / ``clusters[region]``, ``connection_policies[region]`` (cluster),
+    ``auth_secrets[region]`` / ``auth_secret_versions[region]`` and ``ca_secrets[region]`` /
+    ``ca_secret_versions[region]``, and per region ``host(region)``, ``port(region)``,
+    ``read_host(region)``, ``auth_string(region)`` and ``ca_certs(region)`` (the last two are
+    sensitive). Intent methods: ``connection(region)``, ``grant_connect(member)``, ``add_outputs()``.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        network: ServingNetwork,
+        naming: Naming,
+        regions: Sequence[str] | None = None,
+        spec: CacheSpec | None = None,
+    ) -> None:
+        super().__init__(scope, id_)
+        spec = spec or CacheSpec()
+        regions = list(network.regions if regions is None else regions)
+        if not regions:
+            raise ConfigurationError("regions", regions, "at least one cache region is required")
+        for index, region in enumerate(regions):
+            if region not in network.regions:
+                raise ConfigurationError(
+                    f"regions[{index}]", region, f"must be one of the serving network's regions: {', '.join(network.regions)}"
+                )
+        repeated = sorted({r for r in regions if regions.count(r) > 1})
+        if repeated:
+            raise ConfigurationError("regions", regions, f"each region may be listed once; repeated: {', '.join(repeated)}")
+        if spec.mode == "cluster" and spec.cluster.zone_distribution == "SINGLE_ZONE":
+            missing = [r for r in regions if r not in spec.cluster.zones]
+            extra = sorted(set(spec.cluster.zones) - set(regions))
+            if missing:
+                raise ConfigurationError("cache.cluster.zones", spec.cluster.zones, f"SINGLE_ZONE needs a zone for every cache region; missing: {', '.join(missing)}")
+            if extra:
+                raise ConfigurationError("cache.cluster.zones", spec.cluster.zones, f"names regions the cache is not in: {', '.join(extra)}")
+
+        self.network = network
+        self.naming = naming
+        self.spec = spec
+        self.regions: tuple[str, ...] = tuple(regions)
+        self.labels = naming.common_labels(**spec.labels)
+        self.instances: dict[str, redis_instance.RedisInstance] = {}
+        self.clusters: dict[str, redis_cluster.RedisCluster] = {}
+        self.connection_policies: dict[str, scp.NetworkConnectivityServiceConnectionPolicy] = {}
+        self.auth_secrets: dict[str, secret_manager_secret.SecretManagerSecret] = {}
+        self.auth_secret_versions: dict[str, secret_manager_secret_version.SecretManagerSecretVersion] = {}
+        self.ca_secrets: dict[str, secret_manager_secret.SecretManagerSecret] = {}
+        self.ca_secret_versions: dict[str, secret_manager_secret_version.SecretManagerSecretVersion] = {}
+        self.grants: dict[str, list[Construct]] = {}
+        self._token_grants = 0
+
+        lifecycle = TerraformResourceLifecycle(prevent_destroy=True) if spec.prevent_destroy else None
+        configs = {"maxmemory-policy": spec.eviction_policy, **spec.redis_configs}
+        for region in regions:
+            if spec.mode == "instance":
+                self._add_instance(region, configs, lifecycle)
+            else:
+                self._add_cluster(region, configs, lifecycle)
+            if spec.uses_auth_string:
+                self.auth_secrets[region], self.auth_secret_versions[region] = self._add_secret(
+                    region, "auth", self.auth_string(region), "Redis AUTH string of the inference cache",
+                )
+            if spec.tls:
+                self.ca_secrets[region], self.ca_secret_versions[region] = self._add_secret(
+                    region, "ca", self.ca_certs(region), "Server CA certificates (PEM) of the inference cache",
+                )
+
+    # -- resources -----------------------------------------------------------------------------
+
+    def _maintenance(self, module, prefix: str):  # noqa: ANN001, ANN202 - binding module + class prefix
+        window = self.spec.maintenance_window
+        if window is None:
+            return None
+        return getattr(module, f"{prefix}MaintenancePolicy")(
+            weekly_maintenance_window=[getattr(module, f"{prefix}MaintenancePolicyWeeklyMaintenanceWindow")(
+                day=window.day,
+                start_time=getattr(module, f"{prefix}MaintenancePolicyWeeklyMaintenanceWindowStartTime")(
+                    hours=window.hour, minutes=0, seconds=0, nanos=0,
+                ),
+            )],
+        )
+
+    def _add_instance(self, region: str, configs: dict[str, str], lifecycle: TerraformResourceLifecycle | None) -> None:
+        spec = self.spec
+        psa = spec.connect_mode == "PRIVATE_SERVICE_ACCESS"
+        self.instances[region] = redis_instance.RedisInstance(
+            self, f"redis-{region}",
+            name=self.naming.name("cache", region, max_length=INSTANCE_NAME_MAX),
+            display_name=f"Inference cache {self.naming.prefix} {region}",
+            region=region,
+            tier=spec.tier,
+            memory_size_gb=spec.memory_size_gb,
+            redis_version=spec.redis_version,
+            auth_enabled=spec.auth_enabled,
+            transit_encryption_mode=spec.transit_encryption_mode,
+            connect_mode=spec.connect_mode,
+            authorized_network=self.network.network.id,
+            reserved_ip_range=self.network.private_services_range.name if psa else None,
+            read_replicas_mode=(
+                "READ_REPLICAS_ENABLED" if spec.read_replica_count else "READ_REPLICAS_DISABLED"
+            ) if spec.tier == "STANDARD_HA" else None,
+            replica_count=spec.read_replica_count or None,
+            persistence_config=redis_instance.RedisInstancePersistenceConfig(
+                persistence_mode="RDB", rdb_snapshot_period=spec.rdb_snapshot_period,
+            ) if spec.rdb_snapshot_period else redis_instance.RedisInstancePersistenceConfig(persistence_mode="DISABLED"),
+            maintenance_policy=self._maintenance(redis_instance, "RedisInstance"),
+            redis_configs=configs,
+            labels=self.labels,
+            # The peering must exist before the instance is created, and outlive it on destroy.
+            depends_on=[self.network.private_services_connection] if psa else None,
+            lifecycle=lifecycle,
+        )
+
+    def _add_cluster(self, region: str, configs: dict[str, str], lifecycle: TerraformResourceLifecycle | None) -> None:
+        spec, cluster = self.spec, self.spec.cluster
+        policy = scp.NetworkConnectivityServiceConnectionPolicy(
+            self, f"psc-policy-{region}",
+            name=self.naming.name("cache-psc", region),
+            description=f"Private Service Connect for the Redis clusters of {self.naming.prefix} in {region}",
+            location=region,
+            service_class=PSC_SERVICE_CLASS,
+            network=self.network.network.id,
+            psc_config=scp.NetworkConnectivityServiceConnectionPolicyPscConfig(
+                subnetworks=[self.network.subnets[region].id],
+            ),
+            labels=self.labels,
+        )
+        self.connection_policies[region] = policy
+        zone = cluster.zones.get(region)
+        self.clusters[region] = redis_cluster.RedisCluster(
+            self, f"cluster-{region}",
+            name=self.naming.name("cache", region),
+            region=region,
+            shard_count=cluster.shard_count,
+            replica_count=cluster.replica_count,
+            node_type=cluster.node_type,
+            authorization_mode=cluster.authorization_mode,
+            transit_encryption_mode=cluster.transit_encryption_mode,
+            zone_distribution_config=redis_cluster.RedisClusterZoneDistributionConfig(
+                mode=cluster.zone_distribution, zone=zone,
+            ),
+            psc_configs=[redis_cluster.RedisClusterPscConfigs(network=self.network.network.id)],
+            deletion_protection_enabled=cluster.deletion_protection,
+            persistence_config=redis_cluster.RedisClusterPersistenceConfig(
+                mode="RDB",
+                rdb_config=redis_cluster.RedisClusterPersistenceConfigRdbConfig(rdb_snapshot_period=spec.rdb_snapshot_period),
+            ) if spec.rdb_snapshot_period else redis_cluster.RedisClusterPersistenceConfig(mode="DISABLED"),
+            maintenance_policy=self._maintenance(redis_cluster, "RedisCluster"),
+            redis_configs=configs,
+            # The policy must exist before the cluster's PSC endpoints are created.
+            depends_on=[policy],
+            lifecycle=lifecycle,
+        )
+
+    def _add_secret(
+        self, region: str, kind: str, value: str, description: str,
+    ) -> tuple[secret_manager_secret.SecretManagerSecret, secret_manager_secret_version.SecretManagerSecretVersion]:
+        secret = secret_manager_secret.SecretManagerSecret(
+            self, f"{kind}-secret-{region}",
+            secret_id=self.naming.name("cache", kind, region),
+            replication=secret_manager_secret.SecretManagerSecretReplication(
+                user_managed=secret_manager_secret.SecretManagerSecretReplicationUserManaged(
+                    replicas=[secret_manager_secret.SecretManagerSecretReplicationUserManagedReplicas(location=region)],
+                ),
+            ),
+            annotations={"description": description},
+            labels=self.labels,
+        )
+        version = secret_manager_secret_version.SecretManagerSecretVersion(
+            self, f"{kind}-secret-version-{region}",
+            secret=secret.id,
+            secret_data=value,
+        )
+        return secret, version
+
+    # -- per-region values ---------------------------------------------------------------------
+
+    def _check_region(self, region: str) -> str:
+        if region not in self.regions:
+            raise ConfigurationError("region", region, f"the cache is in {', '.join(self.regions)}")
+        return region
+
+    def host(self, region: str) -> str:
+        """Primary endpoint address (instance ``host``, cluster discovery endpoint address)."""
+        self._check_region(region)
+        if self.spec.mode == "instance":
+            return self.instances[region].host
+        return self.clusters[region].discovery_endpoints.get(0).address
+
+    def port(self, region: str) -> str:
+        """Primary endpoint port, as a string token."""
+        self._check_region(region)
+        if self.spec.mode == "instance":
+            return Token.as_string(self.instances[region].port)
+        return Token.as_string(self.clusters[region].discovery_endpoints.get(0).port)
+
+    def read_host(self, region: str) -> str | None:
+        """Read endpoint address when read replicas are on, else None."""
+        self._check_region(region)
+        if self.spec.mode == "instance" and self.spec.read_replica_count:
+            return self.instances[region].read_endpoint
+        return None
+
+    def read_port(self, region: str) -> str | None:
+        """Read endpoint port when read replicas are on, else None."""
+        self._check_region(region)
+        if self.spec.mode == "instance" and self.spec.read_replica_count:
+            return Token.as_string(self.instances[region].read_endpoint_port)
+        return None
+
+    def auth_string(self, region: str) -> str | None:
+        """The instance's AUTH string (sensitive), or None without AUTH."""
+        self._check_region(region)
+        return self.instances[region].auth_string if self.spec.uses_auth_string else None
+
+    def ca_certs(self, region: str) -> str | None:
+        """All server CA certificates as one PEM bundle (clients trust each during a CA rotation), or None without TLS."""
+        self._check_region(region)
+        if not self.spec.tls:
+            return None
+        if self.spec.mode == "instance":
+            return Fn.join("\n", Token.as_list(self.instances[region].get_list_attribute("server_ca_certs[*].cert")))
+        certs = self.clusters[region].get_list_attribute("managed_server_ca[0].ca_certs[*].certificates")
+        return Fn.join("\n", Token.as_list(Fn.flatten(certs)))
+
+    def connection(self, region: str) -> CacheConnection:
+        """What a model server in ``region`` needs to connect: endpoints, TLS flag and Secret Manager
+        secret *version* ids of the AUTH string and CA bundle (read them at boot, never via metadata)."""
+        self._check_region(region)
+        auth = self.auth_secret_versions.get(region)
+        ca = self.ca_secret_versions.get(region)
+        return CacheConnection(
+            host=self.host(region),
+            port=self.port(region),
+            auth_secret=auth.id if auth else None,
+            tls=self.spec.tls,
+            ca_secret=ca.id if ca else None,
+            read_host=self.read_host(region),
+        )
+
+    # -- intent methods ------------------------------------------------------------------------
+
+    def grant_connect(self, member: str, *, id_: str | None = None) -> list[Construct]:
+        """Let ``member`` connect: ``roles/secretmanager.secretAccessor`` on the AUTH and CA secrets of
+        every region, and in cluster mode with IAM auth ``roles/redis.dbConnectionUser`` (project-level:
+        the provider has no per-cluster IAM resource). Returns the created IAM members.
+
+        Construct ids are ``connect-<id_>-...``; ``id_`` defaults to a slug of a literal member, or
+        ``member-<n>`` for the n-th token member (pass ``id_`` to pin it).
+        """
+        check_member(member)
+        key = grant_id(member, id_, set(self.grants), self._token_grants)
+        if id_ is None and Token.is_unresolved(member):
+            self._token_grants += 1
+        created: list[Construct] = []
+        for kind, secrets in (("auth", self.auth_secrets), ("ca", self.ca_secrets)):
+            for region, secret in secrets.items():
+                created.append(secret_manager_secret_iam_member.SecretManagerSecretIamMember(
+                    self, f"connect-{key}-{kind}-{region}",
+                    secret_id=secret.id,
+                    role=SECRET_ACCESSOR,
+                    member=member,
+                ))
+        if self.spec.uses_iam_auth:
+            first = self.clusters[self.regions[0]]
+            created.append(project_iam_member.ProjectIamMember(
+                self, f"connect-{key}-db-connection-user",
+                project=first.project,
+                role=DB_CONNECTION_USER,
+                member=member,
+            ))
+        self.grants[key] = created
+        return created
+
+    def add_outputs(self, scope: Construct | None = None, *, prefix: str | None = None) -> dict[str, TerraformOutput]:
+        """Stack outputs per region: host, port, read host/port (replicas), secret version ids, and
+        the AUTH string and CA bundle marked ``sensitive``. Names are ``<prefix>-<what>-<region>``,
+        ``prefix`` defaulting to this construct's id; ``scope`` defaults to the stack."""
+        scope = scope or TerraformStack.of(self)
+        prefix = prefix or self.node.id
+        values: dict[str, tuple[str | None, bool, str]] = {}
+        for region in self.regions:
+            auth_version = self.auth_secret_versions.get(region)
+            ca_version = self.ca_secret_versions.get(region)
+            values[f"host-{region}"] = (self.host(region), False, f"Redis endpoint address in {region}")
+            values[f"port-{region}"] = (self.port(region), False, f"Redis endpoint port in {region}")
+            values[f"read-host-{region}"] = (self.read_host(region), False, f"Redis read endpoint address in {region}")
+            values[f"read-port-{region}"] = (self.read_port(region), False, f"Redis read endpoint port in {region}")
+            values[f"auth-secret-{region}"] = (
+                auth_version.id if auth_version else None, False, f"Secret Manager version of the Redis AUTH string in {region}",
+            )
+            values[f"ca-secret-{region}"] = (
+                ca_version.id if ca_version else None, False, f"Secret Manager version of the Redis server CA bundle in {region}",
+            )
+            values[f"auth-string-{region}"] = (self.auth_string(region), True, f"Redis AUTH string in {region}")
+            values[f"ca-certs-{region}"] = (self.ca_certs(region), True, f"Redis server CA bundle (PEM) in {region}")
+        outputs: dict[str, TerraformOutput] = {}
+        for name, (value, sensitive, description) in values.items():
+            if value is None:
+                continue
+            outputs[name] = TerraformOutput(
+                scope, f"{prefix}-{name}", value=value, sensitive=sensitive or None, description=description,
+            )
+        return outputs

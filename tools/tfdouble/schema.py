@@ -3,7 +3,8 @@
 Terraform launches the provider several times per command, so the translation is done once and
 cached on disk, keyed by the SHA-256 of the vendored schema file and :data:`CACHE_FORMAT`:
 
-* ``<name>-<version>-<key>.pb``: the serialized ``GetProviderSchema.Response``, sent verbatim;
+* ``<name>-<version>-<key>.pb``: the serialized ``GetProviderSchema.Response``, sent verbatim
+  (without descriptions unless ``TFDOUBLE_DESCRIPTIONS=1``, see :func:`translate`);
 * ``<name>-<version>-<key>.marshal``: {"provider": block, "resource"/"data"/"ephemeral":
   {type: marshal(bytes) of (version, block)}}. Per-type entries stay marshalled until used, so a
   launch only pays for the handful of types a configuration mentions.
@@ -29,7 +30,7 @@ from . import catalog
 
 REQUIRED, OPTIONAL, COMPUTED, SENSITIVE, WRITE_ONLY, DEPRECATED = 1, 2, 4, 8, 16, 32
 #: Bump when the cached layout or translation changes.
-CACHE_FORMAT = "3"
+CACHE_FORMAT = "4"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CACHE_DIR = REPO_ROOT / ".tfharness" / "cache"
 
@@ -72,11 +73,11 @@ def compact_block(block: dict) -> tuple:
 # JSON dump -> protos
 
 
-def _proto_attribute(pb, name: str, attr: dict):
+def _proto_attribute(name: str, attr: dict, descriptions: bool):
     from . import proto
 
     a = proto.message("Schema.Attribute")(
-        name=name, description=attr.get("description", ""),
+        name=name, description=attr.get("description", "") if descriptions else "",
         description_kind=1 if attr.get("description_kind") == "markdown" else 0,
         required=bool(attr.get("required")), optional=bool(attr.get("optional")),
         computed=bool(attr.get("computed")), sensitive=bool(attr.get("sensitive")),
@@ -87,7 +88,7 @@ def _proto_attribute(pb, name: str, attr: dict):
         nested = attr["nested_type"]
         a.nested_type.nesting = _OBJECT_NESTING[nested.get("nesting_mode", "single")]
         for n, sub in nested["attributes"].items():
-            a.nested_type.attributes.append(_proto_attribute(pb, n, sub))
+            a.nested_type.attributes.append(_proto_attribute(n, sub, descriptions))
     return a
 
 
@@ -95,30 +96,34 @@ _BLOCK_NESTING = {"single": 1, "list": 2, "set": 3, "map": 4, "group": 5}
 _OBJECT_NESTING = {"single": 1, "list": 2, "set": 3, "map": 4}
 
 
-def _fill_block(pb_block, block: dict) -> None:
-    pb_block.description = block.get("description", "")
+def _fill_block(pb_block, block: dict, descriptions: bool) -> None:
+    pb_block.description = block.get("description", "") if descriptions else ""
     pb_block.description_kind = 1 if block.get("description_kind") == "markdown" else 0
     pb_block.deprecated = bool(block.get("deprecated"))
     for name, attr in block.get("attributes", {}).items():
-        pb_block.attributes.append(_proto_attribute(None, name, attr))
+        pb_block.attributes.append(_proto_attribute(name, attr, descriptions))
     for name, bt in block.get("block_types", {}).items():
         nb = pb_block.block_types.add(type_name=name, nesting=_BLOCK_NESTING[bt["nesting_mode"]],
                                       min_items=bt.get("min_items", 0), max_items=bt.get("max_items", 0))
-        _fill_block(nb.block, bt["block"])
+        _fill_block(nb.block, bt["block"], descriptions)
 
 
-def _fill_schema(pb_schema, schema: dict) -> None:
+def _fill_schema(pb_schema, schema: dict, descriptions: bool) -> None:
     pb_schema.version = schema.get("version", 0)
-    _fill_block(pb_schema.block, schema["block"])
+    _fill_block(pb_schema.block, schema["block"], descriptions)
 
 
-def translate(dump: dict, spec: catalog.ProviderSpec) -> tuple[bytes, dict]:
-    """(serialized GetProviderSchema.Response, compact index) for one provider's JSON dump."""
+def translate(dump: dict, spec: catalog.ProviderSpec, descriptions: bool = False) -> tuple[bytes, dict]:
+    """(serialized GetProviderSchema.Response, compact index) for one provider's JSON dump.
+
+    Descriptions are left out unless asked for: they are 3/4 of the google schema's 4.5 MB and
+    Terraform never needs them to validate, plan or apply, but it decodes them on every command.
+    """
     from . import proto
 
     ps = dump["provider_schemas"][spec.source]
     resp = proto.GetProviderSchemaResponse()
-    _fill_schema(resp.provider, ps["provider"])
+    _fill_schema(resp.provider, ps["provider"], descriptions)
     resp.server_capabilities.plan_destroy = True
     resp.server_capabilities.get_provider_schema_optional = True
     resp.server_capabilities.move_resource_state = True
@@ -126,7 +131,7 @@ def translate(dump: dict, spec: catalog.ProviderSpec) -> tuple[bytes, dict]:
                       ("ephemeral", "ephemeral_resource_schemas")):
         target = getattr(resp, key)
         for type_name, schema in ps.get(key, {}).items():
-            _fill_schema(target[type_name], schema)
+            _fill_schema(target[type_name], schema, descriptions)
     index: dict[str, Any] = {"provider": compact_block(ps["provider"]["block"])}
     for kind, key in _KINDS.items():
         index[kind] = {t: marshal.dumps((s.get("version", 0), compact_block(s["block"])))
@@ -162,9 +167,14 @@ class ProviderSchema:
         return self._decoded[key]
 
 
-def _cache_key(spec: catalog.ProviderSpec) -> str:
+def with_descriptions() -> bool:
+    """Whether served schemas carry descriptions: env TFDOUBLE_DESCRIPTIONS=1 (default off)."""
+    return os.environ.get("TFDOUBLE_DESCRIPTIONS", "") not in ("", "0")
+
+
+def _cache_key(spec: catalog.ProviderSpec, descriptions: bool) -> str:
     digest = hashlib.sha256(spec.schema_file.read_bytes()).hexdigest()[:16]
-    return f"{spec.name}-{spec.version}-{digest}-f{CACHE_FORMAT}"
+    return f"{spec.name}-{spec.version}-{digest}-f{CACHE_FORMAT}{'d' if descriptions else ''}"
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -183,14 +193,15 @@ def load(name: str, directory: Path | None = None) -> ProviderSchema:
     """Load provider `name`'s schema from the cache in `directory` (default :func:`cache_dir`)."""
     spec = catalog.get(name)
     directory = Path(directory) if directory else cache_dir()
-    key = _cache_key(spec)
+    descriptions = with_descriptions()
+    key = _cache_key(spec, descriptions)
     pb_path, idx_path = directory / f"{key}.pb", directory / f"{key}.marshal"
     try:
         return ProviderSchema(spec, pb_path.read_bytes(), marshal.loads(idx_path.read_bytes()))
     except (OSError, EOFError, ValueError):
         pass
     dump = json.loads(gzip.decompress(spec.schema_file.read_bytes()))
-    response, index = translate(dump, spec)
+    response, index = translate(dump, spec, descriptions)
     try:
         directory.mkdir(parents=True, exist_ok=True)
         _write_atomic(pb_path, response)

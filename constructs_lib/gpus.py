@@ -1,0 +1,264 @@
+"""GPU catalogue: which accelerator types exist, in what counts, on which machine types, where.
+
+A fleet that asks for a GPU Compute Engine cannot give fails at apply time, often only when
+the MIG tries to create its first VM. This table lets ``FleetSpec`` / ``ModelServerFleet`` fail
+at synth with a message that says what would work instead.
+
+The data is APPROXIMATE: it was transcribed from the Compute Engine "GPU platforms" and
+"GPU regions and zones" pages (2025) for the common regions of ``constructs_lib.regions``.
+Google adds regions and zones over time and a GPU is often offered in only some zones of a
+region, so:
+
+* regions are listed at region level only (a regional MIG whose zones lack the GPU still
+  fails; restrict ``FleetSpec.zones`` to the zones that have it);
+* ``GpuSpec.skip_region_check=True`` bypasses the region table when Google offers the GPU
+  somewhere this table does not list yet.
+
+Machine families: N1 takes T4 / V100 / P4 / P100 in the listed counts (with a vCPU ceiling
+per count); accelerator-optimized families come with a fixed number of GPUs per machine type
+(G2 -> L4, A2 high/mega -> A100 40GB, A2 ultra -> A100 80GB, A3 -> H100 80GB).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from constructs_lib.errors import ConfigurationError
+
+MACHINE_TYPE_PATTERN = re.compile(
+    r"^(?P<family>[a-z]{1,2}[0-9][a-z]?)-(?P<kind>[a-z]+)(?:-(?P<size>[0-9]+)(?P<unit>g)?)?(?:-[a-z0-9]+)*$"
+)
+"""``<family>-<kind>[-<size>[g]][-<suffix>...]``: n2-standard-4, e2-medium, a2-highgpu-1g,
+n1-custom-8-30720, c3-standard-4-lssd."""
+
+_LEGACY_CUSTOM = re.compile(r"^custom-(?P<size>[0-9]+)-[0-9]+(?:-ext)?$")
+"""N1 custom machine types may be written without the family: custom-4-15360."""
+
+MACHINE_TYPE_RULE = (
+    "must be a Compute Engine machine type such as n2-standard-4, g2-standard-8, a2-highgpu-1g "
+    "or n1-custom-4-15360 (<family>-<kind>[-<size>])"
+)
+
+
+@dataclass(frozen=True)
+class MachineType:
+    """A parsed machine type: ``family`` (n1, g2...), ``kind`` (standard, highgpu...) and the
+    vCPU count when the name states it (standard/highmem/highcpu/custom)."""
+
+    name: str
+    family: str
+    kind: str
+    vcpus: int | None
+
+
+def parse_machine_type(value: str, field_name: str = "machine_type") -> MachineType:
+    """Parse ``value`` or raise ConfigurationError naming ``field_name``."""
+    if not isinstance(value, str):
+        raise ConfigurationError(field_name, value, MACHINE_TYPE_RULE)
+    legacy = _LEGACY_CUSTOM.fullmatch(value)
+    if legacy:
+        return MachineType(value, "n1", "custom", int(legacy["size"]))
+    match = MACHINE_TYPE_PATTERN.fullmatch(value)
+    if not match:
+        raise ConfigurationError(field_name, value, MACHINE_TYPE_RULE)
+    vcpus = None
+    if match["size"] and not match["unit"] and match["kind"] in ("standard", "highmem", "highcpu", "custom", "megamem", "ultramem"):
+        vcpus = int(match["size"])
+    return MachineType(value, match["family"], match["kind"], vcpus)
+
+
+@dataclass(frozen=True)
+class GpuType:
+    """One accelerator type.
+
+    ``counts`` are the counts one VM may attach. ``machine_types`` (accelerator-optimized
+    families) maps each machine type that carries this GPU to its fixed GPU count; when it is
+    empty, ``machine_families`` lists the general-purpose families that take the GPU and
+    ``max_vcpus`` the largest vCPU count per GPU count.
+    """
+
+    name: str
+    description: str
+    counts: tuple[int, ...]
+    regions: frozenset[str]
+    machine_families: tuple[str, ...] = ()
+    machine_types: Mapping[str, int] = field(default_factory=dict)
+    max_vcpus: Mapping[int, int] = field(default_factory=dict)
+
+    def fixed_count(self, machine_type: str) -> int | None:
+        """The GPU count ``machine_type`` comes with, if it is accelerator-optimized for this GPU."""
+        return self.machine_types.get(machine_type)
+
+    def allowed_machines(self) -> str:
+        """Human-readable list of the machine types / families that take this GPU."""
+        if self.machine_types:
+            return ", ".join(f"{m} ({c})" for m, c in self.machine_types.items())
+        return ", ".join(f"{f}-*" for f in self.machine_families)
+
+
+_T4_REGIONS = frozenset({
+    "asia-east1", "asia-east2", "asia-northeast1", "asia-northeast3", "asia-south1", "asia-southeast1",
+    "asia-southeast2", "australia-southeast1", "europe-central2", "europe-west1", "europe-west2",
+    "europe-west3", "europe-west4", "me-west1", "northamerica-northeast1", "southamerica-east1",
+    "us-central1", "us-east1", "us-east4", "us-west1", "us-west2", "us-west3", "us-west4",
+})
+_L4_REGIONS = frozenset({
+    "asia-east1", "asia-northeast1", "asia-northeast3", "asia-south1", "asia-southeast1",
+    "europe-west1", "europe-west2", "europe-west3", "europe-west4", "europe-west6", "me-central2",
+    "northamerica-northeast2", "us-central1", "us-east1", "us-east4", "us-west1", "us-west4",
+})
+_A100_REGIONS = frozenset({
+    "asia-northeast1", "asia-northeast3", "asia-southeast1", "europe-west4", "me-west1",
+    "us-central1", "us-east1", "us-west1", "us-west3", "us-west4",
+})
+_A100_80_REGIONS = frozenset({"asia-southeast1", "europe-west4", "us-central1", "us-east4", "us-east5"})
+_H100_REGIONS = frozenset({
+    "asia-northeast1", "asia-southeast1", "europe-west1", "europe-west4", "us-central1", "us-east4",
+    "us-east5", "us-west1", "us-west4",
+})
+_V100_REGIONS = frozenset({"asia-east1", "europe-west4", "us-central1", "us-east1", "us-west1"})
+_P4_REGIONS = frozenset({
+    "asia-southeast1", "australia-southeast1", "europe-west4", "northamerica-northeast1",
+    "us-central1", "us-east4", "us-west2",
+})
+_P100_REGIONS = frozenset({
+    "asia-east1", "australia-southeast1", "europe-west1", "europe-west4", "us-central1", "us-east1", "us-west1",
+})
+
+GPU_TYPES: dict[str, GpuType] = {gpu.name: gpu for gpu in (
+    GpuType(
+        name="nvidia-tesla-t4", description="NVIDIA T4 (16 GB), N1 only",
+        counts=(1, 2, 4), regions=_T4_REGIONS, machine_families=("n1",),
+        max_vcpus={1: 48, 2: 48, 4: 96},
+    ),
+    GpuType(
+        name="nvidia-tesla-v100", description="NVIDIA V100 (16 GB), N1 only",
+        counts=(1, 2, 4, 8), regions=_V100_REGIONS, machine_families=("n1",),
+        max_vcpus={1: 12, 2: 24, 4: 48, 8: 96},
+    ),
+    GpuType(
+        name="nvidia-tesla-p4", description="NVIDIA P4 (8 GB), N1 only",
+        counts=(1, 2, 4), regions=_P4_REGIONS, machine_families=("n1",),
+        max_vcpus={1: 24, 2: 48, 4: 96},
+    ),
+    GpuType(
+        name="nvidia-tesla-p100", description="NVIDIA P100 (16 GB), N1 only",
+        counts=(1, 2, 4), regions=_P100_REGIONS, machine_families=("n1",),
+        max_vcpus={1: 16, 2: 32, 4: 96},
+    ),
+    GpuType(
+        name="nvidia-l4", description="NVIDIA L4 (24 GB), G2 machine types",
+        counts=(1, 2, 4, 8), regions=_L4_REGIONS, machine_families=("g2",),
+        machine_types={
+            "g2-standard-4": 1, "g2-standard-8": 1, "g2-standard-12": 1, "g2-standard-16": 1,
+            "g2-standard-32": 1, "g2-standard-24": 2, "g2-standard-48": 4, "g2-standard-96": 8,
+        },
+    ),
+    GpuType(
+        name="nvidia-tesla-a100", description="NVIDIA A100 40GB, A2 high/mega machine types",
+        counts=(1, 2, 4, 8, 16), regions=_A100_REGIONS, machine_families=("a2",),
+        machine_types={
+            "a2-highgpu-1g": 1, "a2-highgpu-2g": 2, "a2-highgpu-4g": 4, "a2-highgpu-8g": 8, "a2-megagpu-16g": 16,
+        },
+    ),
+    GpuType(
+        name="nvidia-a100-80gb", description="NVIDIA A100 80GB, A2 ultra machine types",
+        counts=(1, 2, 4, 8), regions=_A100_80_REGIONS, machine_families=("a2",),
+        machine_types={"a2-ultragpu-1g": 1, "a2-ultragpu-2g": 2, "a2-ultragpu-4g": 4, "a2-ultragpu-8g": 8},
+    ),
+    GpuType(
+        name="nvidia-h100-80gb", description="NVIDIA H100 80GB, A3 high/edge machine types",
+        counts=(1, 2, 4, 8), regions=_H100_REGIONS, machine_families=("a3",),
+        machine_types={
+            "a3-highgpu-1g": 1, "a3-highgpu-2g": 2, "a3-highgpu-4g": 4, "a3-highgpu-8g": 8, "a3-edgegpu-8g": 8,
+        },
+    ),
+    GpuType(
+        name="nvidia-h100-mega-80gb", description="NVIDIA H100 80GB Mega, A3 mega machine type",
+        counts=(8,), regions=_H100_REGIONS, machine_families=("a3",),
+        machine_types={"a3-megagpu-8g": 8},
+    ),
+)}
+
+ACCELERATOR_OPTIMIZED_FAMILIES = ("a2", "a3", "g2")
+"""Families whose machine types come with their GPUs (a GPU type must match the machine type)."""
+
+
+def gpu_type(name: str, field_name: str = "gpu.type") -> GpuType:
+    """The catalogue entry for ``name`` or a ConfigurationError listing the known types."""
+    try:
+        return GPU_TYPES[name]
+    except (KeyError, TypeError):
+        raise ConfigurationError(field_name, name, f"unknown GPU type; allowed: {', '.join(GPU_TYPES)}") from None
+
+
+def check_gpu_count(name: str, count: int, field_name: str = "gpu.count") -> int:
+    """``count`` if ``name`` may be attached that many times to one VM."""
+    gpu = gpu_type(name)
+    if count not in gpu.counts:
+        raise ConfigurationError(
+            field_name, count, f"{name} may be attached {', '.join(map(str, gpu.counts))} at a time"
+        )
+    return count
+
+
+def resolve_gpu_count(name: str, count: int | None, machine_type: str, field_prefix: str = "") -> int:
+    """The GPU count for ``name`` on ``machine_type``, checking the pair fits.
+
+    Accelerator-optimized machine types carry a fixed count (``count`` may be omitted and must
+    equal it when given); N1 takes the listed counts (default 1) up to a vCPU ceiling.
+    """
+    gpu = gpu_type(name, f"{field_prefix}gpu.type")
+    machine = parse_machine_type(machine_type, f"{field_prefix}machine_type")
+    if gpu.machine_types:
+        fixed = gpu.fixed_count(machine.name)
+        if fixed is None:
+            raise ConfigurationError(
+                f"{field_prefix}machine_type", machine.name,
+                f"cannot take {name}; machine types that carry it: {gpu.allowed_machines()}",
+            )
+        if count is not None and count != fixed:
+            raise ConfigurationError(
+                f"{field_prefix}gpu.count", count, f"{machine.name} comes with exactly {fixed} x {name}; omit count or set {fixed}"
+            )
+        return fixed
+    if machine.family not in gpu.machine_families:
+        hint = (
+            f" ({machine.family} machine types carry their own GPUs)" if machine.family in ACCELERATOR_OPTIMIZED_FAMILIES else ""
+        )
+        raise ConfigurationError(
+            f"{field_prefix}machine_type", machine.name,
+            f"cannot take {name}{hint}; use a {' or '.join(f'{f}-*' for f in gpu.machine_families)} machine type",
+        )
+    resolved = 1 if count is None else count
+    check_gpu_count(name, resolved, f"{field_prefix}gpu.count")
+    ceiling = gpu.max_vcpus.get(resolved)
+    if ceiling is not None and machine.vcpus is not None and machine.vcpus > ceiling:
+        raise ConfigurationError(
+            f"{field_prefix}machine_type", machine.name,
+            f"has {machine.vcpus} vCPUs; with {resolved} x {name} at most {ceiling} vCPUs are allowed",
+        )
+    return resolved
+
+
+def check_machine_without_gpu(machine_type: str, field_name: str = "machine_type") -> None:
+    """Accelerator-optimized machine types need their GPU declared (the fleet sets TERMINATE etc.)."""
+    machine = parse_machine_type(machine_type, field_name)
+    if machine.family in ACCELERATOR_OPTIMIZED_FAMILIES:
+        carriers = [g.name for g in GPU_TYPES.values() if machine.name in g.machine_types]
+        what = f"set gpu.type = {carriers[0]!r}" if carriers else "use a known accelerator-optimized machine type"
+        raise ConfigurationError(field_name, machine.name, f"is accelerator-optimized and comes with GPUs; {what}")
+
+
+def check_gpu_region(name: str, region: str, field_name: str = "region") -> str:
+    """``region`` if the catalogue lists ``name`` there (approximate: see the module docstring)."""
+    gpu = gpu_type(name)
+    if region not in gpu.regions:
+        raise ConfigurationError(
+            field_name, region,
+            f"{name} is not offered there (approximate table); regions with it: {', '.join(sorted(gpu.regions))}; "
+            "set gpu.skip_region_check = true if Google has added it",
+        )
+    return region

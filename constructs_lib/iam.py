@@ -1,0 +1,70 @@
+"""Small IAM rules shared by constructs that create service accounts and bindings.
+
+Primitive roles (owner / editor / viewer) are rejected: they grant far more than any serving
+component needs and scanners flag them. Default service accounts (Compute Engine's
+``<number>-compute@developer.gserviceaccount.com``, App Engine's ``<project>@appspot...``)
+are rejected as workload identities: they are shared by everything in the project and usually
+hold Editor.
+"""
+
+from __future__ import annotations
+
+import re
+
+from cdktf import Token
+
+from constructs_lib.errors import ConfigurationError
+
+PRIMITIVE_ROLES = frozenset({"roles/owner", "roles/editor", "roles/viewer"})
+ROLE_PATTERN = re.compile(
+    r"^(roles/[a-zA-Z0-9_.]+|projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/roles/[a-zA-Z0-9_.]{3,64}"
+    r"|organizations/[0-9]+/roles/[a-zA-Z0-9_.]{3,64})$"
+)
+ACCOUNT_ID_PATTERN = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])$")
+SERVICE_ACCOUNT_EMAIL_PATTERN = re.compile(r"^[a-z0-9][-a-z0-9_.]*@[a-z0-9][-a-z0-9.]*\.gserviceaccount\.com$")
+DEFAULT_SERVICE_ACCOUNT_PATTERNS = (
+    re.compile(r"^[0-9]+-compute@developer\.gserviceaccount\.com$"),
+    re.compile(r"^[a-z][-a-z0-9:.]*@appspot\.gserviceaccount\.com$"),
+)
+
+
+def check_role(role: str, field: str = "role") -> str:
+    """``role`` if it is a predefined or custom role and not a primitive one."""
+    if role in PRIMITIVE_ROLES:
+        raise ConfigurationError(
+            field, role, "primitive roles (roles/owner, roles/editor, roles/viewer) are not allowed; grant a predefined role"
+        )
+    if not isinstance(role, str) or not ROLE_PATTERN.fullmatch(role):
+        raise ConfigurationError(
+            field, role,
+            "must be a role name: roles/<name>, projects/<project>/roles/<id> or organizations/<number>/roles/<id>",
+        )
+    return role
+
+
+def check_account_id(account_id: str, field: str = "account_id") -> str:
+    """``account_id`` if it is a valid service account id (6-30 chars, ``^[a-z]([-a-z0-9]*[a-z0-9])$``)."""
+    if not isinstance(account_id, str) or not ACCOUNT_ID_PATTERN.fullmatch(account_id) or not 6 <= len(account_id) <= 30:
+        raise ConfigurationError(
+            field, account_id,
+            "must be 6-30 characters matching ^[a-z]([-a-z0-9]*[a-z0-9])$ (lowercase letters, digits, hyphens)",
+        )
+    return account_id
+
+
+def check_service_account_email(email: str, field: str = "service_account") -> str:
+    """``email`` if it names a user-managed service account (Terraform tokens pass unchecked)."""
+    if isinstance(email, str) and Token.is_unresolved(email):
+        return email
+    if not isinstance(email, str) or not SERVICE_ACCOUNT_EMAIL_PATTERN.fullmatch(email):
+        raise ConfigurationError(field, email, "must be a service account email (<name>@<project>.iam.gserviceaccount.com)")
+    if any(p.fullmatch(email) for p in DEFAULT_SERVICE_ACCOUNT_PATTERNS):
+        raise ConfigurationError(
+            field, email, "default service accounts are shared and over-privileged; use a dedicated service account"
+        )
+    return email
+
+
+def service_account_member(email: str) -> str:
+    """``serviceAccount:<email>``: the IAM member string for a service account."""
+    return f"serviceAccount:{email}"

@@ -1,0 +1,586 @@
+"""``GlobalLoadBalancer``: the global external Application Load Balancer in front of the models.
+
+The chain every serving deployment ends in::
+
+    static IP (v4, optional v6) -> global forwarding rule :443 (and :80 redirect)
+      -> target HTTPS proxy (managed certificate, SSL policy, QUIC) -> URL map (routing table)
+        -> backend service per model (health check, CDN, Cloud Armor, IAP) -> instance groups / NEGs
+
+Defaults: EXTERNAL_MANAGED (Envoy) scheme, HTTPS with a Google-managed certificate as soon as
+domains are given, HTTP -> HTTPS redirect (301) with HTTPS, SSL policy MODERN / TLS 1.2, request
+logging on, CDN off. The reserved addresses are protected with ``prevent_destroy``.
+
+The managed certificate is named after a hash of its (sorted) domains and has
+``create_before_destroy``: changing the domain list creates the new certificate, moves the proxy
+onto it and only then deletes the old one, instead of failing with
+``resourceInUseByAnotherResource`` (the anchors' most reported problem).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any, Literal, Mapping, Sequence, Union
+
+import jsii
+from cdktf import TerraformOutput, TerraformResourceLifecycle, Token
+from constructs import Construct, IValidation
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from constructs_lib._google import (
+    compute_global_address,
+    compute_global_forwarding_rule,
+    compute_managed_ssl_certificate,
+    compute_ssl_policy,
+    compute_target_http_proxy,
+    compute_target_https_proxy,
+    compute_url_map,
+)
+from constructs_lib.backends import (
+    BackendBucketSpec,
+    BackendServiceSpec,
+    CdnPolicySpec,
+    ModelBackend,
+    Target,
+    backend_bucket,
+)
+from constructs_lib.errors import ConfigurationError
+from constructs_lib.naming import Naming, check_name_part
+from constructs_lib.network import HEALTH_CHECK_RANGES, ServingNetwork
+from constructs_lib.url_map import (
+    RetryPolicy,
+    Route,
+    RoutingTable,
+    check_domain,
+    check_headers,
+    check_hosts,
+    check_weights,
+)
+
+MAX_DOMAINS_PER_CERTIFICATE = 100
+CERTIFICATE_MANAGER_PREFIX = "//certificatemanager.googleapis.com/"
+
+
+class SslPolicySpec(BaseModel):
+    """The HTTPS proxy's SSL policy. Defaults to MODERN with TLS 1.2 minimum: every current client,
+    no TLS 1.0/1.1 and no weak ciphers (what scanners such as checkov require)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    min_tls_version: Literal["TLS_1_0", "TLS_1_1", "TLS_1_2", "TLS_1_3"] = Field(default="TLS_1_2", description="Defaults to TLS_1_2.")
+    profile: Literal["COMPATIBLE", "MODERN", "RESTRICTED", "CUSTOM"] = Field(default="MODERN", description="Defaults to MODERN.")
+    custom_features: tuple[str, ...] = Field(default=(), description="Cipher suites; CUSTOM profile only.")
+
+    @model_validator(mode="after")
+    def _custom(self) -> "SslPolicySpec":
+        if self.profile == "CUSTOM" and not self.custom_features:
+            raise ValueError("profile CUSTOM needs custom_features (the allowed cipher suites)")
+        if self.profile != "CUSTOM" and self.custom_features:
+            raise ValueError(f"custom_features only apply to profile CUSTOM, not {self.profile}")
+        return self
+
+
+class LoadBalancerSpec(BaseModel):
+    """Tunables of ``GlobalLoadBalancer``; the ``[load_balancer]`` section of an environment file."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(default="lb", description="Role part of every physical name: <app>-<env>-<name>-... Defaults to 'lb'; change it to run two load balancers in one environment.")
+    load_balancing_scheme: Literal["EXTERNAL_MANAGED", "EXTERNAL"] = Field(
+        default="EXTERNAL_MANAGED",
+        description="Defaults to EXTERNAL_MANAGED (Envoy-based global external Application LB): weighted canaries, header routes, "
+        "retries, outlier detection. EXTERNAL is the classic LB (plain path rules only).",
+    )
+    domains: tuple[str, ...] = Field(default=(), description="Domains of the Google-managed certificate (at most 100, no wildcards). Giving domains turns HTTPS on.")
+    ssl_certificates: tuple[str, ...] = Field(default=(), description="Existing compute SSL certificate ids/self links to serve (besides the managed one).")
+    certificate_map: str | None = Field(default=None, description="Certificate Manager map id (projects/.../certificateMaps/...) instead of compute certificates.")
+    https: bool | None = Field(default=None, description="None = on when domains, ssl_certificates or certificate_map are given.")
+    http_redirect: bool | None = Field(default=None, description="HTTP :80 -> HTTPS 301 redirect. None = on whenever HTTPS is on.")
+    ipv6: bool = Field(default=False, description="Also reserve a global IPv6 address with its own forwarding rules. Off by default.")
+    ssl_policy: Union[SslPolicySpec, str] = Field(default_factory=SslPolicySpec, description="A policy to create, or the id of an existing SSL policy.")
+    quic_override: Literal["NONE", "ENABLE", "DISABLE"] = Field(default="NONE", description="HTTP/3 (QUIC) negotiation. Defaults to NONE: Google decides.")
+    http_keep_alive_timeout_sec: int | None = Field(default=None, ge=5, le=1200, description="Client keep-alive. None = API default (610 s).")
+    prevent_destroy: bool = Field(default=True, description="prevent_destroy on the reserved IP addresses: DNS points at them. Defaults to True.")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        check_name_part(value, "name")
+        return value
+
+    @field_validator("domains")
+    @classmethod
+    def _domains(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for index, domain in enumerate(value):
+            try:
+                check_domain(domain, f"domains[{index}]", allow_wildcard=False)
+            except ConfigurationError as error:
+                raise ValueError(f"{domain!r}: {error.allowed}") from None
+        repeated = sorted({d for d in value if value.count(d) > 1})
+        if repeated:
+            raise ValueError(f"each domain may be listed once; repeated: {', '.join(repeated)}")
+        if len(value) > MAX_DOMAINS_PER_CERTIFICATE:
+            raise ValueError(
+                f"{len(value)} domains: a Google-managed certificate takes at most {MAX_DOMAINS_PER_CERTIFICATE}; "
+                "use a Certificate Manager map (certificate_map) for more"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _frontend(self) -> "LoadBalancerSpec":
+        if self.certificate_map is not None and (self.domains or self.ssl_certificates):
+            raise ValueError("certificate_map replaces compute certificates: give certificate_map or domains/ssl_certificates, not both")
+        if self.https is True and not self.has_certificates:
+            raise ValueError("https = True: needs domains (managed certificate), ssl_certificates or certificate_map")
+        if self.https is False and self.has_certificates:
+            raise ValueError("https = False: but domains/ssl_certificates/certificate_map are given; drop them or turn HTTPS on")
+        if self.http_redirect is True and not self.https_enabled:
+            raise ValueError("http_redirect = True: a redirect to HTTPS needs HTTPS (give domains, ssl_certificates or certificate_map)")
+        return self
+
+    @property
+    def has_certificates(self) -> bool:
+        return bool(self.domains or self.ssl_certificates or self.certificate_map)
+
+    @property
+    def https_enabled(self) -> bool:
+        return self.has_certificates if self.https is None else self.https
+
+    @property
+    def redirect_enabled(self) -> bool:
+        return self.https_enabled if self.http_redirect is None else self.http_redirect
+
+
+def certificate_name(naming: Naming, role: str, domains: Sequence[str]) -> str:
+    """``<app>-<env>-<role>-cert-<8 hex of sha256(sorted domains)>``: a new name for a new domain list."""
+    digest = hashlib.sha256("\n".join(sorted(domains)).encode()).hexdigest()[:8]
+    return naming.name(role, "cert", digest)
+
+
+@dataclass(frozen=True)
+class BackendBucket:
+    """Handle of a backend bucket (``add_backend_bucket``'s result): ``backend_bucket`` and ``id``."""
+
+    name: str
+    backend_bucket: Any
+
+    @property
+    def id(self) -> str:
+        return self.backend_bucket.id
+
+
+Backend = Union[ModelBackend, BackendBucket]
+
+
+@jsii.implements(IValidation)
+class _SynthChecks:
+    """Rules that depend on calls made after a backend was added (firewall rules, backends)."""
+
+    def __init__(self, lb: "GlobalLoadBalancer") -> None:
+        self._lb = lb
+
+    def validate(self) -> list[str]:
+        return self._lb.validation_errors()
+
+
+class GlobalLoadBalancer(Construct):
+    """Global external Application Load Balancer for model endpoints.
+
+    Construct ids: ``address`` (+ ``address-v6``), ``managed-certificate``, ``ssl-policy``,
+    ``url-map``, ``https-proxy`` / ``http-proxy``, ``https-rule`` / ``http-rule`` (+ ``-v6``),
+    ``redirect-url-map``, ``backend-<model>`` (``default`` backend service + ``health-check``),
+    ``bucket-<name>``.
+
+    Public attributes: ``ipv4``/``ipv6`` (address resources), ``ipv4_address``/``ipv6_address``,
+    ``urls``, ``url_map``, ``https_proxy``, ``http_proxy``, ``redirect_url_map``, ``certificate``,
+    ``ssl_policy``, ``forwarding_rules``, ``backend_services`` (model name -> ``ModelBackend``),
+    ``backend_buckets``. Intent methods: ``add_backend_service``, ``add_model_route``,
+    ``add_canary_route``, ``add_backend_bucket``, ``set_default_backend``, ``add_outputs``.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        naming: Naming,
+        network: ServingNetwork | None = None,
+        spec: LoadBalancerSpec | None = None,
+    ) -> None:
+        super().__init__(scope, id_)
+        spec = spec or LoadBalancerSpec()
+        self.naming = naming
+        self.network = network
+        self.spec = spec
+        self.role = spec.name
+        self.backend_services: dict[str, ModelBackend] = {}
+        self.backend_buckets: dict[str, BackendBucket] = {}
+        self._default: Backend | None = None
+        self._table = RoutingTable(advanced=spec.load_balancing_scheme == "EXTERNAL_MANAGED")
+        labels = naming.common_labels()
+        protect = TerraformResourceLifecycle(prevent_destroy=spec.prevent_destroy)
+
+        self.ipv4 = compute_global_address.ComputeGlobalAddress(
+            self, "address",
+            name=naming.name(self.role, "ip"),
+            description=f"Public IPv4 address of {naming.prefix} model endpoints (managed by cdktf)",
+            address_type="EXTERNAL",
+            ip_version="IPV4",
+            labels=labels,
+            lifecycle=protect,
+        )
+        self.ipv6 = compute_global_address.ComputeGlobalAddress(
+            self, "address-v6",
+            name=naming.name(self.role, "ipv6"),
+            description=f"Public IPv6 address of {naming.prefix} model endpoints (managed by cdktf)",
+            address_type="EXTERNAL",
+            ip_version="IPV6",
+            labels=labels,
+            lifecycle=protect,
+        ) if spec.ipv6 else None
+        self.ipv4_address: str = self.ipv4.address
+        self.ipv6_address: str | None = self.ipv6.address if self.ipv6 else None
+
+        self.url_map = compute_url_map.ComputeUrlMap(
+            self, "url-map",
+            name=naming.name(self.role, "url-map"),
+            description=f"Model routes of {naming.prefix} (managed by cdktf)",
+        )
+
+        self.certificate = None
+        self.ssl_policy = None
+        self.https_proxy = None
+        self.http_proxy = None
+        self.redirect_url_map = None
+        self.forwarding_rules: dict[str, compute_global_forwarding_rule.ComputeGlobalForwardingRule] = {}
+        if spec.https_enabled:
+            self._https_frontend(spec)
+        else:
+            self.http_proxy = compute_target_http_proxy.ComputeTargetHttpProxy(
+                self, "http-proxy",
+                name=naming.name(self.role, "http-proxy"),
+                url_map=self.url_map.id,
+                http_keep_alive_timeout_sec=spec.http_keep_alive_timeout_sec,
+            )
+            self._forwarding_rules("http", "80", self.http_proxy.id)
+
+        self.node.add_validation(_SynthChecks(self))
+
+    # -- frontend -------------------------------------------------------------------------
+
+    def _https_frontend(self, spec: LoadBalancerSpec) -> None:
+        naming, role = self.naming, self.role
+        certificates: list[str] = []
+        if spec.domains:
+            domains = sorted(spec.domains)
+            self.certificate = compute_managed_ssl_certificate.ComputeManagedSslCertificate(
+                self, "managed-certificate",
+                name=certificate_name(naming, role, domains),
+                description="Google-managed certificate; the name follows the domain list (managed by cdktf)",
+                type="MANAGED",
+                managed=compute_managed_ssl_certificate.ComputeManagedSslCertificateManaged(domains=domains),
+                # The name changes with the domains: create the new certificate and move the proxy
+                # onto it before the old one is deleted (no resourceInUseByAnotherResource).
+                # No prevent_destroy: that would block exactly this replacement.
+                lifecycle=TerraformResourceLifecycle(create_before_destroy=True),
+            )
+            certificates.append(self.certificate.id)
+        certificates.extend(spec.ssl_certificates)
+
+        if isinstance(spec.ssl_policy, str):
+            policy_id = spec.ssl_policy
+        else:
+            self.ssl_policy = compute_ssl_policy.ComputeSslPolicy(
+                self, "ssl-policy",
+                name=naming.name(role, "ssl-policy"),
+                description="TLS settings of the model endpoints (managed by cdktf)",
+                min_tls_version=spec.ssl_policy.min_tls_version,
+                profile=spec.ssl_policy.profile,
+                custom_features=list(spec.ssl_policy.custom_features) or None,
+            )
+            policy_id = self.ssl_policy.id
+
+        certificate_map = spec.certificate_map
+        if certificate_map is not None and not certificate_map.startswith("//"):
+            certificate_map = CERTIFICATE_MANAGER_PREFIX + certificate_map
+
+        self.https_proxy = compute_target_https_proxy.ComputeTargetHttpsProxy(
+            self, "https-proxy",
+            name=naming.name(role, "https-proxy"),
+            url_map=self.url_map.id,
+            ssl_certificates=certificates or None,
+            certificate_map=certificate_map,
+            ssl_policy=policy_id,
+            quic_override=spec.quic_override,
+            http_keep_alive_timeout_sec=spec.http_keep_alive_timeout_sec,
+        )
+        self._forwarding_rules("https", "443", self.https_proxy.id)
+
+        if spec.redirect_enabled:
+            u = compute_url_map
+            self.redirect_url_map = u.ComputeUrlMap(
+                self, "redirect-url-map",
+                name=naming.name(role, "redirect"),
+                description="HTTP -> HTTPS 301 redirect (managed by cdktf)",
+                default_url_redirect=u.ComputeUrlMapDefaultUrlRedirect(
+                    https_redirect=True,
+                    redirect_response_code="MOVED_PERMANENTLY_DEFAULT",
+                    strip_query=False,
+                ),
+            )
+            self.http_proxy = compute_target_http_proxy.ComputeTargetHttpProxy(
+                self, "http-proxy",
+                name=naming.name(role, "http-proxy"),
+                url_map=self.redirect_url_map.id,
+                http_keep_alive_timeout_sec=spec.http_keep_alive_timeout_sec,
+            )
+            self._forwarding_rules("http", "80", self.http_proxy.id)
+
+    def _forwarding_rules(self, kind: str, port: str, target: str) -> None:
+        addresses = [("", self.ipv4)] + ([("-v6", self.ipv6)] if self.ipv6 is not None else [])
+        for suffix, address in addresses:
+            rule_id = f"{kind}-rule{suffix}"
+            self.forwarding_rules[rule_id] = compute_global_forwarding_rule.ComputeGlobalForwardingRule(
+                self, rule_id,
+                name=self.naming.name(self.role, kind + suffix),
+                description=f"{kind.upper()} :{port} on the {'IPv6' if suffix else 'IPv4'} address (managed by cdktf)",
+                load_balancing_scheme=self.spec.load_balancing_scheme,
+                ip_protocol="TCP",
+                ip_address=address.address,
+                port_range=port,
+                target=target,
+                labels=self.naming.common_labels(),
+            )
+
+    @property
+    def urls(self) -> list[str]:
+        """Where clients reach the models: ``https://<domain>`` per domain with managed
+        certificates, else ``http(s)://<ip>`` (IPv6 in brackets)."""
+        if self.spec.https_enabled and self.spec.domains:
+            return [f"https://{domain}" for domain in self.spec.domains]
+        scheme = "https" if self.spec.https_enabled else "http"
+        urls = [f"{scheme}://{self.ipv4_address}"]
+        if self.ipv6_address is not None:
+            urls.append(f"{scheme}://[{self.ipv6_address}]")
+        return urls
+
+    # -- backends -------------------------------------------------------------------------
+
+    def add_backend_service(
+        self,
+        name: str,
+        *,
+        targets: Sequence[Target],
+        spec: BackendServiceSpec | None = None,
+        security_policy: Any = None,
+    ) -> ModelBackend:
+        """A backend service + health check for model ``name`` over ``targets`` (instance groups
+        or network endpoint groups). The first one added is the URL map's default backend.
+        ``security_policy``: a ``CloudArmorPolicy`` or a security policy id."""
+        check_name_part(name, "name")
+        if name in self.backend_services:
+            raise ConfigurationError("name", name, "a backend service with this name exists already; model names must be unique")
+        spec = spec or BackendServiceSpec()
+        if self.spec.load_balancing_scheme == "EXTERNAL":
+            classic_only = {
+                "locality_lb_policy": spec.locality_lb_policy,
+                "outlier_detection": spec.outlier_detection,
+                "consistent_hash_header": spec.consistent_hash_header,
+                "consistent_hash_cookie": spec.consistent_hash_cookie,
+            }
+            for field, value in classic_only.items():
+                if value is not None:
+                    raise ConfigurationError(
+                        f"backend_services[{name}].{field}", value if not isinstance(value, BaseModel) else "set",
+                        "needs load_balancing_scheme EXTERNAL_MANAGED (the classic EXTERNAL LB ignores or rejects it)",
+                    )
+        backend = ModelBackend(
+            self, f"backend-{name}",
+            naming=self.naming, name=name, role=self.role, targets=targets, spec=spec,
+            load_balancing_scheme=self.spec.load_balancing_scheme, security_policy=security_policy,
+        )
+        self.backend_services[name] = backend
+        if self._default is None:
+            self._default = backend
+        self._render()
+        return backend
+
+    def add_backend_bucket(
+        self,
+        name: str,
+        bucket_name: str,
+        *,
+        paths: Sequence[str] = (),
+        hosts: Sequence[str] | None = None,
+        enable_cdn: bool | None = None,
+        cdn_policy: CdnPolicySpec | None = None,
+        spec: BackendBucketSpec | None = None,
+    ) -> BackendBucket:
+        """A backend bucket serving static objects of ``bucket_name``, routed from ``paths``
+        (e.g. ``["/static/*"]``). CDN defaults to on for buckets (see ``BackendBucketSpec``)."""
+        check_name_part(name, "name")
+        if name in self.backend_buckets:
+            raise ConfigurationError("name", name, "a backend bucket with this name exists already")
+        spec = spec or BackendBucketSpec()
+        overrides: dict[str, Any] = {}
+        if enable_cdn is not None:
+            overrides["enable_cdn"] = enable_cdn
+        if cdn_policy is not None:
+            overrides["cdn_policy"] = cdn_policy
+        if overrides:
+            spec = BackendBucketSpec.model_validate({**spec.model_dump(), **overrides})
+        resource = backend_bucket(
+            self, f"bucket-{name}", naming=self.naming, role=self.role, name=name, bucket_name=bucket_name, spec=spec,
+        )
+        handle = BackendBucket(name=name, backend_bucket=resource)
+        self.backend_buckets[name] = handle
+        if paths:
+            self.add_model_route(paths, handle, hosts=hosts)
+        else:
+            self._render()
+        return handle
+
+    def set_default_backend(self, backend: Backend) -> None:
+        """Send requests no route matches to ``backend`` (default: the first backend service)."""
+        self._check_own(backend, "default_backend")
+        self._default = backend
+        self._render()
+
+    # -- routes ---------------------------------------------------------------------------
+
+    def add_model_route(
+        self,
+        paths: str | Sequence[str],
+        backend: Backend,
+        *,
+        hosts: Sequence[str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout_sec: int | None = None,
+        retry_policy: RetryPolicy | None = None,
+    ) -> Route:
+        """Route ``paths`` (``/v1/models/resnet`` exact, ``/v1/models/resnet/*`` prefix) on ``hosts``
+        (default: every host), optionally only for requests carrying ``headers`` (exact match,
+        e.g. ``{"x-model-version": "v2"}``), to ``backend``, with a per-route timeout and retries."""
+        label = self._check_own(backend, "backend")
+        field = f"routes[{label}]"
+        if isinstance(backend, BackendBucket) and (timeout_sec is not None or retry_policy is not None):
+            raise ConfigurationError(field, backend.name, "timeout_sec and retry_policy only apply to backend services, not backend buckets")
+        route = Route(
+            label=label,
+            paths=_paths(paths),
+            hosts=check_hosts(hosts or (), f"{field}.hosts"),
+            headers=check_headers(headers or {}, f"{field}.headers"),
+            service=backend.id,
+            timeout_sec=_timeout(timeout_sec, f"{field}.timeout_sec"),
+            retry=retry_policy,
+        )
+        self._table.add(route, field)
+        self._render()
+        return route
+
+    def add_canary_route(
+        self,
+        paths: str | Sequence[str],
+        weights: Mapping[ModelBackend, int],
+        *,
+        hosts: Sequence[str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout_sec: int | None = None,
+        retry_policy: RetryPolicy | None = None,
+    ) -> Route:
+        """Split ``paths`` between backend services by percentage, e.g. ``{stable: 90, canary: 10}``
+        (integers summing to 100), through ``weighted_backend_services``."""
+        labels: dict[str, int] = {}
+        weighted: list[tuple[str, int]] = []
+        for backend, weight in weights.items():
+            label = self._check_own(backend, "weights")
+            if not isinstance(backend, ModelBackend):
+                raise ConfigurationError(f"weights[{label}]", label, "a traffic split takes backend services, not backend buckets")
+            labels[label] = weight
+            weighted.append((backend.id, weight))
+        field = f"routes[canary {'/'.join(labels)}]"
+        check_weights(labels, f"{field}.weights")
+        route = Route(
+            label=f"canary {', '.join(f'{k}={v}' for k, v in labels.items())}",
+            paths=_paths(paths),
+            hosts=check_hosts(hosts or (), f"{field}.hosts"),
+            headers=check_headers(headers or {}, f"{field}.headers"),
+            weighted=tuple(weighted),
+            timeout_sec=_timeout(timeout_sec, f"{field}.timeout_sec"),
+            retry=retry_policy,
+        )
+        self._table.add(route, field)
+        self._render()
+        return route
+
+    def _check_own(self, backend: Any, field: str) -> str:
+        if isinstance(backend, ModelBackend) and self.backend_services.get(backend.name) is backend:
+            return backend.name
+        if isinstance(backend, BackendBucket) and self.backend_buckets.get(backend.name) is backend:
+            return backend.name
+        raise ConfigurationError(
+            field, getattr(backend, "name", type(backend).__name__),
+            "must be a backend returned by this load balancer's add_backend_service or add_backend_bucket",
+        )
+
+    def _render(self) -> None:
+        default = self._default.id if self._default is not None else None
+        host_rules, matchers = self._table.render(default)
+        if default is not None:
+            self.url_map.default_service = default
+        if host_rules:
+            self.url_map.put_host_rule(host_rules)
+            self.url_map.put_path_matcher(matchers)
+
+    # -- checks and outputs -----------------------------------------------------------------
+
+    def validation_errors(self) -> list[str]:
+        """Synth-time cross-checks (also run by ``app.synth()`` through ``node.add_validation``):
+        at least one backend, and a firewall rule admitting the health-check ranges to the port
+        each instance group is probed on (when a ``network`` was given)."""
+        errors: list[str] = []
+        if not self.backend_services and not self.backend_buckets:
+            errors.append(
+                "backend_services = {}: a load balancer needs at least one backend; call add_backend_service(...)"
+            )
+        if self.network is not None:
+            for name, backend in self.backend_services.items():
+                for index, target in enumerate(backend.instance_group_targets):
+                    port = backend.health_check_port(target)
+                    if not self.network.admits_health_checks(port, tag=target.network_tag):
+                        errors.append(
+                            f"backend_services[{name}].targets[{index}] = {target.region} tag {target.network_tag!r} port {port}: "
+                            f"no firewall rule admits the health-check ranges ({', '.join(HEALTH_CHECK_RANGES)}) to tcp:{port} "
+                            f"on tag {target.network_tag!r}; call network.allow_health_checks(port={port}, "
+                            f"target_tags=[{target.network_tag!r}])"
+                        )
+        return errors
+
+    def add_outputs(self) -> dict[str, TerraformOutput]:
+        """Stack outputs ``<name>_ipv4_address`` (+ ``_ipv6_address``) and ``<name>_urls``."""
+        prefix = self.role.replace("-", "_")
+        values: dict[str, Any] = {"ipv4_address": self.ipv4_address}
+        if self.ipv6_address is not None:
+            values["ipv6_address"] = self.ipv6_address
+        values["urls"] = self.urls
+        descriptions = {
+            "ipv4_address": "Reserved IPv4 address of the load balancer (point DNS A records here)",
+            "ipv6_address": "Reserved IPv6 address of the load balancer (point DNS AAAA records here)",
+            "urls": "URLs of the model endpoints",
+        }
+        if self.node.try_find_child(f"{prefix}_urls") is not None:
+            raise ConfigurationError("add_outputs", self.role, "outputs were added already; call add_outputs() once")
+        return {
+            key: TerraformOutput(self, f"{prefix}_{key}", value=value, description=descriptions[key], static_id=True)
+            for key, value in values.items()
+        }
+
+
+def _paths(paths: str | Sequence[str]) -> tuple[str, ...]:
+    return (paths,) if isinstance(paths, str) else tuple(paths)
+
+
+def _timeout(value: int | None, field: str) -> int | None:
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 86400):
+        raise ConfigurationError(field, value, "must be a whole number of seconds between 1 and 86400")
+    return value

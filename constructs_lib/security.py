@@ -1,0 +1,306 @@
+"""``CloudArmorPolicy``: a Cloud Armor security policy for the model endpoints' backend services.
+
+One ``google_compute_security_policy`` with, in evaluation order (Cloud Armor stops at the first
+matching rule, lowest priority number first):
+
+1. deny lists of source ranges (priorities 100, 101, ...; at most 10 ranges per rule, an API limit),
+2. preconfigured WAF rules (``evaluatePreconfiguredWaf('sqli-v33-stable', ...)``, priorities 1000, 1001, ...),
+3. per-client rate limiting (``throttle`` or ``rate_based_ban``, priority 10000): its conform action
+   *allows* the request, which ends evaluation, so it must come after every deny rule,
+4. the default rule (priority 2147483647, ``allow`` unless told otherwise).
+
+Attach it with ``GlobalLoadBalancer.add_backend_service(..., security_policy=policy)`` or
+``policy.attach_to(backend, ...)``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any, Literal
+
+from constructs import Construct
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from constructs_lib._google import compute_security_policy
+from constructs_lib.errors import ConfigurationError
+from constructs_lib.naming import Naming, check_name_part
+
+DEFAULT_RULE_PRIORITY = 2147483647
+DENY_LIST_PRIORITY = 100
+WAF_PRIORITY = 1000
+RATE_LIMIT_PRIORITY = 10000
+MAX_RANGES_PER_RULE = 10
+"""Cloud Armor accepts at most 10 source ranges in one rule's ``src_ip_ranges``."""
+
+RATE_LIMIT_INTERVALS: tuple[int, ...] = (10, 30, 60, 120, 180, 240, 300, 600, 900, 1200, 1800, 2700, 3600)
+"""The only values Cloud Armor accepts for ``rate_limit_threshold.interval_sec`` / ``ban_threshold.interval_sec``."""
+
+_WAF_FAMILIES = (
+    "sqli", "xss", "lfi", "rfi", "rce", "methodenforcement", "scannerdetection",
+    "protocolattack", "php", "sessionfixation",
+)
+_WAF_V33_ONLY = ("java", "nodejs")
+PRECONFIGURED_WAF_RULES: frozenset[str] = frozenset(
+    [f"{family}-v33-{track}" for family in (*_WAF_FAMILIES, *_WAF_V33_ONLY) for track in ("stable", "canary")]
+    + [f"{family}-{track}" for family in _WAF_FAMILIES for track in ("stable", "canary")]
+    + ["cve-canary", "json-sqli-canary"]
+)
+"""Cloud Armor's preconfigured WAF rule sets (ModSecurity CRS 3.3 ``-v33-`` and 3.0 names)."""
+
+DenyAction = Literal["deny(403)", "deny(404)", "deny(429)", "deny(502)"]
+
+
+def _cidr(value: str) -> str:
+    try:
+        ipaddress.ip_network(value, strict=True)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IPv4 or IPv6 CIDR block such as 203.0.113.0/24") from None
+    return value
+
+
+class RateLimitSpec(BaseModel):
+    """Per-client rate limiting. Defaults to ``throttle`` at 600 requests per 60 s per client IP,
+    answering 429 above it: generous for an inference client, tight enough to stop one caller
+    from starving a GPU fleet."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    action: Literal["throttle", "rate_based_ban"] = Field(
+        default="throttle",
+        description="throttle rejects only the requests above the threshold; rate_based_ban also bans the "
+        "client for ban_duration_sec. Defaults to throttle.",
+    )
+    count: int = Field(default=600, ge=1, description="Requests allowed per interval_sec and key. Defaults to 600.")
+    interval_sec: int = Field(default=60, description=f"Window of the threshold, one of {RATE_LIMIT_INTERVALS}. Defaults to 60.")
+    conform_action: Literal["allow"] = Field(default="allow", description="What happens below the threshold (Cloud Armor only accepts allow).")
+    exceed_action: DenyAction = Field(default="deny(429)", description="What happens above the threshold. Defaults to deny(429), Too Many Requests.")
+    enforce_on_key: Literal["IP", "ALL", "XFF_IP", "HTTP_HEADER", "HTTP_COOKIE", "HTTP_PATH"] = Field(
+        default="IP", description="What a client is. Defaults to IP, the client's source address.",
+    )
+    enforce_on_key_name: str | None = Field(default=None, description="Header or cookie name; required with HTTP_HEADER / HTTP_COOKIE, rejected otherwise.")
+    ban_duration_sec: int | None = Field(
+        default=None,
+        description="rate_based_ban only: how long a client stays banned. Defaults to 600 s with rate_based_ban.",
+    )
+    ban_threshold_count: int | None = Field(default=None, ge=1, description="rate_based_ban only: ban when this many requests arrive in ban_threshold_interval_sec (defaults to the rate threshold).")
+    ban_threshold_interval_sec: int | None = Field(default=None, description=f"rate_based_ban only: window of ban_threshold_count, one of {RATE_LIMIT_INTERVALS}.")
+    preview: bool = Field(default=False, description="Log what the rule would do without enforcing it. Defaults to False.")
+
+    @field_validator("interval_sec", "ban_threshold_interval_sec")
+    @classmethod
+    def _interval(cls, value: int | None) -> int | None:
+        if value is not None and value not in RATE_LIMIT_INTERVALS:
+            raise ValueError(f"must be one of {', '.join(map(str, RATE_LIMIT_INTERVALS))} seconds")
+        return value
+
+    @field_validator("ban_duration_sec")
+    @classmethod
+    def _ban_duration(cls, value: int | None) -> int | None:
+        if value is not None and value not in RATE_LIMIT_INTERVALS:
+            raise ValueError(f"must be one of {', '.join(map(str, RATE_LIMIT_INTERVALS))} seconds")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "RateLimitSpec":
+        ban_fields = {
+            "ban_duration_sec": self.ban_duration_sec,
+            "ban_threshold_count": self.ban_threshold_count,
+            "ban_threshold_interval_sec": self.ban_threshold_interval_sec,
+        }
+        if self.action == "throttle":
+            given = [name for name, value in ban_fields.items() if value is not None]
+            if given:
+                raise ValueError(f"{', '.join(given)} only apply to action rate_based_ban, not throttle")
+        if (self.ban_threshold_count is None) != (self.ban_threshold_interval_sec is None):
+            raise ValueError("ban_threshold_count and ban_threshold_interval_sec must be given together")
+        needs_name = self.enforce_on_key in ("HTTP_HEADER", "HTTP_COOKIE")
+        if needs_name and not self.enforce_on_key_name:
+            raise ValueError(f"enforce_on_key {self.enforce_on_key} needs enforce_on_key_name (the header or cookie name)")
+        if not needs_name and self.enforce_on_key_name is not None:
+            raise ValueError(f"enforce_on_key_name only applies to HTTP_HEADER / HTTP_COOKIE, not {self.enforce_on_key}")
+        return self
+
+
+class WafRuleSpec(BaseModel):
+    """One preconfigured WAF rule set. Defaults to sensitivity 1 (the fewest false positives) and
+    deny(403)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(description="Rule set name, e.g. sqli-v33-stable, xss-v33-stable.")
+    sensitivity: int = Field(default=1, ge=1, le=4, description="Paranoia level 1-4. Defaults to 1: fewest false positives on JSON inference payloads.")
+    action: DenyAction = Field(default="deny(403)", description="Defaults to deny(403).")
+    opt_out_rule_ids: tuple[str, ...] = Field(default=(), description="Signatures to exclude, e.g. owasp-crs-v030301-id942350-sqli.")
+    preview: bool = Field(default=False, description="Log only, do not enforce. Defaults to False.")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if value not in PRECONFIGURED_WAF_RULES:
+            raise ValueError(
+                "is not a preconfigured Cloud Armor WAF rule set; allowed: " + ", ".join(sorted(PRECONFIGURED_WAF_RULES))
+            )
+        return value
+
+    @property
+    def expression(self) -> str:
+        """The CEL expression, e.g. ``evaluatePreconfiguredWaf('sqli-v33-stable', {'sensitivity': 1})``."""
+        options = f"'sensitivity': {self.sensitivity}"
+        if self.opt_out_rule_ids:
+            options += ", 'opt_out_rule_ids': [" + ", ".join(f"'{rule}'" for rule in self.opt_out_rule_ids) + "]"
+        return f"evaluatePreconfiguredWaf('{self.name}', {{{options}}})"
+
+
+class CloudArmorSpec(BaseModel):
+    """Tunables of ``CloudArmorPolicy``. The defaults give a policy that allows everything except
+    clients above the rate limit; WAF rules, deny lists and Adaptive Protection are opt-in."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(default="armor", description="Role part of the policy name: <app>-<env>-<name>. Defaults to 'armor'.")
+    description: str = Field(default="Cloud Armor policy for model endpoints (managed by cdktf)")
+    default_action: Literal["allow", "deny(403)", "deny(404)", "deny(502)"] = Field(
+        default="allow", description="Action of the default rule (priority 2147483647). Defaults to allow: a public inference API.",
+    )
+    rate_limit: RateLimitSpec | None = Field(
+        default_factory=RateLimitSpec,
+        description="Per-client rate limiting; None turns it off. Defaults to RateLimitSpec() (throttle, 600 req/60 s per IP).",
+    )
+    waf_rules: tuple[WafRuleSpec, ...] = Field(default=(), description="Preconfigured WAF rule sets. None by default: they need tuning against real traffic.")
+    deny_source_ranges: tuple[str, ...] = Field(default=(), description="Source CIDRs always denied with 403.")
+    adaptive_protection: bool = Field(default=False, description="Layer 7 DDoS Adaptive Protection (ML-based alerts). Off by default: full value needs Cloud Armor Enterprise.")
+    adaptive_protection_rule_visibility: Literal["STANDARD", "PREMIUM"] = Field(default="STANDARD", description="Defaults to STANDARD.")
+    json_parsing: Literal["DISABLED", "STANDARD", "STANDARD_WITH_GRAPHQL"] = Field(
+        default="STANDARD",
+        description="Parse JSON bodies for WAF rules. Defaults to STANDARD: inference requests are JSON, and parsing avoids false positives on raw bodies.",
+    )
+    log_level: Literal["NORMAL", "VERBOSE"] = Field(default="NORMAL", description="Defaults to NORMAL.")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        check_name_part(value, "name")
+        return value
+
+    @field_validator("deny_source_ranges")
+    @classmethod
+    def _ranges(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for cidr in value:
+            _cidr(cidr)
+        return value
+
+    @model_validator(mode="after")
+    def _unique_waf(self) -> "CloudArmorSpec":
+        names = [rule.name for rule in self.waf_rules]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"waf_rules may name each rule set once; repeated: {', '.join(repeated)}")
+        return self
+
+
+class CloudArmorPolicy(Construct):
+    """A Cloud Armor policy (``google_compute_security_policy``, construct id ``default``).
+
+    Exposes ``policy``, ``id`` (what ``security_policy`` of a backend service takes), ``name``
+    and ``spec``. ``attach_to(*backends)`` sets the policy on backend handles (anything with a
+    ``backend_service`` attribute, e.g. ``GlobalLoadBalancer.add_backend_service(...)``'s result).
+    """
+
+    def __init__(self, scope: Construct, id_: str, *, naming: Naming, spec: CloudArmorSpec | None = None) -> None:
+        super().__init__(scope, id_)
+        spec = spec or CloudArmorSpec()
+        self.spec = spec
+        self.name = naming.name(spec.name)
+        sp = compute_security_policy
+        rules = [self._default_rule(spec)]
+        for index in range(0, len(spec.deny_source_ranges), MAX_RANGES_PER_RULE):
+            chunk = spec.deny_source_ranges[index:index + MAX_RANGES_PER_RULE]
+            rules.append(sp.ComputeSecurityPolicyRule(
+                action="deny(403)",
+                priority=DENY_LIST_PRIORITY + index // MAX_RANGES_PER_RULE,
+                description="Denied source ranges",
+                match=sp.ComputeSecurityPolicyRuleMatch(
+                    versioned_expr="SRC_IPS_V1",
+                    config=sp.ComputeSecurityPolicyRuleMatchConfig(src_ip_ranges=list(chunk)),
+                ),
+            ))
+        for index, waf in enumerate(spec.waf_rules):
+            rules.append(sp.ComputeSecurityPolicyRule(
+                action=waf.action,
+                priority=WAF_PRIORITY + index,
+                description=f"Preconfigured WAF {waf.name} (sensitivity {waf.sensitivity})",
+                preview=waf.preview,
+                match=sp.ComputeSecurityPolicyRuleMatch(expr=sp.ComputeSecurityPolicyRuleMatchExpr(expression=waf.expression)),
+            ))
+        if spec.rate_limit is not None:
+            rules.append(self._rate_limit_rule(spec.rate_limit))
+
+        self.policy = sp.ComputeSecurityPolicy(
+            self, "default",
+            name=self.name,
+            description=spec.description,
+            type="CLOUD_ARMOR",
+            rule=rules,
+            advanced_options_config=sp.ComputeSecurityPolicyAdvancedOptionsConfig(
+                json_parsing=spec.json_parsing, log_level=spec.log_level,
+            ),
+            adaptive_protection_config=sp.ComputeSecurityPolicyAdaptiveProtectionConfig(
+                layer7_ddos_defense_config=sp.ComputeSecurityPolicyAdaptiveProtectionConfigLayer7DdosDefenseConfig(
+                    enable=True, rule_visibility=spec.adaptive_protection_rule_visibility,
+                ),
+            ) if spec.adaptive_protection else None,
+        )
+        self.id: str = self.policy.id
+
+    @staticmethod
+    def _default_rule(spec: CloudArmorSpec) -> Any:
+        sp = compute_security_policy
+        return sp.ComputeSecurityPolicyRule(
+            action=spec.default_action,
+            priority=DEFAULT_RULE_PRIORITY,
+            description="Default rule",
+            match=sp.ComputeSecurityPolicyRuleMatch(
+                versioned_expr="SRC_IPS_V1",
+                config=sp.ComputeSecurityPolicyRuleMatchConfig(src_ip_ranges=["*"]),
+            ),
+        )
+
+    @staticmethod
+    def _rate_limit_rule(limit: RateLimitSpec) -> Any:
+        sp = compute_security_policy
+        ban = limit.action == "rate_based_ban"
+        ban_duration = limit.ban_duration_sec if limit.ban_duration_sec is not None else (600 if ban else None)
+        return sp.ComputeSecurityPolicyRule(
+            action=limit.action,
+            priority=RATE_LIMIT_PRIORITY,
+            description=f"Rate limit: {limit.count} requests per {limit.interval_sec} s per {limit.enforce_on_key}",
+            preview=limit.preview,
+            match=sp.ComputeSecurityPolicyRuleMatch(
+                versioned_expr="SRC_IPS_V1",
+                config=sp.ComputeSecurityPolicyRuleMatchConfig(src_ip_ranges=["*"]),
+            ),
+            rate_limit_options=sp.ComputeSecurityPolicyRuleRateLimitOptions(
+                conform_action=limit.conform_action,
+                exceed_action=limit.exceed_action,
+                enforce_on_key=limit.enforce_on_key,
+                enforce_on_key_name=limit.enforce_on_key_name,
+                rate_limit_threshold=sp.ComputeSecurityPolicyRuleRateLimitOptionsRateLimitThreshold(
+                    count=limit.count, interval_sec=limit.interval_sec,
+                ),
+                ban_duration_sec=ban_duration,
+                ban_threshold=sp.ComputeSecurityPolicyRuleRateLimitOptionsBanThreshold(
+                    count=limit.ban_threshold_count, interval_sec=limit.ban_threshold_interval_sec,
+                ) if limit.ban_threshold_count is not None else None,
+            ),
+        )
+
+    def attach_to(self, *backends: Any) -> None:
+        """Set this policy as ``security_policy`` of each backend handle (``.backend_service``)."""
+        for index, backend in enumerate(backends):
+            service = getattr(backend, "backend_service", None)
+            if service is None:
+                raise ConfigurationError(
+                    f"attach_to.backends[{index}]", type(backend).__name__,
+                    "must be a backend handle with a backend_service attribute (GlobalLoadBalancer.add_backend_service's result)",
+                )
+            service.security_policy = self.id

@@ -1,0 +1,295 @@
+"""The load balancer's routing table: model routes, canary splits, header matches, static paths.
+
+``RoutingTable`` collects routes from ``GlobalLoadBalancer``'s intent methods and renders the
+``host_rule`` / ``path_matcher`` blocks of ``google_compute_url_map``.
+
+For the EXTERNAL_MANAGED (Envoy) load balancer every path matcher is written with
+``route_rules`` only: ``path_rules`` and ``route_rules`` cannot be mixed in one matcher, and
+weighted splits, header matches, per-route timeouts and retries need route rules. Route rules
+are first-match by ``priority`` whereas path rules are longest-match, so priorities are derived
+from specificity (longer path first, exact before prefix, header-matched before plain,
+host-specific before every-host) to keep the longest-match behaviour users expect from paths.
+For the classic EXTERNAL scheme plain ``path_rules`` are written and the advanced features are
+rejected.
+
+Routes without ``hosts`` apply to every host: they go to an ``all-hosts`` matcher (host ``*``)
+and are copied into every host-specific matcher, after that host's own routes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal, Mapping, Sequence
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from constructs_lib._google import compute_url_map
+from constructs_lib.errors import ConfigurationError
+
+RETRY_CONDITIONS: tuple[str, ...] = (
+    "5xx", "gateway-error", "reset", "connect-failure", "retriable-4xx", "refused-stream",
+    "cancelled", "deadline-exceeded", "internal", "resource-exhausted", "unavailable",
+)
+"""Retry conditions the global external Application Load Balancer accepts."""
+
+_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+MAX_PATH_LENGTH = 1024
+
+
+class RetryPolicy(BaseModel):
+    """Per-route retries. Defaults to one retry on connect-failure / refused-stream only: the
+    request never reached a model server, so retrying cannot run an expensive (and not always
+    idempotent) inference twice."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    num_retries: int = Field(default=1, ge=1, description="Retries after the first attempt. Defaults to 1.")
+    retry_conditions: tuple[str, ...] = Field(default=("connect-failure", "refused-stream"), min_length=1)
+    per_try_timeout_sec: int | None = Field(default=None, ge=1, description="Timeout of each attempt; None = the route's timeout.")
+
+    @field_validator("retry_conditions")
+    @classmethod
+    def _conditions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [c for c in value if c not in RETRY_CONDITIONS]
+        if unknown:
+            raise ValueError(f"unknown retry condition(s) {', '.join(unknown)}; allowed: {', '.join(RETRY_CONDITIONS)}")
+        return value
+
+
+def check_domain(value: str, field: str, *, allow_wildcard: bool) -> str:
+    """Return ``value`` if it is a lowercase fully qualified domain name (``*.`` only if allowed)."""
+    if not isinstance(value, str):
+        raise ConfigurationError(field, value, "must be a domain name string")
+    name = value
+    if value.startswith("*."):
+        if not allow_wildcard:
+            raise ConfigurationError(
+                field, value,
+                "wildcard domains are not supported by Google-managed certificates; list each host, or use a "
+                "Certificate Manager map (certificate_map) with a DNS-authorized wildcard certificate",
+            )
+        name = value[2:]
+    labels = name.split(".")
+    if (len(name) > 253 or len(labels) < 2 or not all(_LABEL.fullmatch(label) for label in labels)
+            or labels[-1].isdigit()):
+        raise ConfigurationError(
+            field, value,
+            "must be a lowercase fully qualified domain name such as api.example.com (labels of 1-63 letters, "
+            "digits and hyphens, not starting or ending with a hyphen, at most 253 characters)",
+        )
+    return value
+
+
+def check_route_path(path: str, field: str) -> tuple[Literal["full", "prefix"], str]:
+    """Classify a path-rule style path: ``/a/b`` is an exact match, ``/a/*`` a prefix match on ``/a/``."""
+    if not isinstance(path, str) or not path.startswith("/") or len(path) > MAX_PATH_LENGTH:
+        raise ConfigurationError(field, path, f"must start with / and be at most {MAX_PATH_LENGTH} characters")
+    if any(c in path for c in "?# "):
+        raise ConfigurationError(field, path, "must not contain ?, # or spaces (query strings are not matched by paths)")
+    if "*" in path[:-1] or (path.endswith("*") and not path.endswith("/*")):
+        raise ConfigurationError(field, path, "* is only allowed as a trailing /* (e.g. /v1/models/resnet/*)")
+    if path.endswith("/*"):
+        return "prefix", path[:-1]
+    return "full", path
+
+
+def check_hosts(hosts: Sequence[str], field: str) -> tuple[str, ...]:
+    """Host-rule hosts: domain names, ``*.`` wildcards allowed; sorted and de-duplicated."""
+    for index, host in enumerate(hosts):
+        check_domain(host, f"{field}[{index}]", allow_wildcard=True)
+    return tuple(sorted(set(hosts)))
+
+
+def check_headers(headers: Mapping[str, str], field: str) -> tuple[tuple[str, str], ...]:
+    """Exact-match request headers, e.g. ``{"x-model-version": "v2"}``."""
+    for name, value in headers.items():
+        if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
+            raise ConfigurationError(f"{field}.{name}", name, "must be an HTTP header name (letters, digits and -)")
+        if not isinstance(value, str) or not value:
+            raise ConfigurationError(f"{field}.{name}", value, "must be a non-empty string to match exactly")
+    return tuple(sorted(headers.items()))
+
+
+def check_weights(weights: Mapping[str, int], field: str) -> None:
+    """A canary split: two or more backends, integer percentages that sum to 100."""
+    if len(weights) < 2:
+        raise ConfigurationError(field, dict(weights), "a traffic split needs at least two backend services")
+    for label, weight in weights.items():
+        if not isinstance(weight, int) or isinstance(weight, bool) or not 0 <= weight <= 100:
+            raise ConfigurationError(f"{field}[{label}]", weight, "must be an integer percentage between 0 and 100")
+    total = sum(weights.values())
+    if total != 100:
+        raise ConfigurationError(field, dict(weights), f"weights must sum to 100 (they sum to {total})")
+
+
+@dataclass(frozen=True)
+class Route:
+    """One routing intent. ``service`` xor ``weighted`` (service id, weight) is set."""
+
+    label: str
+    paths: tuple[str, ...]
+    hosts: tuple[str, ...] = ()
+    headers: tuple[tuple[str, str], ...] = ()
+    service: str | None = None
+    weighted: tuple[tuple[str, int], ...] = ()
+    timeout_sec: int | None = None
+    retry: RetryPolicy | None = None
+
+    @property
+    def advanced(self) -> list[str]:
+        """The features of this route that need route rules (EXTERNAL_MANAGED)."""
+        used = []
+        if self.headers:
+            used.append("header matches")
+        if self.weighted:
+            used.append("weighted traffic split")
+        if self.timeout_sec is not None:
+            used.append("per-route timeout")
+        if self.retry is not None:
+            used.append("retry policy")
+        return used
+
+
+@dataclass(frozen=True)
+class _Rule:
+    route: Route
+    kind: str
+    value: str
+    seq: int
+
+    def sort_key(self, host_specific: bool) -> tuple[Any, ...]:
+        return (-len(self.value), 0 if self.kind == "full" else 1, -len(self.route.headers),
+                0 if host_specific else 1, self.seq)
+
+    @property
+    def match_key(self) -> tuple[Any, ...]:
+        return (self.kind, self.value, self.route.headers)
+
+
+@dataclass
+class RoutingTable:
+    """Routes of one URL map; ``advanced`` is True for EXTERNAL_MANAGED (route rules)."""
+
+    advanced: bool = True
+    routes: list[Route] = field(default_factory=list)
+    _rules: dict[tuple[str, ...], list[_Rule]] = field(default_factory=dict)
+    _host_groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    _count: int = 0
+
+    def add(self, route: Route, field_: str = "route") -> Route:
+        """Validate ``route`` against the table (duplicates, host overlaps, scheme) and add it."""
+        if not route.paths:
+            raise ConfigurationError(f"{field_}.paths", [], "give at least one path such as /v1/models/resnet")
+        if not self.advanced and route.advanced:
+            raise ConfigurationError(
+                field_, route.label,
+                f"uses {', '.join(route.advanced)}, which need load_balancing_scheme EXTERNAL_MANAGED (route rules)",
+            )
+        for host in route.hosts:
+            other = self._host_groups.get(host)
+            if other is not None and other != route.hosts:
+                raise ConfigurationError(
+                    f"{field_}.hosts", list(route.hosts),
+                    f"host {host} is already used with the host set {list(other)}; a host can be in one host set only, "
+                    "so give routes for it the same hosts list",
+                )
+        rules = self._rules.get(route.hosts, [])
+        new: list[_Rule] = []
+        for index, path in enumerate(route.paths):
+            kind, value = check_route_path(path, f"{field_}.paths[{index}]")
+            rule = _Rule(route, kind, value, self._count + len(new))
+            for existing in (*rules, *new):
+                if existing.match_key == rule.match_key:
+                    where = f"hosts {list(route.hosts)}" if route.hosts else "every host"
+                    headers = f" with headers {dict(route.headers)}" if route.headers else ""
+                    raise ConfigurationError(
+                        f"{field_}.paths[{index}]", path,
+                        f"is already routed to {existing.route.label} for {where}{headers}; each path may be routed once",
+                    )
+            new.append(rule)
+        self._rules[route.hosts] = [*rules, *new]
+        self._count += len(new)
+        for host in route.hosts:
+            self._host_groups[host] = route.hosts
+        self.routes.append(route)
+        return route
+
+    def render(self, default_service: str | None) -> tuple[list[Any], list[Any]]:
+        """``(host_rule, path_matcher)`` blocks for ``google_compute_url_map``."""
+        u = compute_url_map
+        host_rules: list[Any] = []
+        matchers: list[Any] = []
+        generic = self._rules.get((), [])
+        groups: list[tuple[str, tuple[str, ...], list[tuple[_Rule, bool]]]] = []
+        if generic:
+            groups.append(("all-hosts", ("*",), [(r, False) for r in generic]))
+        for hosts, rules in self._rules.items():
+            if not hosts:
+                continue
+            shadowed = {r.match_key for r in rules}
+            merged = [(r, True) for r in rules] + [(r, False) for r in generic if r.match_key not in shadowed]
+            digest = hashlib.sha256(",".join(hosts).encode()).hexdigest()[:8]
+            groups.append((f"hosts-{digest}", hosts, merged))
+        for name, hosts, rules in groups:
+            host_rules.append(u.ComputeUrlMapHostRule(hosts=list(hosts), path_matcher=name))
+            ordered = sorted(rules, key=lambda item: item[0].sort_key(item[1]))
+            if self.advanced:
+                matchers.append(u.ComputeUrlMapPathMatcher(
+                    name=name, default_service=default_service,
+                    route_rules=[_route_rule((index + 1) * 10, rule) for index, (rule, _) in enumerate(ordered)],
+                ))
+            else:
+                matchers.append(u.ComputeUrlMapPathMatcher(
+                    name=name, default_service=default_service, path_rule=_path_rules([r for r, _ in ordered]),
+                ))
+        return host_rules, matchers
+
+
+def _path_rules(rules: Sequence[_Rule]) -> list[Any]:
+    """Classic path rules: one per route (its paths), in first-seen order."""
+    u = compute_url_map
+    by_route: dict[int, tuple[Route, list[str]]] = {}
+    for rule in sorted(rules, key=lambda r: r.seq):
+        path = rule.value + ("*" if rule.kind == "prefix" else "")
+        by_route.setdefault(id(rule.route), (rule.route, []))[1].append(path)
+    return [u.ComputeUrlMapPathMatcherPathRule(paths=paths, service=route.service) for route, paths in by_route.values()]
+
+
+def _route_rule(priority: int, rule: _Rule) -> Any:
+    u = compute_url_map
+    route = rule.route
+    match = u.ComputeUrlMapPathMatcherRouteRulesMatchRules(
+        full_path_match=rule.value if rule.kind == "full" else None,
+        prefix_match=rule.value if rule.kind == "prefix" else None,
+        header_matches=[
+            u.ComputeUrlMapPathMatcherRouteRulesMatchRulesHeaderMatches(header_name=name, exact_match=value)
+            for name, value in route.headers
+        ] or None,
+    )
+    action = None
+    if route.weighted or route.timeout_sec is not None or route.retry is not None:
+        retry = route.retry
+        action = u.ComputeUrlMapPathMatcherRouteRulesRouteAction(
+            weighted_backend_services=[
+                u.ComputeUrlMapPathMatcherRouteRulesRouteActionWeightedBackendServices(backend_service=service, weight=weight)
+                for service, weight in route.weighted
+            ] or None,
+            timeout=u.ComputeUrlMapPathMatcherRouteRulesRouteActionTimeout(seconds=str(route.timeout_sec))
+            if route.timeout_sec is not None else None,
+            retry_policy=u.ComputeUrlMapPathMatcherRouteRulesRouteActionRetryPolicy(
+                num_retries=retry.num_retries,
+                retry_conditions=list(retry.retry_conditions),
+                per_try_timeout=u.ComputeUrlMapPathMatcherRouteRulesRouteActionRetryPolicyPerTryTimeout(
+                    seconds=str(retry.per_try_timeout_sec),
+                ) if retry.per_try_timeout_sec is not None else None,
+            ) if retry is not None else None,
+        )
+    return u.ComputeUrlMapPathMatcherRouteRules(
+        priority=priority,
+        match_rules=[match],
+        service=None if route.weighted else route.service,
+        route_action=action,
+    )

@@ -1,0 +1,117 @@
+import pytest
+
+from constructs_lib.errors import ConfigurationError
+from constructs_lib.gpus import (
+    GPU_TYPES,
+    check_gpu_count,
+    check_gpu_region,
+    check_machine_without_gpu,
+    gpu_type,
+    parse_machine_type,
+    resolve_gpu_count,
+)
+from constructs_lib.regions import ZONE_SUFFIXES
+
+
+def test_catalogue_lists_the_common_gpu_types():
+    assert {
+        "nvidia-tesla-t4", "nvidia-l4", "nvidia-tesla-a100", "nvidia-a100-80gb", "nvidia-h100-80gb",
+        "nvidia-tesla-v100", "nvidia-tesla-p4", "nvidia-tesla-p100",
+    } <= set(GPU_TYPES)
+
+
+def test_catalogue_regions_are_known_regions_and_fixed_counts_are_allowed_counts():
+    for gpu in GPU_TYPES.values():
+        assert gpu.regions and gpu.regions <= set(ZONE_SUFFIXES), gpu.name
+        assert set(gpu.machine_types.values()) <= set(gpu.counts), gpu.name
+        for machine in gpu.machine_types:
+            assert parse_machine_type(machine).family in gpu.machine_families, machine
+
+
+@pytest.mark.parametrize(("value", "family", "kind", "vcpus"), [
+    ("n2-standard-4", "n2", "standard", 4),
+    ("e2-medium", "e2", "medium", None),
+    ("n2d-highmem-16", "n2d", "highmem", 16),
+    ("n1-custom-8-30720", "n1", "custom", 8),
+    ("custom-4-15360", "n1", "custom", 4),
+    ("c3-standard-4-lssd", "c3", "standard", 4),
+    ("a2-highgpu-1g", "a2", "highgpu", None),
+    ("t2a-standard-8", "t2a", "standard", 8),
+])
+def test_parse_machine_type(value, family, kind, vcpus):
+    machine = parse_machine_type(value)
+    assert (machine.family, machine.kind, machine.vcpus) == (family, kind, vcpus)
+
+
+@pytest.mark.parametrize("value", ["N2-standard-4", "standard-4", "n2_standard_4", "n2-", "", "n2-standard-4 "])
+def test_fails_when_machine_type_is_malformed(value):
+    with pytest.raises(ConfigurationError, match=r"machine_type = .*: must be a Compute Engine machine type"):
+        parse_machine_type(value)
+
+
+def test_fixed_count_comes_from_the_accelerator_optimized_machine_type():
+    assert resolve_gpu_count("nvidia-l4", None, "g2-standard-8") == 1
+    assert resolve_gpu_count("nvidia-l4", None, "g2-standard-24") == 2
+    assert resolve_gpu_count("nvidia-l4", 4, "g2-standard-48") == 4
+    assert resolve_gpu_count("nvidia-tesla-a100", None, "a2-megagpu-16g") == 16
+    assert resolve_gpu_count("nvidia-a100-80gb", None, "a2-ultragpu-2g") == 2
+    assert resolve_gpu_count("nvidia-h100-80gb", None, "a3-highgpu-8g") == 8
+
+
+def test_n1_gpus_default_to_one_and_take_the_listed_counts():
+    assert resolve_gpu_count("nvidia-tesla-t4", None, "n1-standard-8") == 1
+    assert resolve_gpu_count("nvidia-tesla-t4", 4, "n1-standard-32") == 4
+    assert resolve_gpu_count("nvidia-tesla-v100", 8, "n1-highmem-96") == 8
+    assert resolve_gpu_count("nvidia-tesla-p100", 2, "n1-custom-8-30720") == 2
+
+
+def test_fails_when_gpu_type_is_unknown():
+    with pytest.raises(ConfigurationError, match=r"gpu.type = 'nvidia-rtx-4090': unknown GPU type; allowed: nvidia-tesla-t4, "):
+        gpu_type("nvidia-rtx-4090")
+
+
+def test_fails_when_gpu_count_is_not_offered():
+    with pytest.raises(ConfigurationError, match=r"gpu.count = 3: nvidia-tesla-t4 may be attached 1, 2, 4 at a time"):
+        check_gpu_count("nvidia-tesla-t4", 3)
+
+
+def test_fails_when_n1_gpu_is_put_on_another_family():
+    with pytest.raises(ConfigurationError, match=r"machine_type = 'n2-standard-8': cannot take nvidia-tesla-t4; use a n1-\* machine type"):
+        resolve_gpu_count("nvidia-tesla-t4", 1, "n2-standard-8")
+
+
+def test_fails_when_n1_gpu_is_put_on_an_accelerator_optimized_machine():
+    with pytest.raises(ConfigurationError, match=r"cannot take nvidia-tesla-t4 \(g2 machine types carry their own GPUs\)"):
+        resolve_gpu_count("nvidia-tesla-t4", 1, "g2-standard-8")
+
+
+def test_fails_when_l4_is_put_on_n1():
+    with pytest.raises(ConfigurationError, match=r"machine_type = 'n1-standard-8': cannot take nvidia-l4; machine types that carry it: g2-standard-4 \(1\)"):
+        resolve_gpu_count("nvidia-l4", 1, "n1-standard-8")
+
+
+def test_fails_when_a100_80gb_is_put_on_a_40gb_machine():
+    with pytest.raises(ConfigurationError, match=r"'a2-highgpu-1g': cannot take nvidia-a100-80gb; machine types that carry it: a2-ultragpu-1g"):
+        resolve_gpu_count("nvidia-a100-80gb", None, "a2-highgpu-1g")
+
+
+def test_fails_when_count_differs_from_the_machine_types_fixed_count():
+    with pytest.raises(ConfigurationError, match=r"gpu.count = 2: g2-standard-8 comes with exactly 1 x nvidia-l4; omit count or set 1"):
+        resolve_gpu_count("nvidia-l4", 2, "g2-standard-8")
+
+
+def test_fails_when_n1_has_more_vcpus_than_the_gpu_count_allows():
+    with pytest.raises(ConfigurationError, match=r"'n1-standard-16': has 16 vCPUs; with 1 x nvidia-tesla-v100 at most 12 vCPUs"):
+        resolve_gpu_count("nvidia-tesla-v100", 1, "n1-standard-16")
+
+
+def test_fails_when_accelerator_optimized_machine_has_no_gpu_declared():
+    with pytest.raises(ConfigurationError, match=r"machine_type = 'g2-standard-8': is accelerator-optimized and comes with GPUs; set gpu.type = 'nvidia-l4'"):
+        check_machine_without_gpu("g2-standard-8")
+    check_machine_without_gpu("n2-standard-4")
+
+
+def test_region_check():
+    assert check_gpu_region("nvidia-l4", "europe-west1") == "europe-west1"
+    with pytest.raises(ConfigurationError, match=r"region = 'africa-south1': nvidia-h100-80gb is not offered there \(approximate table\); regions with it: asia-northeast1"):
+        check_gpu_region("nvidia-h100-80gb", "africa-south1")

@@ -1,9 +1,10 @@
 """App entry: load the environment file(s), build one stack per environment, synthesize.
 
-``python main.py`` (or ``cdktf synth``) synthesizes every ``environments/*.toml``;
-``ML_SERVING_ENV=dev`` (comma-separated) narrows it; ``ML_SERVING_ENVIRONMENTS_DIR`` points
-at another folder of environment files. Bad input ends with one line on stderr
-and exit code 2, never a traceback.
+``python main.py`` (or ``cdktf synth``) synthesizes every ``environments/*.toml`` into
+``$CDKTF_OUTDIR`` (default ``cdktf.out``); ``ML_SERVING_ENV=dev`` (comma-separated) narrows
+it; ``ML_SERVING_ENVIRONMENTS_DIR`` points at another folder of environment files. Bad input
+ends with one line on stderr and exit code 2, never a traceback, and leaves the previous
+output untouched.
 """
 
 from __future__ import annotations
@@ -20,32 +21,27 @@ def main() -> int:
     try:
         directory = Path(os.environ.get("ML_SERVING_ENVIRONMENTS_DIR") or ENVIRONMENTS_DIR)
         files = environment_files(directory, only=os.environ.get("ML_SERVING_ENV"))
-        configs = [(display_path(path), load_environment(path)) for path in files]
+        configs = {display_path(path): load_environment(path) for path in files}
     except EnvironmentFileError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return _fail(str(error))
 
-    from cdktf import App
     from jsii.errors import JSIIError
 
-    from constructs_lib.errors import ConfigurationError
-    from stacks.serving_stack import MlServingStack
+    from stacks.synth import synthesize
 
-    app = App()
-    for source, config in configs:
-        try:
-            MlServingStack(app, config)
-        except ConfigurationError as error:
-            print(f"error: {source}: {error}", file=sys.stderr)
-            return 2
     try:
-        app.synth()
+        synthesize(configs)
+    except EnvironmentFileError as error:
+        return _fail(str(error))
     except JSIIError as error:
-        # Cross-resource rules (node.add_validation) fail here; show their message, not a trace.
-        message = " ".join(str(error).split())
-        print(f"error: {message}", file=sys.stderr)
-        return 2
+        # Cross-resource rules (node.add_validation) fail at synth: their message, not a trace.
+        return _fail(" ".join(str(error).split()))
     return 0
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

@@ -45,16 +45,62 @@ def _loc_to_path(loc: Iterable[Any]) -> str:
     return "".join(parts)
 
 
+def _user_loc(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``loc`` without the tags pydantic inserts for discriminated unions
+    (``backend.gcs.bucket`` -> ``backend.bucket``): users write the file's keys, not union tags."""
+    cleaned: list[Any] = []
+    current: Any = model
+    union: Any = None
+    for item in loc:
+        if union is not None:
+            member = _union_member(union, item)
+            union = None
+            if member is not None:
+                current = member
+                continue
+        cleaned.append(item)
+        fields = getattr(current, "model_fields", None)
+        if isinstance(item, int) or not fields:
+            continue
+        info = fields.get(item)
+        if info is None:
+            current = None
+            continue
+        if info.discriminator is not None:
+            union = (info.annotation, info.discriminator)
+            current = None
+        else:
+            current = _model_in(info.annotation)
+    return tuple(cleaned)
+
+
+def _union_member(union: tuple[Any, str], tag: Any) -> type[BaseModel] | None:
+    """The member of a discriminated union whose discriminator field accepts ``tag``."""
+    annotation, discriminator = union
+    for member in getattr(annotation, "__args__", ()) or ():
+        field = getattr(member, "model_fields", {}).get(discriminator)
+        if field is not None and tag in getattr(field.annotation, "__args__", ()):
+            return member
+    return None
+
+
 def _allowed_keys(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> list[str] | None:
     """The keys a model accepts at ``loc`` (the parent of an unknown key), if it can be told."""
     current: Any = model
+    union: Any = None
     for item in loc:
+        if union is not None:
+            current, union = _union_member(union, item), None
+            continue
         if isinstance(item, int) or current is None:
             continue
         fields = getattr(current, "model_fields", None)
         if not fields or item not in fields:
             return None
-        current = _model_in(fields[item].annotation)
+        info = fields[item]
+        if info.discriminator is not None:
+            union = (info.annotation, info.discriminator)
+        current = _model_in(info.annotation)
     fields = getattr(current, "model_fields", None)
     return sorted(fields) if fields else None
 
@@ -76,14 +122,21 @@ def describe_errors(
     """One line per pydantic error: ``<prefix><key path> = <value>: <what is allowed>``."""
     lines = []
     for item in error.errors(include_url=False):
-        loc = tuple(item.get("loc", ()))
+        raw_loc = tuple(item.get("loc", ()))
+        loc = _user_loc(model, raw_loc)
         # Errors raised inside a model validator carry no field location; the message names it.
         path = prefix + _loc_to_path(loc) if loc else prefix.rstrip(".")
         message = str(item.get("msg", "invalid"))
         message = message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
         kind = item.get("type")
+        if kind == "union_tag_invalid":
+            context = item.get("ctx", {})
+            discriminator = str(context.get("discriminator", "")).strip("'")
+            path = f"{path}.{discriminator}" if discriminator else path
+            lines.append(f"{path} = {_show(context.get('tag'))}: must be one of {context.get('expected_tags')}")
+            continue
         if kind == "extra_forbidden":
-            allowed = _allowed_keys(model, loc[:-1])
+            allowed = _allowed_keys(model, raw_loc[:-1])
             message = "unknown key" + (f"; allowed keys: {', '.join(allowed)}" if allowed else "")
         elif kind == "missing":
             message = "required key is missing"

@@ -7,6 +7,10 @@ Compute Engine region list, 2025). A region that is missing here can be passed w
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from pydantic import AfterValidator
+
 from constructs_lib.errors import ConfigurationError
 
 _ABC = ("a", "b", "c")
@@ -80,3 +84,14 @@ def check_zone(zone: str, region: str, field: str = "zone") -> str:
     if zone not in allowed:
         raise ConfigurationError(field, zone, f"not a zone of {region}; allowed: {', '.join(allowed)}")
     return zone
+
+
+def _region_value(region: str) -> str:
+    try:
+        return check_region(region)
+    except ConfigurationError as error:
+        raise ValueError(error.allowed) from None
+
+
+Region = Annotated[str, AfterValidator(_region_value)]
+"""A pydantic field type for a known Google Cloud region (errors name the list index)."""

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from constructs_lib.errors import ConfigurationError, format_validation_error
 from constructs_lib.naming import check_labels, check_name_part
 from constructs_lib.network import NetworkSpec
-from constructs_lib.regions import check_region
+from constructs_lib.regions import Region
 
 PROJECT_ID_PATTERN = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 STACK_PREFIX = "ml-serving"
@@ -83,7 +83,7 @@ class EnvironmentConfig(BaseModel):
     name: str = Field(description="Environment name (the file's stem): second part of every resource name and of the stack name.")
     app: str = Field(default="ml", description="Application prefix of every resource name. Defaults to 'ml'.")
     project_id: str = Field(description="Google Cloud project id all resources go to.")
-    regions: tuple[str, ...] = Field(min_length=1, description="Serving regions; the first is the provider's default region.")
+    regions: tuple[Region, ...] = Field(min_length=1, description="Serving regions; the first is the provider's default region.")
     labels: dict[str, str] = Field(default_factory=dict, description="Extra labels on every resource; app, env and managed-by are always set.")
     backend: Backend = Field(default_factory=LocalBackend, description="Terraform state backend. Defaults to local state.")
     network: NetworkSpec = Field(default_factory=NetworkSpec)
@@ -109,11 +109,6 @@ class EnvironmentConfig(BaseModel):
     @field_validator("regions")
     @classmethod
     def _regions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for region in value:
-            try:
-                check_region(region)
-            except ConfigurationError as error:
-                raise ValueError(f"{region!r}: {error.allowed}") from None
         repeated = sorted({r for r in value if value.count(r) > 1})
         if repeated:
             raise ValueError(f"each region may be listed once; repeated: {', '.join(repeated)}")

@@ -1,0 +1,46 @@
+# Every target sets up what it needs itself (idempotent): a fresh clone needs only
+# Python 3.11, Node 20 and make.  `make synth` and `make test` are the two entry points.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+# jsii: our messages, not Node's end-of-life banner; cdktf-cli: no update check.
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export CHECKPOINT_DISABLE := 1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help setup synth test test-fast plan-offline clean
+
+help:
+	@echo "make synth         set up .venv and synthesize every environment into cdktf.out/ (ENV=dev narrows)"
+	@echo "make test          set up .venv + node_modules and run the whole test suite"
+	@echo "make test-fast     the test suite without the slow (subprocess/CLI) tests"
+	@echo "make plan-offline  synth, then terraform init/validate/plan every stack offline"
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+setup: $(VENV)/.installed node_modules/.installed
+
+synth: $(VENV)/.installed
+	ML_SERVING_ENV=$(ENV) $(BIN)/python main.py
+
+test: $(VENV)/.installed node_modules/.installed
+	$(BIN)/pytest
+
+test-fast: $(VENV)/.installed
+	$(BIN)/pytest -m "not slow"
+
+plan-offline: synth
+	$(BIN)/python -m tools.plan_offline
+
+clean:
+	rm -rf cdktf.out .tfharness .pytest_cache

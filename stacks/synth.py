@@ -1,0 +1,61 @@
+"""Build the app for a set of environments and synthesize it without half-written output.
+
+cdktf writes into its output folder as it goes; a failure mid-way would leave a mix of old
+and new stacks for ``terraform plan`` to pick up. Here the app synthesizes into a staging
+folder next to the target, and the staging folder replaces the target only on success.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Mapping
+
+from constructs_lib.errors import ConfigurationError
+from stacks.config import EnvironmentConfig, EnvironmentFileError
+
+DEFAULT_OUTDIR = "cdktf.out"
+
+
+def output_dir() -> Path:
+    """``$CDKTF_OUTDIR`` (set by the cdktf CLI) or ``cdktf.out``."""
+    return Path(os.environ.get("CDKTF_OUTDIR") or DEFAULT_OUTDIR)
+
+
+def synthesize(configs: Mapping[str, EnvironmentConfig], outdir: Path | None = None) -> Path:
+    """One ``MlServingStack`` per config (keyed by the file it came from), synthesized into
+    ``outdir`` atomically.
+
+    Raises ``EnvironmentFileError`` naming the file when a construct rejects its input, or
+    jsii's ``JSIIError`` when a construct validation fails at synth; in both cases ``outdir``
+    is left untouched.
+    """
+    from cdktf import App
+
+    from stacks.serving_stack import MlServingStack
+
+    target = (outdir or output_dir()).absolute()
+    staging = target.with_name(f".{target.name}.staging-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        app = App(outdir=str(staging))
+        for source, config in configs.items():
+            try:
+                MlServingStack(app, config)
+            except ConfigurationError as error:
+                raise EnvironmentFileError(f"{source}: {error}") from None
+        app.synth()
+        _swap(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _swap(staging: Path, target: Path) -> None:
+    """Replace ``target`` with ``staging``: two renames, so readers never see a partial tree."""
+    retired = target.with_name(f".{target.name}.old-{os.getpid()}")
+    if target.exists():
+        target.rename(retired)
+    staging.rename(target)
+    shutil.rmtree(retired, ignore_errors=True)

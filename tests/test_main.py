@@ -1,0 +1,129 @@
+"""The app entry end to end, in subprocesses, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from stacks.config import environment_files
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _run_main(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    environ = {**os.environ, "CDKTF_OUTDIR": str(tmp_path / "cdktf.out"), **env}
+    return subprocess.run([sys.executable, "main.py"], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def synthesized_out(tmp_path_factory) -> Path:
+    """``python main.py`` once for the whole module: every environment file."""
+    tmp_path = tmp_path_factory.mktemp("main")
+    result = _run_main(tmp_path)
+    assert result.returncode == 0, result.stderr
+    return tmp_path / "cdktf.out"
+
+
+@pytest.mark.slow
+def test_main_synthesizes_every_environment(synthesized_out: Path):
+    stacks = sorted(p.name for p in (synthesized_out / "stacks").iterdir())
+    assert stacks == sorted(f"ml-serving-{path.stem}" for path in environment_files())
+    dev = json.loads((synthesized_out / "stacks" / "ml-serving-dev" / "cdk.tf.json").read_text())
+    assert "google_compute_network" in dev["resource"]
+    assert dev["terraform"]["backend"] == {"local": {"path": "terraform.tfstate"}}
+
+
+@pytest.mark.slow
+def test_output_is_machine_independent(synthesized_out: Path):
+    for path in synthesized_out.rglob("*.json"):
+        text = path.read_text()
+        assert str(ROOT) not in text and "/tmp/" not in text, f"{path} holds an absolute path"
+
+
+def _broken_env_dir(tmp_path: Path, text: str) -> Path:
+    directory = tmp_path / "environments"
+    directory.mkdir()
+    (directory / "qa.toml").write_text(text)
+    return directory
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ('project_id = "my-project-1"\nregions = ["moon-1"]\n', "regions[0] = 'moon-1': unknown Google Cloud region"),
+        ('project_id = "my-project-1"\nregions = ["us-east1"]\nflavour = 1\n', "flavour = 1: unknown key; allowed keys:"),
+        ('project_id = "my-project-1"\nregions = ["us-east1"]\n[network]\nserving_port = "x"\n', "network.serving_port = 'x'"),
+        ('project_id = "my-project-1"\nregions = ["us-east1"]\n[network.subnet_cidrs]\nus-west1 = "10.0.0.0/20"\n', "network.subnet_cidrs = ['us-west1']: names regions that are not served"),
+        ('project_id = [\n', "TOML syntax error"),
+    ],
+)
+def test_broken_environment_file_gives_one_line_and_exit_2(tmp_path: Path, text: str, expected: str):
+    result = _run_main(tmp_path, ML_SERVING_ENVIRONMENTS_DIR=str(_broken_env_dir(tmp_path, text)))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ") and "qa.toml: " in lines[0] and expected in lines[0]
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    assert not (tmp_path / "cdktf.out").exists(), "nothing is written when input is bad"
+
+
+@pytest.mark.slow
+def test_environment_variable_narrows_synthesis(tmp_path: Path):
+    directory = tmp_path / "environments"
+    directory.mkdir()
+    for name in ("dev", "qa"):
+        (directory / f"{name}.toml").write_text('project_id = "my-project-1"\nregions = ["us-east1"]\n')
+    result = _run_main(tmp_path, ML_SERVING_ENVIRONMENTS_DIR=str(directory), ML_SERVING_ENV="qa")
+    assert result.returncode == 0, result.stderr
+    assert [p.name for p in (tmp_path / "cdktf.out" / "stacks").iterdir()] == ["ml-serving-qa"]
+
+
+@pytest.mark.slow
+def test_unknown_environment_name_is_one_line(tmp_path: Path):
+    result = _run_main(tmp_path, ML_SERVING_ENV="nope")
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("error: ML_SERVING_ENV = 'nope': no environment file for nope; available: ")
+
+
+@pytest.mark.slow
+def test_pinned_cdktf_cli_synth_matches_main(tmp_path: Path, synthesized_out: Path):
+    """`npx cdktf synth` (pinned cdktf-cli, after `npm ci`) writes the same stack JSON."""
+    cli = ROOT / "node_modules" / ".bin" / "cdktf"
+    if not cli.exists() or shutil.which("node") is None:
+        pytest.skip("cdktf-cli is not installed: run `npm ci` (the Makefile's test target does)")
+    environ = {**os.environ, "CHECKPOINT_DISABLE": "1", "CI": "1"}
+    result = subprocess.run([str(cli), "synth", "--output", str(tmp_path / "cli.out")], cwd=ROOT, env=environ,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for stack_dir in (synthesized_out / "stacks").iterdir():
+        ours = (stack_dir / "cdk.tf.json").read_bytes()
+        theirs = (tmp_path / "cli.out" / "stacks" / stack_dir.name / "cdk.tf.json").read_bytes()
+        assert ours == theirs, f"{stack_dir.name}: cdktf synth differs from python main.py"
+
+
+@pytest.mark.slow
+def test_failed_synth_leaves_previous_output_untouched(tmp_path: Path):
+    previous = tmp_path / "cdktf.out" / "stacks" / "ml-serving-qa"
+    previous.mkdir(parents=True)
+    (previous / "cdk.tf.json").write_text('{"previous": true}')
+    text = 'project_id = "my-project-1"\nregions = ["us-east1"]\n[network.subnet_cidrs]\nus-west1 = "10.0.0.0/20"\n'
+    result = _run_main(tmp_path, ML_SERVING_ENVIRONMENTS_DIR=str(_broken_env_dir(tmp_path, text)))
+    assert result.returncode == 2
+    assert (previous / "cdk.tf.json").read_text() == '{"previous": true}'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cdktf.out", "environments"], "no staging folder is left behind"
+
+
+@pytest.mark.slow
+def test_successful_synth_replaces_previous_output(tmp_path: Path):
+    stale = tmp_path / "cdktf.out" / "stacks" / "ml-serving-removed"
+    stale.mkdir(parents=True)
+    result = _run_main(tmp_path, ML_SERVING_ENV="dev")
+    assert result.returncode == 0, result.stderr
+    assert [p.name for p in (tmp_path / "cdktf.out" / "stacks").iterdir()] == ["ml-serving-dev"]

@@ -27,6 +27,9 @@ Resources per fleet:
 Runtime modes: a container on Container-Optimized OS (``gce-container-declaration``; the
 container runs with host networking, so it listens on ``PORT`` directly) or a startup script
 on Debian (the environment is in the ``model-server-env`` metadata attribute as KEY=value lines).
+With GPUs, container mode installs COS's signed NVIDIA driver (``cos-extensions``) and mounts it
+into a privileged container; in startup-script mode the script or the boot image (e.g. a Deep
+Learning VM image) must provide the driver (unsigned drivers need ``secure_boot=False``).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 import pytest
-from cdktf import TerraformOutput
+from cdktf import TerraformOutput, Testing
 from pydantic import ValidationError
 
 from constructs_lib.autoscaling import AutoscalingSpec, FleetAutoscaler
@@ -458,6 +458,8 @@ def test_fails_when_group_has_neither_target_size_nor_autoscaler(stack, naming):
     errors = fleet.node.validate()
     assert len(errors) == 1
     assert "target_size = None: fleet test/llama-europe-west1 has neither target_size nor a FleetAutoscaler" in errors[0]
+    with pytest.raises(RuntimeError, match=r"target_size = None: fleet test/llama-europe-west1 has neither"):
+        Testing.synth(stack, True)  # what `cdktf synth` / app.synth() runs
 
 
 def test_autoscaler_sizes_the_group(stack, naming):

@@ -362,7 +362,6 @@ class ModelBackend(Construct):
         load_balancing_scheme: str,
         security_policy: Any = None,
     ) -> None:
-        super().__init__(scope, id_)
         field = f"backend_services[{name}]"
         targets = list(targets)
         if not targets:
@@ -407,6 +406,15 @@ class ModelBackend(Construct):
             if len(set(groups)) != len(groups):
                 raise ConfigurationError(f"{field}.targets", "the same instance group twice", "list each instance group once")
 
+        policy_id = _policy_id(security_policy, f"{field}.security_policy")
+        if spec.iap is not None and spec.iap.oauth2_client_secret is not None and not Token.is_unresolved(spec.iap.oauth2_client_secret):
+            raise ConfigurationError(
+                f"{field}.iap.oauth2_client_secret", "<literal, hidden>",
+                "must be a Terraform token (a sensitive TerraformVariable or a data source attribute) or use "
+                "oauth2_client_secret_version; a literal secret would be stored in the synthesized JSON",
+            )
+        # Every check runs before the construct exists, so a failed call leaves nothing behind.
+        super().__init__(scope, id_)
         self.name = name
         self.spec = spec
         self.targets: tuple[Target, ...] = tuple(targets)
@@ -475,8 +483,8 @@ class ModelBackend(Construct):
             custom_response_headers=list(spec.custom_response_headers) or None,
             enable_cdn=spec.enable_cdn,
             cdn_policy=cdn_policy_for_backend_service(cdn) if cdn else None,
-            security_policy=_policy_id(security_policy, f"{field}.security_policy"),
-            iap=self._iap(spec.iap, field) if spec.iap else None,
+            security_policy=policy_id,
+            iap=self._iap(spec.iap) if spec.iap else None,
         )
         self.id: str = self.backend_service.id
 
@@ -511,14 +519,8 @@ class ModelBackend(Construct):
             **blocks,
         )
 
-    def _iap(self, iap: IapSpec, field: str) -> Any:
+    def _iap(self, iap: IapSpec) -> Any:
         secret = iap.oauth2_client_secret
-        if secret is not None and not Token.is_unresolved(secret):
-            raise ConfigurationError(
-                f"{field}.iap.oauth2_client_secret", "<literal, hidden>",
-                "must be a Terraform token (a sensitive TerraformVariable or a data source attribute) or use "
-                "oauth2_client_secret_version; a literal secret would be stored in the synthesized JSON",
-            )
         if iap.oauth2_client_secret_version is not None:
             project, secret_name, version = _SECRET_VERSION.fullmatch(iap.oauth2_client_secret_version).groups()  # type: ignore[union-attr]
             secret = data_google_secret_manager_secret_version.DataGoogleSecretManagerSecretVersion(

@@ -1,0 +1,326 @@
+"""The fast import path of the google bindings (constructs_lib._fastimport / _google).
+
+Unit tests of the version guard and fallback (versions injected, not monkeypatched), of the
+FQN -> submodule map jsii uses for types it meets before their submodule was imported, of the
+lazy ``lib/index.js`` rewrite (run under Node), and a slow end-to-end test that the fast and the
+naive import produce byte-identical stacks for every environment.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from constructs_lib import _fastimport, _google
+from constructs_lib._fastimport import (
+    ASSEMBLY,
+    DISTRIBUTION,
+    LAZY_INDEX_HEADER,
+    NAIVE_ENV,
+    PACKAGE,
+    SUPPORTED_VERSIONS,
+    FastImportUnsupported,
+    build_lazy_tarball,
+    fqn_namespace,
+    install,
+    jsii_internals_reason,
+    jsii_package_cache_entry,
+    jsii_tarball_digest,
+    lazy_index_js,
+    load_bindings,
+    submodule_fqn_map,
+    submodule_names,
+    unsupported_reason,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE_DIR = Path(importlib.util.find_spec(PACKAGE).submodule_search_locations[0])
+FAST = _google.LOAD_REPORT.mode == "fast"
+needs_fast = pytest.mark.skipif(not FAST, reason=f"bindings loaded in mode {_google.LOAD_REPORT.mode!r}, not 'fast'")
+
+
+# --- version guard and fallback ------------------------------------------------------------
+
+
+def test_supported_versions_are_the_pinned_ones():
+    pins = dict(
+        line.split("==", 1) for line in (ROOT / "requirements.txt").read_text().splitlines()
+        if "==" in line and not line.startswith("#")
+    )
+    assert {dist: pins[dist] for dist in SUPPORTED_VERSIONS} == dict(SUPPORTED_VERSIONS)
+
+
+def test_no_reason_when_the_installed_versions_are_the_supported_ones():
+    assert unsupported_reason(dict(SUPPORTED_VERSIONS)) is None
+
+
+def test_reason_names_each_mismatching_distribution_and_both_versions():
+    reason = unsupported_reason({"jsii": "1.143.0", DISTRIBUTION: "16.12.1"})
+    assert reason == "jsii is 1.143.0, the fast path was written for 1.142.0"
+    reason = unsupported_reason({"jsii": "1.142.0"})
+    assert reason == f"{DISTRIBUTION} is not installed, the fast path was written for 16.12.1"
+
+
+def test_reason_when_jsii_lacks_the_type_registry_hooks():
+    class OldReferenceMap:
+        _types: dict = {}
+
+    assert "no _submodule_fqn_map" in jsii_internals_reason(OldReferenceMap)
+    assert jsii_internals_reason() is None  # the installed jsii has them
+
+
+def test_install_refuses_other_versions_before_changing_anything():
+    before = dict(sys.modules)
+    with pytest.raises(FastImportUnsupported, match=r"cdktf-cdktf-provider-google is 17\.0\.0"):
+        install(installed={"jsii": "1.142.0", DISTRIBUTION: "17.0.0"}, modules={})
+    assert sys.modules[PACKAGE] is before[PACKAGE]
+
+
+def test_falls_back_to_the_normal_import_with_a_warning_naming_the_reason():
+    warnings: list[str] = []
+    report = load_bindings({}, installed={"jsii": "1.150.0", DISTRIBUTION: "16.12.1"}, warn=warnings.append, modules={})
+    assert report.mode == "fallback"
+    assert report.reason == "jsii is 1.150.0, the fast path was written for 1.142.0"
+    assert len(warnings) == 1
+    assert "fast import of cdktf_cdktf_provider_google disabled (jsii is 1.150.0" in warnings[0]
+    assert "importing the whole package" in warnings[0]
+    assert importlib.import_module(f"{PACKAGE}.provider").GoogleProvider
+
+
+def test_naive_env_var_forces_the_normal_import_without_warning():
+    warnings: list[str] = []
+    report = load_bindings({NAIVE_ENV: "1"}, warn=warnings.append, modules={})
+    assert (report.mode, report.reason, warnings) == ("naive", f"{NAIVE_ENV}=1", [])
+
+
+def test_an_earlier_import_of_the_package_is_left_alone():
+    report = install(modules={PACKAGE: sys.modules[PACKAGE]})
+    assert report.mode == "preloaded"
+
+
+def test_this_process_loaded_the_bindings_the_fast_way():
+    if os.environ.get(NAIVE_ENV, "") not in ("", "0"):
+        pytest.skip(f"{NAIVE_ENV} is set for this test run")
+    assert _google.LOAD_REPORT.mode == "fast", _google.LOAD_REPORT
+    assert _google.LOAD_REPORT.node in ("lazy", "lazy-indexing", "eager")
+
+
+# --- the lazy package and the FQN map --------------------------------------------------------
+
+
+def test_fqn_namespace_inverts_the_python_name_of_every_submodule():
+    """The rule fqn_namespace encodes must hold for every submodule's declared jsii_type."""
+    names = submodule_names(PACKAGE_DIR)
+    assert len(names) > 1400
+    first_type = re.compile(r'jsii_type="@cdktf/provider-google\.([A-Za-z0-9]+)\.')
+    wrong = []
+    for name in names:
+        with open(PACKAGE_DIR / name / "__init__.py", encoding="utf-8") as stream:
+            match = first_type.search(stream.read(20_000))
+        if match is None or match.group(1) != fqn_namespace(name):
+            wrong.append((name, match and match.group(1)))
+    assert wrong == []
+
+
+def test_submodule_fqn_map_points_jsii_at_the_python_submodule():
+    fqn_map = submodule_fqn_map(("compute_network", "provider"))
+    assert fqn_map == {
+        "@cdktf/provider-google.computeNetwork": "cdktf_cdktf_provider_google.compute_network",
+        "@cdktf/provider-google.provider": "cdktf_cdktf_provider_google.provider",
+    }
+
+
+@needs_fast
+def test_lazy_package_imports_submodules_on_attribute_access():
+    package = sys.modules[PACKAGE]
+    assert package.__path__ == [str(PACKAGE_DIR)]
+    assert "compute_network" in dir(package) and "compute_network" in package.__all__
+    assert package.compute_network is sys.modules[f"{PACKAGE}.compute_network"]
+    assert package.__jsii_assembly__.name == ASSEMBLY
+    with pytest.raises(AttributeError, match="no attribute 'no_such_thing'"):
+        package.no_such_thing  # noqa: B018
+
+
+def test_google_module_keeps_its_contract():
+    from constructs_lib._google import compute_network, submodule
+
+    assert compute_network is sys.modules[f"{PACKAGE}.compute_network"]
+    assert submodule("compute_subnetwork").ComputeSubnetwork.__module__ == f"{PACKAGE}.compute_subnetwork"
+    with pytest.raises(ImportError):
+        from constructs_lib._google import no_such_resource  # noqa: F401
+
+
+UNUSED_SUBMODULES = {  # submodules no construct uses -> the required properties of their config
+    "workflows_workflow": {},
+    "tags_tag_key": {"parent": "organizations/1", "shortName": "key"},
+    "vmwareengine_network": {"name": "net", "location": "global", "type": "STANDARD"},
+    "transcoder_job_template": {"jobTemplateId": "template", "location": "us-central1"},
+}
+
+
+def _not_yet_imported_submodule() -> str:
+    for name in UNUSED_SUBMODULES:
+        if f"{PACKAGE}.{name}" not in sys.modules:
+            return name
+    pytest.skip("every candidate submodule was imported already")
+
+
+@needs_fast
+def test_an_object_the_js_side_creates_resolves_to_its_class_in_a_not_yet_imported_submodule(stack):
+    """jsii meets the FQN of the output reference before any Python code imported its submodule."""
+    import jsii
+    from jsii import _reference_map
+
+    name = _not_yet_imported_submodule()
+    namespace = fqn_namespace(name)
+    resource_fqn = f"{ASSEMBLY}.{namespace}.{namespace[0].upper()}{namespace[1:]}"
+    timeouts_fqn = f"{resource_fqn}TimeoutsOutputReference"
+    assert timeouts_fqn not in _reference_map._types
+
+    class ForeignResource:  # stands for the resource class: only its FQN reaches the kernel
+        __jsii_type__ = resource_fqn
+
+    created = ForeignResource.__new__(ForeignResource)
+    jsii.kernel.create(ForeignResource, created, [stack, "foreign", UNUSED_SUBMODULES[name]])
+    timeouts = jsii.kernel.get(created, "timeouts")
+
+    module = sys.modules[f"{PACKAGE}.{name}"]
+    assert type(timeouts).__module__ == module.__name__
+    assert type(timeouts).__jsii_type__ == timeouts_fqn
+    assert isinstance(timeouts.create, str)  # a working proxy: the kernel answers with a token
+
+
+@needs_fast
+def test_enum_and_struct_types_of_unimported_submodules_resolve_through_the_map():
+    from jsii import _reference_map
+
+    name = _not_yet_imported_submodule()
+    namespace = fqn_namespace(name)
+    fqn = f"{ASSEMBLY}.{namespace}.{namespace[0].upper()}{namespace[1:]}Config"
+    assert fqn not in _reference_map._data_types
+    assert _reference_map._try_import_type_module(fqn)
+    assert fqn in _reference_map._data_types
+
+
+# --- the lazy Node index -----------------------------------------------------------------------
+
+ORIGINAL_INDEX = '''"use strict";
+/**
+ * Copyright (c) HashiCorp, Inc.
+ * SPDX-License-Identifier: MPL-2.0
+ */
+Object.defineProperty(exports, "__esModule", { value: true });
+exports.beta = exports.alpha = void 0;
+// generated by cdktf get
+exports.alpha = require("./alpha");
+exports.beta = require("./beta-gamma");
+//# sourceMappingURL=data:application/json;base64,eyJ2ZXJzaW9uIjozfQ==
+'''
+
+
+def test_lazy_index_keeps_every_export_and_nothing_else():
+    text, count = lazy_index_js(ORIGINAL_INDEX)
+    assert count == 2
+    assert LAZY_INDEX_HEADER in text
+    assert 'lazy("alpha", "./alpha");' in text and 'lazy("beta", "./beta-gamma");' in text
+    assert "require(path)" in text and 'require("./' not in text
+
+
+def test_lazy_index_refuses_a_statement_it_does_not_know():
+    with pytest.raises(ValueError, match="unexpected statement in lib/index.js: 'console.log"):
+        lazy_index_js(ORIGINAL_INDEX + 'console.log("side effect");\n')
+    with pytest.raises(ValueError, match="requires no submodules"):
+        lazy_index_js('"use strict";\n')
+
+
+def _npm_tarball(path: Path, files: dict[str, str]) -> None:
+    with tarfile.open(path, "w:gz") as tar:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"package/{name}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_lazy_tarball_requires_a_submodule_on_first_access_only(tmp_path):
+    loaded = "globalThis.loaded = (globalThis.loaded || []).concat([{name}]); exports.Klass = class {{}};\n"
+    source, target = tmp_path / "src.tgz", tmp_path / "out" / "lazy.tgz"
+    _npm_tarball(source, {
+        "package.json": '{"name": "demo", "version": "1.0.0", "main": "lib/index.js"}',
+        "lib/index.js": ORIGINAL_INDEX,
+        "lib/alpha/index.js": loaded.format(name='"alpha"'),
+        "lib/beta-gamma/index.js": loaded.format(name='"beta"'),
+    })
+    build_lazy_tarball(source, target, expected_submodules=2)
+
+    with tarfile.open(source) as before, tarfile.open(target) as after:
+        assert before.getnames() == after.getnames()
+        for member in before.getmembers():
+            if member.name != "package/lib/index.js":
+                assert before.extractfile(member).read() == after.extractfile(member.name).read()
+        after.extractall(tmp_path / "x", filter="data")
+    script = (
+        "const m = require('./x/package');"
+        "const seen = [JSON.stringify(globalThis.loaded || [])];"
+        "seen.push(JSON.stringify(Object.keys(m)));"
+        "const k = m.beta.Klass; seen.push(JSON.stringify(globalThis.loaded));"
+        "m.beta; m.alpha; seen.push(JSON.stringify(globalThis.loaded));"
+        "console.log(seen.join('|'));"
+    )
+    out = subprocess.run(["node", "-e", script], cwd=tmp_path, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == '[]|["alpha","beta"]|["beta"]|["beta","alpha"]'
+
+
+def test_lazy_tarball_refuses_a_submodule_count_that_differs_from_the_python_package(tmp_path):
+    source = tmp_path / "src.tgz"
+    _npm_tarball(source, {"lib/index.js": ORIGINAL_INDEX})
+    with pytest.raises(ValueError, match="requires 2 submodules, the Python package has 3"):
+        build_lazy_tarball(source, tmp_path / "lazy.tgz", expected_submodules=3)
+    assert list(tmp_path.iterdir()) == [source]  # no partial file left behind
+
+
+@needs_fast
+def test_jsii_package_cache_holds_the_lazy_tarball_where_we_wait_for_its_index():
+    report = _google.LOAD_REPORT
+    if report.tarball is None:
+        pytest.skip(f"lazy Node loading is off (node={report.node})")
+    version = SUPPORTED_VERSIONS[DISTRIBUTION]
+    entry = jsii_package_cache_entry(jsii_tarball_digest(Path(report.tarball), ASSEMBLY, version), version)
+    assert entry is not None and (entry / "package.json").is_file()
+    assert LAZY_INDEX_HEADER in (entry / "lib" / "index.js").read_text()
+
+
+# --- end to end --------------------------------------------------------------------------------
+
+
+def _synth_all(outdir: Path, **env: str) -> tuple[dict[str, bytes], str]:
+    run_env = {k: v for k, v in os.environ.items() if k not in (NAIVE_ENV, "ML_SERVING_ENV", "ML_SERVING_LAZY_NODE")}
+    run_env |= {"CDKTF_OUTDIR": str(outdir), "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"} | env
+    completed = subprocess.run([sys.executable, "main.py"], cwd=ROOT, env=run_env, capture_output=True, text=True)
+    assert completed.returncode == 0, completed.stderr
+    stacks = {path.parent.name: path.read_bytes() for path in sorted(outdir.glob("stacks/*/cdk.tf.json"))}
+    return stacks, completed.stderr
+
+
+@pytest.mark.slow
+def test_fast_and_naive_import_synthesize_byte_identical_stacks_for_every_environment(tmp_path):
+    environments = sorted(path.stem for path in (ROOT / "environments").glob("*.toml"))
+    fast, fast_stderr = _synth_all(tmp_path / "fast")
+    naive, _ = _synth_all(tmp_path / "naive", **{NAIVE_ENV: "1"})
+    assert "fast import of" not in fast_stderr and "lazy Node loading" not in fast_stderr
+    assert len(fast) == len(environments) > 0
+    assert sorted(fast) == sorted(naive)
+    for stack in naive:
+        assert fast[stack] == naive[stack], f"{stack}: cdk.tf.json differs between the fast and the naive import"
+        assert json.loads(fast[stack])["resource"]

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Mapping, Sequence, Union
 
 import jsii
-from cdktf import TerraformOutput, TerraformResourceLifecycle, Token
+from cdktf import TerraformOutput, TerraformResourceLifecycle
 from constructs import Construct, IValidation
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -194,7 +194,7 @@ class GlobalLoadBalancer(Construct):
     Public attributes: ``ipv4``/``ipv6`` (address resources), ``ipv4_address``/``ipv6_address``,
     ``urls``, ``url_map``, ``https_proxy``, ``http_proxy``, ``redirect_url_map``, ``certificate``,
     ``ssl_policy``, ``forwarding_rules``, ``backend_services`` (model name -> ``ModelBackend``),
-    ``backend_buckets``. Intent methods: ``add_backend_service``, ``add_model_route``,
+    ``backend_buckets``, ``default_backend``. Intent methods: ``add_backend_service``, ``add_model_route``,
     ``add_canary_route``, ``add_backend_bucket``, ``set_default_backend``, ``add_outputs``.
     """
 
@@ -400,8 +400,6 @@ class GlobalLoadBalancer(Construct):
             load_balancing_scheme=self.spec.load_balancing_scheme, security_policy=security_policy,
         )
         self.backend_services[name] = backend
-        if self._default is None:
-            self._default = backend
         self._render()
         return backend
 
@@ -523,8 +521,19 @@ class GlobalLoadBalancer(Construct):
             "must be a backend returned by this load balancer's add_backend_service or add_backend_bucket",
         )
 
+    @property
+    def default_backend(self) -> Backend | None:
+        """Where unmatched requests go: the one set with ``set_default_backend``, else the first
+        backend service, else the first backend bucket."""
+        if self._default is not None:
+            return self._default
+        for backends in (self.backend_services, self.backend_buckets):
+            if backends:
+                return next(iter(backends.values()))
+        return None
+
     def _render(self) -> None:
-        default = self._default.id if self._default is not None else None
+        default = self.default_backend.id if self.default_backend is not None else None
         host_rules, matchers = self._table.render(default)
         if default is not None:
             self.url_map.default_service = default

@@ -582,3 +582,15 @@ def test_snapshot_https_multi_model_canary_cdn_bucket(stack, naming, snapshot_js
     lb.add_outputs()
     assert lb.validation_errors() == []
     assert synth(stack) == snapshot_json
+
+
+def test_default_backend_falls_back_to_a_bucket_until_a_service_exists(stack, naming):
+    lb = _lb(stack, naming)
+    bucket = lb.add_backend_bucket("site", "ml-test-site")
+    assert lb.default_backend is bucket
+    out = synth(stack)
+    assert only_resource(out, "google_compute_url_map")["default_service"] == _ref("google_compute_backend_bucket", "lb/bucket-site", out)
+    service = lb.add_backend_service("m", targets=[group("a")])
+    assert lb.default_backend is service
+    lb.set_default_backend(bucket)
+    assert lb.default_backend is bucket

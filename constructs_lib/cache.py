@@ -32,7 +32,7 @@ from constructs_lib._google import (
 )
 from constructs_lib.errors import ConfigurationError
 from constructs_lib.interfaces import CacheConnection
-from constructs_lib.model_store import check_member, grant_id
+from constructs_lib.iam import check_member, grant_id
 from constructs_lib.naming import Naming, check_labels
 from constructs_lib.network import ServingNetwork
 from constructs_lib.regions import check_zone

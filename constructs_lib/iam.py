@@ -22,6 +22,11 @@ ROLE_PATTERN = re.compile(
 )
 ACCOUNT_ID_PATTERN = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])$")
 SERVICE_ACCOUNT_EMAIL_PATTERN = re.compile(r"^[a-z0-9][-a-z0-9_.]*@[a-z0-9][-a-z0-9.]*\.gserviceaccount\.com$")
+_MEMBER = re.compile(r"^(serviceAccount|user|group):[^@\s:]+@[^@\s]+\.[^@\s]+$")
+MEMBER_RULE = (
+    "must be an IAM member 'serviceAccount:<email>', 'user:<email>' or 'group:<email>' "
+    "(or a Terraform token that resolves to one)"
+)
 DEFAULT_SERVICE_ACCOUNT_PATTERNS = (
     re.compile(r"^[0-9]+-compute@developer\.gserviceaccount\.com$"),
     re.compile(r"^[a-z][-a-z0-9:.]*@appspot\.gserviceaccount\.com$"),
@@ -68,3 +73,37 @@ def check_service_account_email(email: str, field: str = "service_account") -> s
 def service_account_member(email: str) -> str:
     """``serviceAccount:<email>``: the IAM member string for a service account."""
     return f"serviceAccount:{email}"
+
+
+def check_member(value: str, field: str = "member") -> str:
+    """Return ``value`` if it is an IAM member (``serviceAccount:``/``user:``/``group:`` + email) or a
+    token that resolves to one (``f"serviceAccount:{sa.email}"``), else raise ConfigurationError."""
+    if not isinstance(value, str) or not value:
+        raise ConfigurationError(field, value, MEMBER_RULE)
+    if Token.is_unresolved(value):
+        # A token alone (e.g. a service account's `member` attribute) or a known prefix + token.
+        if value.startswith("${") or re.match(r"^(serviceAccount|user|group):\S", value):
+            return value
+        raise ConfigurationError(field, value, MEMBER_RULE)
+    if not _MEMBER.fullmatch(value):
+        raise ConfigurationError(field, value, MEMBER_RULE)
+    return value
+
+
+def grant_id(member: str, id_: str | None, taken: set[str], token_count: int) -> str:
+    """A stable construct id for an IAM grant: ``id_`` if given, else a slug of a literal member
+    (``serviceAccount:fleet@p.iam.gserviceaccount.com`` -> ``sa-fleet-p``), else ``member-<n>`` for the
+    n-th token member. Fails if the id is already used."""
+    if id_ is None:
+        if Token.is_unresolved(member):
+            id_ = f"member-{token_count + 1}"
+        else:
+            kind, _, email = member.partition(":")
+            email = email.removesuffix(".iam.gserviceaccount.com").removesuffix(".gserviceaccount.com")
+            short = {"serviceAccount": "sa"}.get(kind, kind)
+            id_ = f"{short}-" + re.sub(r"[^A-Za-z0-9-]+", "-", email).strip("-")
+    if not id_ or "/" in id_:
+        raise ConfigurationError("id_", id_, "must be a non-empty construct id without '/'")
+    if id_ in taken:
+        raise ConfigurationError("id_", id_, "a grant with this id exists already; pass another id_")
+    return id_

@@ -23,6 +23,7 @@ from constructs_lib._google import (
     storage_bucket_iam_member,
 )
 from constructs_lib.errors import ConfigurationError
+from constructs_lib.iam import check_member, grant_id
 from constructs_lib.interfaces import ModelSource
 from constructs_lib.naming import Naming, check_labels
 from constructs_lib.regions import REGIONS
@@ -46,12 +47,6 @@ _KMS_KEY = re.compile(
 )
 KMS_KEY_RULE = "must be a Cloud KMS key id: projects/<project>/locations/<location>/keyRings/<ring>/cryptoKeys/<key>"
 
-_MEMBER = re.compile(r"^(serviceAccount|user|group):[^@\s:]+@[^@\s]+\.[^@\s]+$")
-MEMBER_RULE = (
-    "must be an IAM member 'serviceAccount:<email>', 'user:<email>' or 'group:<email>' "
-    "(or a Terraform token that resolves to one)"
-)
-
 
 def check_bucket_name(value: str, field: str = "bucket_name") -> str:
     """Return ``value`` if it obeys Cloud Storage's bucket-name rules, else raise ConfigurationError."""
@@ -71,40 +66,6 @@ def check_bucket_name(value: str, field: str = "bucket_name") -> str:
     else:
         raise ConfigurationError(field, value, f"must not be an IP address; {BUCKET_NAME_RULE}")
     return value
-
-
-def check_member(value: str, field: str = "member") -> str:
-    """Return ``value`` if it is an IAM member (``serviceAccount:``/``user:``/``group:`` + email) or a
-    token that resolves to one (``f"serviceAccount:{sa.email}"``), else raise ConfigurationError."""
-    if not isinstance(value, str) or not value:
-        raise ConfigurationError(field, value, MEMBER_RULE)
-    if Token.is_unresolved(value):
-        # A token alone (e.g. a service account's `member` attribute) or a known prefix + token.
-        if value.startswith("${") or re.match(r"^(serviceAccount|user|group):\S", value):
-            return value
-        raise ConfigurationError(field, value, MEMBER_RULE)
-    if not _MEMBER.fullmatch(value):
-        raise ConfigurationError(field, value, MEMBER_RULE)
-    return value
-
-
-def grant_id(member: str, id_: str | None, taken: set[str], token_count: int) -> str:
-    """A stable construct id for an IAM grant: ``id_`` if given, else a slug of a literal member
-    (``serviceAccount:fleet@p.iam.gserviceaccount.com`` -> ``sa-fleet-p``), else ``member-<n>`` for the
-    n-th token member. Fails if the id is already used."""
-    if id_ is None:
-        if Token.is_unresolved(member):
-            id_ = f"member-{token_count + 1}"
-        else:
-            kind, _, email = member.partition(":")
-            email = email.removesuffix(".iam.gserviceaccount.com").removesuffix(".gserviceaccount.com")
-            short = {"serviceAccount": "sa"}.get(kind, kind)
-            id_ = f"{short}-" + re.sub(r"[^A-Za-z0-9-]+", "-", email).strip("-")
-    if not id_ or "/" in id_:
-        raise ConfigurationError("id_", id_, "must be a non-empty construct id without '/'")
-    if id_ in taken:
-        raise ConfigurationError("id_", id_, "a grant with this id exists already; pass another id_")
-    return id_
 
 
 def _location_kind(location: str) -> Literal["multi-region", "dual-region", "region"] | None:

@@ -4,7 +4,8 @@ from pydantic import ValidationError
 
 from constructs_lib.errors import ConfigurationError, format_validation_error
 from constructs_lib.interfaces import ModelSource
-from constructs_lib.model_store import ModelStore, ModelStoreSpec, check_bucket_name, check_member
+from constructs_lib.iam import check_member
+from constructs_lib.model_store import ModelStore, ModelStoreSpec, check_bucket_name
 from tests.conftest import only_resource, resources, synth
 
 SA = "serviceAccount:fleet@test-project-123.iam.gserviceaccount.com"

@@ -41,15 +41,15 @@ _SECRET_VERSION = re.compile(r"^projects/([^/]+)/secrets/([^/]+)/versions/([^/]+
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")
 
 
-class HealthCheckSpec(BaseModel):
+class BackendHealthCheckSpec(BaseModel):
     """The backend service's health check (``google_compute_health_check``). Defaults to HTTP
-    ``GET /health`` on the serving port every 10 s, 5 s timeout, healthy after 2 and unhealthy
+    ``GET /healthz`` on the serving port every 10 s, 5 s timeout, healthy after 2 and unhealthy
     after 3 results (a replica that stops answering leaves rotation within ~30 s), logged."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     protocol: Literal["HTTP", "HTTPS", "HTTP2", "GRPC"] = Field(default="HTTP", description="Defaults to HTTP.")
-    request_path: str = Field(default="/health", description="Probe path (HTTP/HTTPS/HTTP2). Defaults to /health.")
+    request_path: str = Field(default="/healthz", description="Probe path (HTTP/HTTPS/HTTP2). Defaults to /healthz, the fleet's auto-healing probe path.")
     host: str | None = Field(default=None, description="Host header of the probe. Defaults to the backend's IP.")
     grpc_service_name: str | None = Field(default=None, description="GRPC only: the service of grpc.health.v1.Health/Check.")
     port: int | None = Field(
@@ -71,7 +71,7 @@ class HealthCheckSpec(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _consistent(self) -> "HealthCheckSpec":
+    def _consistent(self) -> "BackendHealthCheckSpec":
         if self.timeout_sec > self.check_interval_sec:
             raise ValueError(f"timeout_sec = {self.timeout_sec}: must be <= check_interval_sec ({self.check_interval_sec})")
         if self.grpc_service_name is not None and self.protocol != "GRPC":
@@ -240,7 +240,7 @@ class BackendServiceSpec(BaseModel):
     max_rate_per_instance: float | None = Field(default=None, gt=0, description="Requests/s per VM; required for RATE with instance groups.")
     max_rate_per_endpoint: float | None = Field(default=None, gt=0, description="Requests/s per endpoint; required for network endpoint groups.")
     capacity_scaler: float = Field(default=1.0, ge=0, le=1, description="0 drains the backends, else 0.1-1.0. Defaults to 1.0.")
-    health_check: HealthCheckSpec = Field(default_factory=HealthCheckSpec)
+    health_check: BackendHealthCheckSpec = Field(default_factory=BackendHealthCheckSpec)
     outlier_detection: OutlierDetectionSpec | None = Field(
         default=None, description="Off by default: under a load spike overloaded replicas return 503s, and ejecting them shifts load onto the rest.",
     )
@@ -492,7 +492,7 @@ class ModelBackend(Construct):
         """The port health checks reach on ``target``: the fixed probe port, else the serving port."""
         return self.spec.health_check.port or target.port
 
-    def _health_check(self, naming: Naming, role: str, name: str, hc: HealthCheckSpec) -> Any:
+    def _health_check(self, naming: Naming, role: str, name: str, hc: BackendHealthCheckSpec) -> Any:
         h = compute_health_check
         port_args: dict[str, Any] = (
             {"port": hc.port, "port_specification": "USE_FIXED_PORT"} if hc.port else {"port_specification": "USE_SERVING_PORT"}

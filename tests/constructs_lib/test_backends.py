@@ -7,7 +7,7 @@ from constructs_lib.backends import (
     BackendServiceSpec,
     CacheKeyPolicySpec,
     CdnPolicySpec,
-    HealthCheckSpec,
+    BackendHealthCheckSpec,
     IapSpec,
     OutlierDetectionSpec,
 )
@@ -53,7 +53,7 @@ def test_health_check_defaults(stack, naming):
     _, out = _backend(stack, naming)
     check = only_resource(out, "google_compute_health_check")
     assert check["name"] == "ml-test-lb-hc-resnet"
-    assert check["http_health_check"] == {"port_specification": "USE_SERVING_PORT", "request_path": "/health"}
+    assert check["http_health_check"] == {"port_specification": "USE_SERVING_PORT", "request_path": "/healthz"}
     assert (check["check_interval_sec"], check["timeout_sec"]) == (10, 5)
     assert (check["healthy_threshold"], check["unhealthy_threshold"]) == (2, 3)
     assert check["log_config"] == {"enable": True}
@@ -62,10 +62,10 @@ def test_health_check_defaults(stack, naming):
 @pytest.mark.parametrize(
     ("hc", "block", "expected"),
     [
-        (HealthCheckSpec(protocol="HTTPS", request_path="/v2/health/ready", port=8443, host="models.internal"),
+        (BackendHealthCheckSpec(protocol="HTTPS", request_path="/v2/health/ready", port=8443, host="models.internal"),
          "https_health_check", {"port": 8443, "port_specification": "USE_FIXED_PORT", "request_path": "/v2/health/ready", "host": "models.internal"}),
-        (HealthCheckSpec(protocol="HTTP2"), "http2_health_check", {"port_specification": "USE_SERVING_PORT", "request_path": "/health"}),
-        (HealthCheckSpec(protocol="GRPC", grpc_service_name="inference.GRPCInferenceService"),
+        (BackendHealthCheckSpec(protocol="HTTP2"), "http2_health_check", {"port_specification": "USE_SERVING_PORT", "request_path": "/healthz"}),
+        (BackendHealthCheckSpec(protocol="GRPC", grpc_service_name="inference.GRPCInferenceService"),
          "grpc_health_check", {"port_specification": "USE_SERVING_PORT", "grpc_service_name": "inference.GRPCInferenceService"}),
     ],
 )
@@ -77,7 +77,7 @@ def test_health_check_protocols(stack, naming, hc, block, expected):
 
 
 def test_health_check_intervals_and_logging(stack, naming):
-    hc = HealthCheckSpec(check_interval_sec=30, timeout_sec=30, healthy_threshold=1, unhealthy_threshold=5, logging=False)
+    hc = BackendHealthCheckSpec(check_interval_sec=30, timeout_sec=30, healthy_threshold=1, unhealthy_threshold=5, logging=False)
     _, out = _backend(stack, naming, health_check=hc)
     check = only_resource(out, "google_compute_health_check")
     assert (check["check_interval_sec"], check["timeout_sec"], check["healthy_threshold"], check["unhealthy_threshold"]) == (30, 30, 1, 5)
@@ -314,11 +314,11 @@ def test_fails_when_backend_service_spec_breaks_an_api_rule(spec, message):
 
 def test_fails_when_health_check_is_inconsistent():
     with pytest.raises(ValidationError, match=r"timeout_sec = 20: must be <= check_interval_sec \(10\)"):
-        HealthCheckSpec(timeout_sec=20)
+        BackendHealthCheckSpec(timeout_sec=20)
     with pytest.raises(ValidationError, match=r"grpc_service_name = 'x': only applies to protocol GRPC, not HTTP"):
-        HealthCheckSpec(grpc_service_name="x")
+        BackendHealthCheckSpec(grpc_service_name="x")
     with pytest.raises(ValidationError, match=r"must start with / and contain no spaces"):
-        HealthCheckSpec(request_path="health")
+        BackendHealthCheckSpec(request_path="health")
 
 
 def test_fails_when_targets_are_missing_mixed_or_not_targets(stack, naming):

@@ -3,7 +3,7 @@ from cdktf import Testing
 from pydantic import ValidationError
 
 from constructs_lib._google import compute_region_instance_group_manager as rigm
-from constructs_lib.backends import BackendServiceSpec, CdnPolicySpec, HealthCheckSpec
+from constructs_lib.backends import BackendServiceSpec, CdnPolicySpec, BackendHealthCheckSpec
 from constructs_lib.errors import ConfigurationError
 from constructs_lib.load_balancer import GlobalLoadBalancer, LoadBalancerSpec, SslPolicySpec, certificate_name
 from constructs_lib.network import NetworkSpec, ServingNetwork
@@ -299,7 +299,7 @@ def test_fails_when_health_check_port_is_not_admitted_by_the_firewall(stack, nam
 def test_fails_when_fixed_health_check_port_is_not_admitted(stack, naming):
     lb = _lb(stack, naming, network=_network(stack, naming))
     lb.add_backend_service("resnet", targets=[group("fleet")],
-                           spec=BackendServiceSpec(health_check=HealthCheckSpec(port=8081)))
+                           spec=BackendServiceSpec(health_check=BackendHealthCheckSpec(port=8081)))
     assert lb.validation_errors()[0].startswith("backend_services[resnet].targets[0] = europe-west1 tag 'model-server' port 8081")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import socket
 import ssl
 import subprocess
@@ -15,7 +16,7 @@ from pathlib import Path
 import msgpack
 import pytest
 
-from tools.tfdouble import behaviour, catalog, cty, harness, mirror, proto, schema, server
+from tools.tfdouble import behaviour, catalog, cty, harness, mirror, proto, schema, server, zygote
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -165,6 +166,7 @@ def test_handshake_and_mutual_tls(tmp_path):
     (tmp_path / "client.key").write_bytes(client_key)
     (tmp_path / "client.crt").write_bytes(client_cert)
     proc = _launch({server.MAGIC_COOKIE_KEY: server.MAGIC_COOKIE_VALUE, "PLUGIN_CLIENT_CERT": client_cert.decode()})
+    address = ""
     try:
         core, app, network, address, protocol, cert_b64 = proc.stdout.readline().strip().split("|")
         assert (core, app, network, protocol) == ("1", "6", "unix", "grpc")
@@ -191,6 +193,8 @@ def test_handshake_and_mutual_tls(tmp_path):
     finally:
         proc.kill()
         proc.wait()
+        if address:  # killed plugins cannot clean up their private socket dir
+            shutil.rmtree(Path(address).parent, ignore_errors=True)
 
 
 def test_grpc_schema_and_shutdown_over_plaintext():
@@ -257,3 +261,80 @@ def test_summarize_counts_like_terraform():
         {"change": {"actions": ["no-op"], "importing": {"id": "x"}}}, {"change": {"actions": ["read"]}},
     ]}
     assert harness.summarize(plan_json) == {"add": 2, "change": 1, "destroy": 2, "replace": 1, "import": 1}
+
+
+def test_schema_can_be_restricted_to_the_types_in_use(google):
+    only = {"google_compute_network", "data.google_client_config", "ephemeral.google_service_account_jwt", "nope"}
+    resp = proto.GetProviderSchemaResponse.FromString(google.response_for(only))
+    assert list(resp.resource_schemas) == ["google_compute_network"]
+    assert list(resp.data_source_schemas) == ["google_client_config"]
+    assert list(resp.ephemeral_resource_schemas) == ["google_service_account_jwt"]
+    assert resp.provider.block.attributes and resp.server_capabilities.plan_destroy
+    full = proto.GetProviderSchemaResponse.FromString(google.response_for(None))
+    assert resp.resource_schemas["google_compute_network"] == full.resource_schemas["google_compute_network"]
+
+
+def test_harness_schema_types_cover_config_and_state(tmp_path):
+    tf = harness.OfflineTerraform(tmp_path, mirror=mirror.Mirror(tmp_path / "home"))
+    tf.write_config({"resource": {"google_compute_network": {"n": {}}},
+                     "data": {"google_client_config": {"c": {}}},
+                     "moved": [{"from": "google_compute_address.old", "to": "google_compute_network.n"}]})
+    (tmp_path / "terraform.tfstate").write_text(json.dumps({"resources": [
+        {"mode": "managed", "type": "google_compute_router"}, {"mode": "data", "type": "google_project"}]}))
+    assert tf.schema_types() == {"google_compute_network", "data.google_client_config", "google_compute_address",
+                                 "google_compute_router", "data.google_project"}
+    tf.write_config({"module": {"m": {"source": "./m"}}})
+    assert tf.schema_types() is None
+
+
+# -- zygote (fork server) and launcher -----------------------------------------------------------
+
+
+def _launcher(installed: mirror.Mirror, env_extra: dict[str, str]) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k not in ("PLUGIN_CLIENT_CERT", "TFDOUBLE_ZYGOTE")}
+    env.update({server.MAGIC_COOKIE_KEY: server.MAGIC_COOKIE_VALUE, **env_extra})
+    return subprocess.Popen([str(installed.executable(catalog.get("kubernetes")))], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _shutdown(address: str) -> None:
+    import grpc
+    from tf.gen import grpc_controller_pb2
+
+    with grpc.insecure_channel(f"unix:{address}") as channel:
+        channel.unary_unary("/plugin.GRPCController/Shutdown",
+                            request_serializer=grpc_controller_pb2.Empty.SerializeToString,
+                            response_deserializer=grpc_controller_pb2.Empty.FromString)(grpc_controller_pb2.Empty(), timeout=30)
+
+
+@pytest.mark.parametrize("use_zygote", [True, False], ids=["zygote", "direct"])
+def test_launcher_serves_and_exits_on_shutdown(tmp_path, use_zygote):
+    installed = mirror.install(tmp_path / "home")
+    try:
+        if use_zygote:
+            assert zygote.ensure(installed.home)
+            assert zygote.ping(installed.home)["key"] == zygote.source_key()
+        proc = _launcher(installed, {} if use_zygote else {"TFDOUBLE_ZYGOTE": "0"})
+        fields = proc.stdout.readline().strip().split("|")
+        assert fields[:3] == ["1", "6", "unix"] and fields[4] == "grpc"
+        _shutdown(fields[3])
+        assert proc.wait(timeout=15) == 0
+        assert not Path(fields[3]).exists()
+    finally:
+        zygote.stop(installed.home)
+
+
+def test_zygote_child_follows_a_killed_launcher(tmp_path):
+    installed = mirror.install(tmp_path / "home")
+    try:
+        assert zygote.ensure(installed.home)
+        proc = _launcher(installed, {})
+        address = proc.stdout.readline().strip().split("|")[3]
+        proc.kill()
+        proc.wait()
+        deadline = time.monotonic() + 10
+        while Path(address).exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not Path(address).exists()  # the forked plugin exited and cleaned up
+    finally:
+        zygote.stop(installed.home)

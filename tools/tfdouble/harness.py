@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from . import mirror as mirror_mod
+from . import zygote
 
 TERRAFORM = os.environ.get("TFDOUBLE_TERRAFORM", "terraform")
 UNAVAILABLE_REASON = "terraform CLI not found on PATH: offline Terraform checks skipped"
@@ -140,6 +141,8 @@ class OfflineTerraform:
     """A Terraform working directory wired to the provider double.
 
     `workdir` is created if needed. `mirror` defaults to :func:`mirror.install` (idempotent).
+    `env` adds environment variables for terraform (e.g. ``TF_LOG``, ``TFDOUBLE_LOG``); other
+    ``TF_*`` variables of the calling process are dropped so user settings cannot leak in.
     `timings` collects seconds per command name (init/validate/plan/...), summed.
     """
 
@@ -147,12 +150,17 @@ class OfflineTerraform:
     mirror: mirror_mod.Mirror | None = None
     env: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    #: Serve only the schemas of types used by the config and state (much faster, see schema_types).
+    filter_schema: bool = True
+    #: Result of the last `plan` command (its human-readable output is in .stdout).
+    last_plan: Result | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.workdir = Path(self.workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         if self.mirror is None:
             self.mirror = mirror_mod.install()
+        zygote.ensure(self.mirror.home)
 
     # -- plumbing -----------------------------------------------------------------------------
 
@@ -160,8 +168,43 @@ class OfflineTerraform:
         env = {k: v for k, v in os.environ.items()
                if not k.startswith("TF_") or k in ("TF_LOG", "TF_LOG_PATH")}
         env.update(self.mirror.env())
+        types = self.schema_types() if self.filter_schema else None
+        if types is not None:
+            env["TFDOUBLE_SCHEMA_TYPES"] = ",".join(sorted(types))
         env.update(self.env)
         return env
+
+    def schema_types(self) -> set[str] | None:
+        """Types the double should serve schemas for: everything the config declares, moves or
+        removes, plus everything in local state (``data.``/``ephemeral.`` prefixed for those
+        kinds). None (serve all) when the config calls modules, whose contents we don't parse."""
+        try:
+            config = json.loads(self.config_path.read_text())
+        except (OSError, ValueError):
+            return None
+        if config.get("module"):
+            return None
+        types = set(config.get("resource") or {})
+        types |= {f"data.{t}" for t in config.get("data") or {}}
+        types |= {f"ephemeral.{t}" for t in config.get("ephemeral") or {}}
+        for kind in ("moved", "removed", "import"):
+            blocks = config.get(kind) or []
+            for block in blocks if isinstance(blocks, list) else [blocks]:
+                for key in ("from", "to"):
+                    address = str(block.get(key, "")).replace("${", "").strip("}")
+                    parts = [p for p in address.split(".") if not p.startswith("module")]
+                    if parts and parts[0] == "data" and len(parts) > 1:
+                        types.add(f"data.{parts[1]}")
+                    elif parts:
+                        types.add(parts[0].split("[")[0])
+        try:
+            state = json.loads((self.workdir / "terraform.tfstate").read_text())
+        except (OSError, ValueError):
+            state = {}
+        for resource in state.get("resources", []):
+            prefix = {"data": "data.", "ephemeral": "ephemeral."}.get(resource.get("mode"), "")
+            types.add(prefix + resource.get("type", ""))
+        return types
 
     def run(self, *args: str, check: bool = True, timeout: float = 600) -> Result:
         """Run `terraform <args>` in the workdir; raise TerraformError on failure if `check`."""
@@ -195,7 +238,7 @@ class OfflineTerraform:
         config = json.loads(self.config_path.read_text()) if self.config_path.exists() else {}
         modules = sorted((config.get("module") or {}).items()) if isinstance(config.get("module"), dict) else []
         return json.dumps({"providers": required_providers(config), "modules": modules,
-                           "mirror": str(self.mirror.home)}, sort_keys=True, default=str)
+                           "mirror": self.mirror.fingerprint()}, sort_keys=True, default=str)
 
     def init(self, force: bool = False) -> Result | None:
         """`terraform init` unless this workdir was already initialized for the same providers."""
@@ -232,7 +275,7 @@ class OfflineTerraform:
             args.append("-destroy")
         if not refresh:
             args.append("-refresh=false")
-        self.plan_result = self.run(*args, *extra)
+        self.last_plan = self.run(*args, *extra)
         shown = self.run("show", "-json", "-no-color", out)
         (self.workdir / "plan.json").write_text(shown.stdout)
         return json.loads(shown.stdout)

@@ -95,7 +95,9 @@ class ProviderService:
         return resp
 
     def GetProviderSchema(self, request, context) -> bytes:
-        return self.schema.response_bytes  # pre-serialized GetProviderSchema.Response
+        """Pre-serialized response; only the types in $TFDOUBLE_SCHEMA_TYPES when that is set."""
+        only = os.environ.get("TFDOUBLE_SCHEMA_TYPES")
+        return self.schema.response_for(None if only is None else set(filter(None, only.split(","))))
 
     def GetFunctions(self, request, context):
         return proto.message("GetFunctions.Response")()

@@ -6,8 +6,10 @@ cached on disk, keyed by the SHA-256 of the vendored schema file and :data:`CACH
 * ``<name>-<version>-<key>.pb``: the serialized ``GetProviderSchema.Response``, sent verbatim
   (without descriptions unless ``TFDOUBLE_DESCRIPTIONS=1``, see :func:`translate`);
 * ``<name>-<version>-<key>.marshal``: {"provider": block, "resource"/"data"/"ephemeral":
-  {type: marshal(bytes) of (version, block)}}. Per-type entries stay marshalled until used, so a
-  launch only pays for the handful of types a configuration mentions.
+  {type: marshal(bytes) of (version, block)}, "provider_pb": bytes, "pb": {kind: {type: bytes of
+  the type's Schema proto}}}. Per-type entries stay marshalled until used, so a launch only pays
+  for the handful of types a configuration mentions, and a schema restricted to those types
+  (:meth:`ProviderSchema.response_for`) is assembled without parsing the full response.
 
 A compact block is ``(attrs, blocks)``: attrs ``{name: (cty_type_json_value, flags)}``, blocks
 ``{name: (nesting, min_items, max_items, block)}``; flags are the bit constants below.
@@ -30,7 +32,7 @@ from . import catalog
 
 REQUIRED, OPTIONAL, COMPUTED, SENSITIVE, WRITE_ONLY, DEPRECATED = 1, 2, 4, 8, 16, 32
 #: Bump when the cached layout or translation changes.
-CACHE_FORMAT = "4"
+CACHE_FORMAT = "5"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CACHE_DIR = REPO_ROOT / ".tfharness" / "cache"
 
@@ -127,15 +129,15 @@ def translate(dump: dict, spec: catalog.ProviderSpec, descriptions: bool = False
     resp.server_capabilities.plan_destroy = True
     resp.server_capabilities.get_provider_schema_optional = True
     resp.server_capabilities.move_resource_state = True
-    for kind, key in (("resource", "resource_schemas"), ("data", "data_source_schemas"),
-                      ("ephemeral", "ephemeral_resource_schemas")):
+    index: dict[str, Any] = {"provider": compact_block(ps["provider"]["block"]),
+                             "provider_pb": resp.provider.SerializeToString(), "pb": {}}
+    for kind, key in _KINDS.items():
         target = getattr(resp, key)
         for type_name, schema in ps.get(key, {}).items():
             _fill_schema(target[type_name], schema, descriptions)
-    index: dict[str, Any] = {"provider": compact_block(ps["provider"]["block"])}
-    for kind, key in _KINDS.items():
         index[kind] = {t: marshal.dumps((s.get("version", 0), compact_block(s["block"])))
                        for t, s in ps.get(key, {}).items()}
+        index["pb"][kind] = {t: target[t].SerializeToString() for t in ps.get(key, {})}
     return resp.SerializeToString(), index
 
 
@@ -155,6 +157,33 @@ class ProviderSchema:
 
     def type_names(self, kind: str) -> list[str]:
         return list(self._index[kind])
+
+    def response_for(self, only: set[str] | None) -> bytes:
+        """Serialized GetProviderSchema.Response; with `only`, restricted to those types.
+
+        `only` holds resource type names, ``data.<type>`` and ``ephemeral.<type>``; names this
+        provider lacks are ignored. Terraform validates every schema it receives
+        (InternalValidate) on every command - ~0.5 s of CPU for google's 1,500 types - so the
+        harness passes the types a configuration and its state use (see harness.schema_types).
+        """
+        if only is None:
+            return self.response_bytes
+        from . import proto
+
+        resp = proto.GetProviderSchemaResponse()
+        resp.provider.ParseFromString(self._index["provider_pb"])
+        resp.server_capabilities.plan_destroy = True
+        resp.server_capabilities.get_provider_schema_optional = True
+        resp.server_capabilities.move_resource_state = True
+        targets = {"resource": resp.resource_schemas, "data": resp.data_source_schemas,
+                   "ephemeral": resp.ephemeral_resource_schemas}
+        for name in only:
+            kind, _, type_name = name.rpartition(".")
+            kind = kind or "resource"
+            raw = self._index["pb"].get(kind, {}).get(type_name)
+            if raw is not None:
+                targets[kind][type_name].ParseFromString(raw)
+        return resp.SerializeToString()
 
     def get(self, kind: str, type_name: str) -> tuple[int, tuple] | None:
         """(schema version, compact block) of a "resource"/"data"/"ephemeral" type, or None."""
@@ -189,11 +218,23 @@ def _write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+_MEMO: dict[tuple[str, str, bool], ProviderSchema] = {}
+
+
 def load(name: str, directory: Path | None = None) -> ProviderSchema:
-    """Load provider `name`'s schema from the cache in `directory` (default :func:`cache_dir`)."""
-    spec = catalog.get(name)
+    """Load provider `name`'s schema from the cache in `directory` (default :func:`cache_dir`).
+
+    Memoized per process (the zygote preloads, its forked plugin processes reuse).
+    """
     directory = Path(directory) if directory else cache_dir()
     descriptions = with_descriptions()
+    memo_key = (name, str(directory.resolve()), descriptions)
+    if memo_key not in _MEMO:
+        _MEMO[memo_key] = _load(catalog.get(name), directory, descriptions)
+    return _MEMO[memo_key]
+
+
+def _load(spec: catalog.ProviderSpec, directory: Path, descriptions: bool) -> ProviderSchema:
     key = _cache_key(spec, descriptions)
     pb_path, idx_path = directory / f"{key}.pb", directory / f"{key}.marshal"
     try:

@@ -32,6 +32,7 @@ import tempfile
 import threading
 from concurrent import futures
 from pathlib import Path
+from typing import Callable
 
 MAGIC_COOKIE_KEY = "TF_PLUGIN_MAGIC_COOKIE"
 MAGIC_COOKIE_VALUE = "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2"
@@ -39,6 +40,10 @@ CORE_PROTOCOL_VERSION = 1
 APP_PROTOCOL_VERSION = 6
 #: Terraform asks for up to 64 MiB responses (the google schema is ~4.5 MiB); accept as much.
 MAX_MESSAGE = 256 << 20
+
+
+#: Private temp dirs of this process (sockets, cert); removed on exit, also by the zygote's watchdog.
+TEMP_DIRS: list[str] = []
 
 
 def make_server_certificate() -> tuple[bytes, bytes, bytes]:
@@ -119,8 +124,13 @@ def _register(server, service, shutdown: threading.Event) -> None:
     ))
 
 
-def serve(provider_name: str, cache_dir: Path | None = None) -> int:
-    """Run the plugin until Terraform calls GRPCController.Shutdown (or closes our stdin/kills us)."""
+def serve(provider_name: str, cache_dir: Path | None = None,
+          report_exit: Callable[[int], None] | None = None) -> int:
+    """Run the plugin until Terraform calls GRPCController.Shutdown, then exit the process.
+
+    Returns (1) only when not launched by Terraform. `report_exit` is told the exit status just
+    before the process exits (the zygote uses it to relay the status to the launcher).
+    """
     if os.environ.get(MAGIC_COOKIE_KEY) != MAGIC_COOKIE_VALUE:
         print("This binary is a plugin (an offline test double for Terraform providers). "
               "It is not meant to be executed directly.", file=sys.stderr)
@@ -139,6 +149,7 @@ def serve(provider_name: str, cache_dir: Path | None = None) -> int:
     _register(server, service, shutdown)
 
     sock_dir = tempfile.mkdtemp(prefix="tfdouble-")
+    TEMP_DIRS.append(sock_dir)
     sock = os.path.join(sock_dir, "plugin.sock")
     client_cert = os.environ.get("PLUGIN_CLIENT_CERT")
     service.log(f"launch (mTLS: {'yes' if client_cert else 'no'})")
@@ -161,16 +172,18 @@ def serve(provider_name: str, cache_dir: Path | None = None) -> int:
     finally:
         shutil.rmtree(sock_dir, ignore_errors=True)
     sys.stdout.flush()
+    if report_exit:
+        report_exit(0)
     os._exit(0)  # skip interpreter teardown (grpc threads); Terraform waits for our exit
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, report_exit: Callable[[int], None] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tfdouble", description=__doc__.split("\n")[0])
     parser.add_argument("provider", help="provider to impersonate: google or kubernetes")
     parser.add_argument("--cache-dir", type=Path, default=None,
                         help="translated-schema cache (default: $TFDOUBLE_CACHE_DIR or .tfharness/cache)")
     args = parser.parse_args(argv)
-    return serve(args.provider, args.cache_dir)
+    return serve(args.provider, args.cache_dir, report_exit)
 
 
 if __name__ == "__main__":

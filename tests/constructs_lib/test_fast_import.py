@@ -37,6 +37,7 @@ from constructs_lib._fastimport import (
     jsii_package_cache_entry,
     jsii_tarball_digest,
     lazy_index_js,
+    prune_member,
     load_bindings,
     submodule_fqn_map,
     submodule_names,
@@ -252,23 +253,32 @@ def _npm_tarball(path: Path, files: dict[str, str]) -> None:
             tar.addfile(info, io.BytesIO(data))
 
 
+SOURCE_MAP = "//# sourceMappingURL=data:application/json;base64,eyJ2ZXJzaW9uIjozfQ==\n"
+
+
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
 def test_lazy_tarball_requires_a_submodule_on_first_access_only(tmp_path):
-    loaded = "globalThis.loaded = (globalThis.loaded || []).concat([{name}]); exports.Klass = class {{}};\n"
+    loaded = "globalThis.loaded = (globalThis.loaded || []).concat([{name}]);\nexports.Klass = class {{}};\n"
     source, target = tmp_path / "src.tgz", tmp_path / "out" / "lazy.tgz"
     _npm_tarball(source, {
         "package.json": '{"name": "demo", "version": "1.0.0", "main": "lib/index.js"}',
+        ".jsii": '{"name": "demo"}',
         "lib/index.js": ORIGINAL_INDEX,
-        "lib/alpha/index.js": loaded.format(name='"alpha"'),
+        "lib/index.d.ts": "export * as alpha from './alpha';\n",
+        "lib/alpha/index.js": loaded.format(name='"alpha"') + SOURCE_MAP,
+        "lib/alpha/index.d.ts": "export declare class Klass {}\n",
         "lib/beta-gamma/index.js": loaded.format(name='"beta"'),
     })
     build_lazy_tarball(source, target, expected_submodules=2)
 
-    with tarfile.open(source) as before, tarfile.open(target) as after:
-        assert before.getnames() == after.getnames()
-        for member in before.getmembers():
-            if member.name != "package/lib/index.js":
-                assert before.extractfile(member).read() == after.extractfile(member.name).read()
+    with tarfile.open(target) as after:
+        assert after.getnames() == [
+            "package/package.json", "package/.jsii", "package/lib/index.js",
+            "package/lib/alpha/index.js", "package/lib/beta-gamma/index.js",
+        ]  # declarations dropped, order kept
+        assert after.extractfile("package/.jsii").read() == b'{"name": "demo"}'
+        assert after.extractfile("package/lib/alpha/index.js").read().decode() == loaded.format(name='"alpha"')
+        assert after.extractfile("package/lib/beta-gamma/index.js").read().decode() == loaded.format(name='"beta"')
         after.extractall(tmp_path / "x", filter="data")
     script = (
         "const m = require('./x/package');"
@@ -280,6 +290,18 @@ def test_lazy_tarball_requires_a_submodule_on_first_access_only(tmp_path):
     )
     out = subprocess.run(["node", "-e", script], cwd=tmp_path, capture_output=True, text=True, check=True).stdout
     assert out.strip() == '[]|["alpha","beta"]|["beta"]|["beta","alpha"]'
+
+
+def test_prune_keeps_javascript_statements_and_drops_only_declarations_and_source_maps():
+    code = b'"use strict";\nexports.x = 1;\n'
+    assert prune_member("package/lib/a/index.js", code + SOURCE_MAP.encode()) == code
+    assert prune_member("package/lib/a/index.js", code) == code
+    # a sourceMappingURL that is not the trailing comment line is left alone
+    odd = code + SOURCE_MAP.encode() + b"exports.y = 2;\n"
+    assert prune_member("package/lib/a/index.js", odd) == odd
+    assert prune_member("package/lib/a/index.d.ts", b"export {};\n") is None
+    assert prune_member("package/__init__.py", b"") is None
+    assert prune_member("package/.jsii", b"{}") == b"{}"
 
 
 def test_lazy_tarball_refuses_a_submodule_count_that_differs_from_the_python_package(tmp_path):

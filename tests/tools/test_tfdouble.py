@@ -146,6 +146,9 @@ MISTAKES = {
     "unsupported attribute in reference": (lambda c: _sub(c).update(network="${google_compute_network.net.nope}"),
                                            "Unsupported attribute"),
     "too many blocks": (lambda c: _sub(c).update(log_config=[{}, {}]), "Too many log_config blocks"),
+    "misspelled resource type": (
+        lambda c: c["resource"].update(google_compute_adress={"a": {"name": "a"}}),
+        'does not support resource type "google_compute_adress"'),
 }
 
 
@@ -159,6 +162,8 @@ def test_mistakes_fail_validate_with_terraform_message(mistake, offline):
         offline(config).validate()
 
     assert expected in str(caught.value)
+    if mistake == "misspelled resource type":  # the restricted schema keeps Terraform's suggestion
+        assert "Did you mean" in str(caught.value) and "google_compute_address" in str(caught.value)
 
 
 # --------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ the translation is simply kept in memory.
 
 from __future__ import annotations
 
+import difflib
 import gzip
 import hashlib
 import json
@@ -180,9 +181,16 @@ class ProviderSchema:
         for name in only:
             kind, _, type_name = name.rpartition(".")
             kind = kind or "resource"
-            raw = self._index["pb"].get(kind, {}).get(type_name)
-            if raw is not None:
-                targets[kind][type_name].ParseFromString(raw)
+            known = self._index["pb"].get(kind, {})
+            if type_name in known:
+                wanted = [type_name]
+            elif type_name.startswith(f"{self.spec.name}_"):
+                # a typo: serve the closest real names so Terraform can still say "Did you mean"
+                wanted = difflib.get_close_matches(type_name, list(known), n=1)
+            else:
+                wanted = []
+            for t in wanted:
+                targets[kind][t].ParseFromString(known[t])
         return resp.SerializeToString()
 
     def get(self, kind: str, type_name: str) -> tuple[int, tuple] | None:

@@ -141,8 +141,9 @@ class OfflineTerraform:
     """A Terraform working directory wired to the provider double.
 
     `workdir` is created if needed. `mirror` defaults to :func:`mirror.install` (idempotent).
-    `env` adds environment variables for terraform (e.g. ``TF_LOG``, ``TFDOUBLE_LOG``); other
-    ``TF_*`` variables of the calling process are dropped so user settings cannot leak in.
+    `env` adds environment variables for terraform (e.g. ``TF_LOG``, ``TFDOUBLE_LOG``); of the
+    calling process' ``TF_*`` variables only ``TF_LOG``, ``TF_LOG_PATH`` and ``TF_VAR_*`` pass,
+    so user settings (CLI config, plugin cache, workspace...) cannot leak in.
     `timings` collects seconds per command name (init/validate/plan/...), summed.
     """
 
@@ -166,7 +167,7 @@ class OfflineTerraform:
 
     def _env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items()
-               if not k.startswith("TF_") or k in ("TF_LOG", "TF_LOG_PATH")}
+               if not k.startswith("TF_") or k in ("TF_LOG", "TF_LOG_PATH") or k.startswith("TF_VAR_")}
         env.update(self.mirror.env())
         types = self.schema_types() if self.filter_schema else None
         if types is not None:
@@ -350,6 +351,8 @@ def check_stack(stack_json: dict, workdir: Path | str) -> StackCheck:
 
     Accepts what ``json.loads(cdktf.Testing.synth(stack))`` returns or a ``cdk.tf.json`` with a
     backend. Raises :class:`TerraformError` carrying Terraform's message on the first failure.
+    Checking many stacks one after another in the *same* workdir is cheapest: plans write no
+    state, and ``init`` is skipped while the required providers stay the same.
     """
     tf = OfflineTerraform(Path(workdir))
     tf.write_config(stack_json)

@@ -154,7 +154,7 @@ class LoadBalancerSpec(BaseModel):
 def certificate_name(naming: Naming, role: str, domains: Sequence[str]) -> str:
     """``<app>-<env>-<role>-cert-<8 hex of sha256(sorted domains)>``: a new name for a new domain list."""
     digest = hashlib.sha256("\n".join(sorted(domains)).encode()).hexdigest()[:8]
-    return naming.name(role, "cert", digest)
+    return naming.name(role, f"cert-{digest}")  # one part: the digest may start with a digit
 
 
 @dataclass(frozen=True)

@@ -135,6 +135,11 @@ def test_changing_domains_changes_certificate_name_and_keeps_create_before_destr
         assert "prevent_destroy" not in cert["lifecycle"]
 
 
+def test_certificate_name_is_valid_when_the_digest_starts_with_a_digit(naming):
+    # sha256 of "inference.example.com" starts with a digit; the name must still be valid.
+    assert certificate_name(naming, "lb", ["inference.example.com"]) == "ml-test-lb-cert-4415ef34"
+
+
 def test_existing_certificates_certificate_map_ssl_policy_and_quic(stack, naming):
     from tests.conftest import new_stack
 

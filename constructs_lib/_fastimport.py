@@ -83,6 +83,9 @@ LAZY_FORMAT = 2
 INDEX_WAIT_SECONDS = 90.0
 """How long the run that finds the runtime index missing waits at exit for jsii to write it."""
 
+MAX_INDEX_WAITS = 2
+"""Runs per derived tarball that may wait for the index (a later run just goes without it)."""
+
 Mode = Literal["fast", "naive", "fallback", "preloaded"]
 
 
@@ -97,7 +100,8 @@ class LoadReport:
     ``mode``: ``fast`` (lazy), ``naive`` (asked for with ML_SERVING_NAIVE_IMPORT=1), ``fallback``
     (fast path refused, see ``reason``), ``preloaded`` (someone imported the package first).
     ``node``: ``lazy`` (derived tarball, runtime index cached), ``lazy-indexing`` (derived tarball,
-    jsii builds its index during this run), ``eager`` (original tarball) or ``-`` (not loaded here).
+    jsii builds its index during this run, waited for at exit), ``lazy-unindexed`` (derived
+    tarball, index still missing after two waits), ``eager`` (original tarball) or ``-``.
     """
 
     mode: Mode
@@ -383,7 +387,7 @@ def cache_dir_default(environ: Mapping[str, str] | None = None) -> Path:
 def jsii_package_cache_entry(digest: str, version: str, environ: Mapping[str, str] | None = None) -> Path | None:
     """Directory jsii's package cache extracts a tarball with sha256 ``digest`` into (Linux layout), if enabled."""
     environ = os.environ if environ is None else environ
-    if environ.get("JSII_RUNTIME_PACKAGE_CACHE", "enabled").lower() != "enabled":
+    if sys.platform != "linux" or environ.get("JSII_RUNTIME_PACKAGE_CACHE", "enabled").lower() != "enabled":
         return None
     root = environ.get("JSII_RUNTIME_PACKAGE_CACHE_ROOT") or os.path.join(os.path.expanduser("~"), ".cache", "aws", "jsii", "package-cache")
     return Path(root, *ASSEMBLY.split("/"), version, digest)
@@ -424,25 +428,47 @@ def _load_lazy_assembly(package_dir: Path, cache_dir: Path | None) -> tuple[str,
         meta = json.loads(meta_path.read_text()) if tarball.exists() and meta_path.exists() else None
         if meta is None or meta.get("key") != key:
             build_lazy_tarball(source, tarball, expected_submodules=len(submodule_names(package_dir)))
-            meta = {"key": key, "digest": jsii_tarball_digest(tarball, ASSEMBLY, version)}
-            fd, tmp_name = tempfile.mkstemp(prefix=meta_path.name + ".", dir=cache)
-            with os.fdopen(fd, "w") as stream:
-                json.dump(meta, stream)
-            os.replace(tmp_name, meta_path)
+            meta = {"key": key, "digest": jsii_tarball_digest(tarball, ASSEMBLY, version), "index_waits": 0}
+            _write_json_atomic(meta_path, meta)
             _remove_stale_copies(cache, source.name.removesuffix(".jsii.tgz"), keep=stem)
     except (OSError, ValueError, tarfile.TarError) as error:
         warnings.warn(f"constructs_lib: lazy Node loading of {ASSEMBLY} disabled ({error}); "
                       f"Node requires the whole provider (~3 s)", RuntimeWarning, stacklevel=5)
         return "eager", None
+    try:
+        jsii.kernel.load(ASSEMBLY, version, os.fspath(tarball))
+    except Exception as error:  # noqa: BLE001 - jsii raises its own error types; the original still loads
+        warnings.warn(f"constructs_lib: jsii could not load the lazy copy of {ASSEMBLY} ({error}); "
+                      f"Node requires the whole provider (~3 s)", RuntimeWarning, stacklevel=5)
+        return "eager", None
 
-    jsii.kernel.load(ASSEMBLY, version, os.fspath(tarball))
     entry = jsii_package_cache_entry(meta["digest"], version)
     if entry is None or (entry / RUNTIME_INDEX_MANIFEST).exists():
         return "lazy", os.fspath(tarball)
     # jsii writes its runtime type index in a worker thread of the Node process; a short process
-    # exits before it is done, and every later run would parse the 98 MB .jsii again. Wait once.
-    atexit.register(_wait_for_runtime_index, entry, INDEX_WAIT_SECONDS)
+    # exits before it is done, and every later run would parse the 98 MB .jsii again (~1.5 s,
+    # ~0.4 GB). So the run that finds it missing waits for it at exit, at most MAX_INDEX_WAITS
+    # times per tarball (a broken cache must not make every run wait).
+    waits = int(meta.get("index_waits", 0))
+    if waits >= MAX_INDEX_WAITS:
+        return "lazy-unindexed", os.fspath(tarball)
+    try:
+        _write_json_atomic(meta_path, meta | {"index_waits": waits + 1})
+    except OSError:
+        return "lazy-unindexed", os.fspath(tarball)
+    atexit.register(_wait_for_runtime_index, entry, INDEX_WAIT_SECONDS)  # runs before jsii stops Node
     return "lazy-indexing", os.fspath(tarball)
+
+
+def _write_json_atomic(path: Path, data: dict) -> None:
+    fd, tmp_name = tempfile.mkstemp(prefix=path.name + ".", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as stream:
+            json.dump(data, stream)
+        os.replace(tmp_name, path)
+    except BaseException:
+        os.unlink(tmp_name)
+        raise
 
 
 def _remove_stale_copies(cache: Path, source_stem: str, keep: str) -> None:
@@ -456,6 +482,10 @@ def _remove_stale_copies(cache: Path, source_stem: str, keep: str) -> None:
 
 
 def _wait_for_runtime_index(entry: Path, timeout: float) -> None:
+    if (entry / RUNTIME_INDEX_MANIFEST).exists():
+        return
+    print(f"constructs_lib: waiting for jsii to index the lazy {ASSEMBLY} assembly (once per machine)...",
+          file=sys.stderr, flush=True)
     deadline = time.monotonic() + timeout
     while not (entry / RUNTIME_INDEX_MANIFEST).exists() and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -14,12 +14,17 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from constructs_lib.cache import CacheSpec
 from constructs_lib.errors import ConfigurationError, format_validation_error
+from constructs_lib.load_balancer import LoadBalancerSpec
+from constructs_lib.model_service import ModelServiceSpec
+from constructs_lib.model_store import ModelStoreSpec
 from constructs_lib.naming import check_labels, check_name_part
 from constructs_lib.network import NetworkSpec
 from constructs_lib.regions import Region
+from constructs_lib.security import CloudArmorSpec
 
 PROJECT_ID_PATTERN = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 STACK_PREFIX = "ml-serving"
@@ -75,6 +80,34 @@ class GcsBackend(BaseModel):
 Backend = Annotated[Union[LocalBackend, GcsBackend], Field(discriminator="type")]
 
 
+class CacheSettings(CacheSpec):
+    """``[cache]``: the regional inference cache (a ``CacheSpec``) plus whether to create it."""
+
+    enabled: bool = Field(default=True, description="Create a Memorystore cache in every serving region. Defaults to on.")
+
+    def spec(self) -> CacheSpec:
+        return CacheSpec.model_validate(self.model_dump(exclude={"enabled"}))
+
+
+class CloudArmorSettings(CloudArmorSpec):
+    """``[cloud_armor]``: the edge security policy (a ``CloudArmorSpec``) plus whether to create it."""
+
+    enabled: bool = Field(default=False, description="Create the policy and attach it to every model that allows it. Defaults to off.")
+
+    def spec(self) -> CloudArmorSpec:
+        return CloudArmorSpec.model_validate(self.model_dump(exclude={"enabled"}))
+
+
+class StaticContent(BaseModel):
+    """``[static_content]``: serve paths from an existing Cloud Storage bucket (backend bucket)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    bucket_name: str = Field(description="Existing bucket with the static objects (model cards, docs).")
+    paths: tuple[str, ...] = Field(default=("/static/*",), description="Paths routed to the bucket. Defaults to /static/*.")
+    enable_cdn: bool = Field(default=True, description="Cache the objects at the edge. Defaults to on: static files are cacheable.")
+
+
 class EnvironmentConfig(BaseModel):
     """One environment file. Only ``project_id`` and ``regions`` have no default."""
 
@@ -87,6 +120,12 @@ class EnvironmentConfig(BaseModel):
     labels: dict[str, str] = Field(default_factory=dict, description="Extra labels on every resource; app, env and managed-by are always set.")
     backend: Backend = Field(default_factory=LocalBackend, description="Terraform state backend. Defaults to local state.")
     network: NetworkSpec = Field(default_factory=NetworkSpec)
+    model_store: ModelStoreSpec = Field(default_factory=ModelStoreSpec, description="The model bucket.")
+    cache: CacheSettings = Field(default_factory=CacheSettings, description="The regional inference cache.")
+    load_balancer: LoadBalancerSpec = Field(default_factory=LoadBalancerSpec, description="The global load balancer's frontend.")
+    cloud_armor: CloudArmorSettings = Field(default_factory=CloudArmorSettings, description="Edge security policy. Off by default.")
+    static_content: StaticContent | None = Field(default=None, description="Static files from a bucket. None by default.")
+    models: tuple[ModelServiceSpec, ...] = Field(min_length=1, description="The served models ([[models]] tables).")
 
     @field_validator("name", "app")
     @classmethod
@@ -122,6 +161,41 @@ class EnvironmentConfig(BaseModel):
         except ConfigurationError as error:
             raise ValueError(str(error)) from None
         return value
+
+    @model_validator(mode="after")
+    def _models(self) -> "EnvironmentConfig":
+        names = [m.name for m in self.models]
+        for index, model in enumerate(self.models):
+            field = f"models[{index}]"
+            if model.name in names[:index]:
+                raise ValueError(str(ConfigurationError(f"{field}.name", model.name, "model names must be unique")))
+            outside = [r for r in model.regions if r not in self.regions]
+            if outside:
+                raise ValueError(str(ConfigurationError(
+                    f"{field}.regions", list(model.regions), f"must be among the deployment's regions ({', '.join(self.regions)})",
+                )))
+            if model.canary_of is not None:
+                stable = next((m for m in self.models if m.name == model.canary_of), None)
+                if stable is None or stable.canary_of is not None:
+                    allowed = [m.name for m in self.models if m.canary_of is None and m.name != model.name]
+                    raise ValueError(str(ConfigurationError(
+                        f"{field}.canary_of", model.canary_of, f"must name a model that is not a canary itself; allowed: {', '.join(allowed)}",
+                    )))
+        for stable in self.models:
+            share = sum(m.canary_weight for m in self.models if m.canary_of == stable.name)
+            if share >= 100:
+                raise ValueError(str(ConfigurationError(
+                    f"models[{stable.name}] canaries", share, "canary weights of one model must add up to less than 100",
+                )))
+        paths = [(p, m.name) for m in self.models for p in m.route_paths if m.canary_of is None]
+        seen: dict[str, str] = {}
+        for path, model_name in paths:
+            if path in seen:
+                raise ValueError(str(ConfigurationError(
+                    f"models[{model_name}].routes", path, f"is already routed to model {seen[path]!r}; every path goes to one model",
+                )))
+            seen[path] = model_name
+        return self
 
     @property
     def stack_name(self) -> str:

@@ -14,6 +14,7 @@ import pytest
 from stacks.config import environment_files
 
 ROOT = Path(__file__).resolve().parent.parent
+MODEL = '\n[[models]]\nname = "resnet"\n[models.fleet]\ncontainer = { image = "us-docker.pkg.dev/p/r/server:1" }\n'
 
 
 def _run_main(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -49,7 +50,7 @@ def test_output_is_machine_independent(synthesized_out: Path):
 def _broken_env_dir(tmp_path: Path, text: str) -> Path:
     directory = tmp_path / "environments"
     directory.mkdir()
-    (directory / "qa.toml").write_text(text)
+    (directory / "qa.toml").write_text(text + MODEL)
     return directory
 
 
@@ -79,7 +80,7 @@ def test_environment_variable_narrows_synthesis(tmp_path: Path):
     directory = tmp_path / "environments"
     directory.mkdir()
     for name in ("dev", "qa"):
-        (directory / f"{name}.toml").write_text('project_id = "my-project-1"\nregions = ["us-east1"]\n')
+        (directory / f"{name}.toml").write_text('project_id = "my-project-1"\nregions = ["us-east1"]\n' + MODEL)
     result = _run_main(tmp_path, ML_SERVING_ENVIRONMENTS_DIR=str(directory), ML_SERVING_ENV="qa")
     assert result.returncode == 0, result.stderr
     assert [p.name for p in (tmp_path / "cdktf.out" / "stacks").iterdir()] == ["ml-serving-qa"]

@@ -14,15 +14,17 @@ from stacks.config import (
 )
 
 MINIMAL = 'project_id = "my-project-1"\nregions = ["us-central1"]\n'
+MODEL = '\n[[models]]\nname = "resnet"\n[models.fleet]\ncontainer = { image = "us-docker.pkg.dev/p/r/server:1" }\n'
 
 
-def _parse(text: str, name: str = "dev") -> EnvironmentConfig:
-    return parse_environment(text, name=name, source=f"environments/{name}.toml")
+def _parse(text: str, name: str = "dev", models: str = MODEL) -> EnvironmentConfig:
+    """Parse ``text`` followed by ``models`` (the [[models]] tables must come last in TOML)."""
+    return parse_environment(text + models, name=name, source=f"environments/{name}.toml")
 
 
-def _error(text: str, name: str = "dev") -> str:
+def _error(text: str, name: str = "dev", models: str = MODEL) -> str:
     with pytest.raises(EnvironmentFileError) as info:
-        _parse(text, name)
+        _parse(text, name, models)
     message = str(info.value)
     assert "\n" not in message, "errors must be one line"
     assert message.startswith(f"environments/{name}.toml: ")
@@ -57,7 +59,7 @@ def test_network_section_validates_into_network_spec():
 @pytest.mark.parametrize(
     "text,expected",
     [
-        (MINIMAL + "colour = 1\n", "colour = 1: unknown key; allowed keys: app, backend, labels, name, network, project_id, regions"),
+        (MINIMAL + "colour = 1\n", "colour = 1: unknown key; allowed keys: app, backend, cache, cloud_armor, labels, load_balancer, model_store, models, name, network, project_id, regions, static_content"),
         (MINIMAL + "[network]\nserving_prot = 1\n", "network.serving_prot = 1: unknown key; allowed keys:"),
         (MINIMAL + '[network]\nserving_port = "http"\n', "network.serving_port = 'http': Input should be a valid integer"),
         (MINIMAL + "[network]\nserving_port = 0\n", "network.serving_port = 0: Input should be greater than or equal to 1"),
@@ -119,3 +121,45 @@ def test_shipped_environments_live_next_to_the_code():
 def test_unknown_key_in_a_backend_lists_that_backends_keys():
     message = _error(MINIMAL + '[backend]\ntype = "gcs"\nbucket = "state-b"\nregion = "x"\n')
     assert message.endswith("backend.region = 'x': unknown key; allowed keys: bucket, prefix, type")
+
+
+def _model(name: str, extra: str = "") -> str:
+    return f'\n[[models]]\nname = "{name}"\n{extra}[models.fleet]\ncontainer = {{ image = "us-docker.pkg.dev/p/r/{name}:1" }}\n'
+
+
+def test_models_default_routes_and_regions():
+    config = _parse(MINIMAL)
+    (model,) = config.models
+    assert model.route_paths == ("/v1/models/resnet", "/v1/models/resnet/*")
+    assert model.regions == () and model.autoscaling.min_replicas == 1
+
+
+def test_cache_and_cloud_armor_sections_toggle_their_constructs():
+    config = _parse(MINIMAL + "[cache]\nenabled = false\n[cloud_armor]\nenabled = true\n")
+    assert config.cache.enabled is False and config.cloud_armor.enabled is True
+    assert "enabled" not in config.cloud_armor.spec().model_dump()
+
+
+@pytest.mark.parametrize(
+    "models,expected",
+    [
+        ("", "models: required key is missing"),
+        (_model("a") + _model("a"), "models[1].name = 'a': model names must be unique"),
+        (_model("a") + _model("b", 'canary_of = "c"\n'), "models[1].canary_of = 'c': must name a model that is not a canary itself; allowed: a"),
+        (_model("a") + _model("b", 'canary_of = "a"\n') + _model("c", 'canary_of = "b"\n'), "models[2].canary_of = 'b': must name a model that is not a canary itself"),
+        (_model("a") + _model("b", 'canary_of = "a"\ncanary_weight = 60\n') + _model("c", 'canary_of = "a"\ncanary_weight = 40\n'), "canary weights of one model must add up to less than 100"),
+        (_model("a", 'canary_of = "a"\n'), "cannot be a canary of itself"),
+        (_model("a") + _model("b", 'canary_of = "a"\nroutes = ["/b"]\n'), "shares that model's routes, so leave routes empty"),
+        (_model("a", 'canary_weight = 100\n'), "models[0].canary_weight = 100: Input should be less than or equal to 99"),
+        (_model("a", 'routes = ["/x"]\n') + _model("b", 'routes = ["/x"]\n'), "models[b].routes = '/x': is already routed to model 'a'"),
+        (_model("a", 'regions = ["us-east1"]\n'), "models[0].regions = ['us-east1']: must be among the deployment's regions (us-central1)"),
+        (_model("a", 'regions = ["mars-1"]\n'), "models[0].regions[0] = 'mars-1': unknown Google Cloud region"),
+        (_model("this-name-is-far-too-long"), "models[0].name = 'this-name-is-far-too-long': must be at most 20 characters"),
+        (_model("Bad_Name"), "models[0].name = 'Bad_Name': must match"),
+        (_model("a", 'model_path = "/abs"\n'), "models[0].model_path = '/abs': must be a relative object prefix"),
+        ('\n[[models]]\nname = "a"\n', "models[0].fleet: required key is missing"),
+        (_model("a", 'colour = "red"\n'), "models[0].colour = 'red': unknown key; allowed keys: autoscaling, backend, canary_of"),
+    ],
+)
+def test_fails_when_models_are_inconsistent(models, expected):
+    assert expected in _error(MINIMAL, models=models)

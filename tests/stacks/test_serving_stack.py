@@ -3,13 +3,14 @@ from cdktf import Testing
 
 from stacks.config import ENVIRONMENTS_DIR, environment_files, load_environment, parse_environment
 from stacks.serving_stack import MlServingStack
-from tests.conftest import only_resource, synth
+from tests.conftest import only_resource, resource_by_path, resources, synth
 
 MINIMAL = 'project_id = "my-project-1"\nregions = ["us-central1"]\n'
+MODEL = '\n[[models]]\nname = "resnet"\n[models.fleet]\ncontainer = { image = "us-docker.pkg.dev/p/r/server:1" }\n'
 
 
-def _stack(text: str = MINIMAL, name: str = "dev") -> MlServingStack:
-    return MlServingStack(Testing.app(), parse_environment(text, name=name, source="test"))
+def _stack(text: str = MINIMAL, name: str = "dev", models: str = MODEL) -> MlServingStack:
+    return MlServingStack(Testing.app(), parse_environment(text + models, name=name, source="test"))
 
 
 def test_stack_is_named_after_environment():
@@ -23,7 +24,7 @@ def test_provider_uses_project_and_first_region():
 
 def test_resources_carry_environment_labels():
     result = synth(_stack(MINIMAL + '[labels]\nteam = "platform"\n', name="qa"))
-    labels = only_resource(result, "google_compute_global_address")["labels"]
+    labels = resource_by_path(result, "google_compute_global_address", "network/private-services-range")["labels"]
     assert labels == {"team": "platform", "app": "ml", "env": "qa", "managed-by": "cdktf"}
 
 
@@ -41,10 +42,79 @@ def test_gcs_backend_prefix_can_be_set():
     assert stack.to_terraform()["terraform"]["backend"]["gcs"]["prefix"] == "teams/ml"
 
 
-def test_outputs_network_and_subnets():
+def test_outputs_a_user_needs_after_deploy():
     outputs = synth(_stack())["output"]
-    assert set(outputs) >= {"network_self_link", "subnets"}
-    assert list(outputs["subnets"]["value"]) == ["us-central1"]
+    assert {"lb_ipv4_address", "lb_urls", "model_bucket", "fleet_service_accounts", "network_self_link",
+            "cache-host-us-central1", "cache-auth-string-us-central1"} <= set(outputs)
+    assert outputs["cache-auth-string-us-central1"]["sensitive"] is True
+    assert outputs["cache-ca-certs-us-central1"]["sensitive"] is True
+    assert list(outputs["fleet_service_accounts"]["value"]) == ["resnet"]
+
+
+def _model(name: str, extra: str = "") -> str:
+    return f'\n[[models]]\nname = "{name}"\n{extra}[models.fleet]\ncontainer = {{ image = "us-docker.pkg.dev/p/r/{name}:1" }}\n'
+
+
+def test_every_model_gets_a_fleet_and_autoscaler_per_region_and_one_backend():
+    stack = _stack('project_id = "my-project-1"\nregions = ["us-central1", "europe-west4"]\n',
+                   models=_model("a") + _model("b", 'regions = ["europe-west4"]\n'))
+    result = synth(stack)
+    assert len(resources(result, "google_compute_region_instance_group_manager")) == 3
+    assert len(resources(result, "google_compute_region_autoscaler")) == 3
+    assert len(resources(result, "google_compute_backend_service")) == 2
+    assert len(resources(result, "google_service_account")) == 2
+    backend_b = resource_by_path(result, "google_compute_backend_service", "lb/backend-b/default")
+    assert len(backend_b["backend"]) == 1
+
+
+def test_model_identity_reads_the_bucket_and_the_cache_secrets():
+    result = synth(_stack())
+    read = only_resource(result, "google_storage_bucket_iam_member")
+    assert read["role"] == "roles/storage.objectViewer" and "google_service_account.model-resnet_identity" in read["member"]
+    grants = resources(result, "google_secret_manager_secret_iam_member")
+    assert {g["role"] for g in grants.values()} == {"roles/secretmanager.secretAccessor"}
+
+
+def test_fleet_gets_model_uri_and_cache_address():
+    template = only_resource(synth(_stack()), "google_compute_instance_template")
+    declaration = template["metadata"]["gce-container-declaration"]
+    assert "MODEL_URI" in declaration and "/resnet" in declaration
+    assert "CACHE_HOST" in declaration and "CACHE_AUTH_SECRET" in declaration
+
+
+def test_model_without_cache_use_gets_no_cache_environment():
+    template = only_resource(synth(_stack(models=_model("a", "use_cache = false\n"))), "google_compute_instance_template")
+    assert "CACHE_HOST" not in template["metadata"]["gce-container-declaration"]
+
+
+def test_cache_can_be_turned_off():
+    result = synth(_stack(MINIMAL + "[cache]\nenabled = false\n"))
+    assert resources(result, "google_redis_instance") == {}
+    assert not any(k.startswith("cache-") for k in result["output"])
+
+
+def test_canary_takes_its_weight_of_the_stable_routes():
+    result = synth(_stack(models=_model("llm") + _model("llm-next", 'canary_of = "llm"\ncanary_weight = 25\n')))
+    url_map = resource_by_path(result, "google_compute_url_map", "lb/url-map")
+    rules = [r for m in url_map["path_matcher"] for r in m.get("route_rules", [])]
+    weighted = [r for r in rules if "weighted_backend_services" in r.get("route_action", {})]
+    assert weighted, "the llm routes are split"
+    weights = sorted(w["weight"] for w in weighted[0]["route_action"]["weighted_backend_services"])
+    assert weights == [25, 75]
+
+
+def test_cloud_armor_attaches_to_models_that_allow_it():
+    result = synth(_stack(MINIMAL + "[cloud_armor]\nenabled = true\n", models=_model("a") + _model("b", "cloud_armor = false\n")))
+    policy_ref = "google_compute_security_policy"
+    a = resource_by_path(result, "google_compute_backend_service", "lb/backend-a/default")
+    b = resource_by_path(result, "google_compute_backend_service", "lb/backend-b/default")
+    assert policy_ref in a["security_policy"] and "security_policy" not in b
+
+
+def test_static_content_routes_to_a_backend_bucket():
+    result = synth(_stack(MINIMAL + '[static_content]\nbucket_name = "acme-model-cards"\n'))
+    bucket = only_resource(result, "google_compute_backend_bucket")
+    assert bucket["bucket_name"] == "acme-model-cards" and bucket["enable_cdn"] is True
 
 
 @pytest.mark.parametrize("path", environment_files(), ids=lambda p: p.stem)

@@ -252,3 +252,23 @@ def environment_files(directory: Path = ENVIRONMENTS_DIR, only: str | None = Non
             )
         files = [known[n] for n in wanted]
     return files
+
+
+SCHEMA_PATH = ENVIRONMENTS_DIR / "environment.schema.json"
+
+
+def environment_json_schema() -> str:
+    """JSON Schema of an environment file (for editor completion), as committed text."""
+    import json
+
+    schema = EnvironmentConfig.model_json_schema(mode="validation")
+    schema["properties"].pop("name", None)  # taken from the file name
+    schema["required"] = [key for key in schema.get("required", []) if key != "name"]
+    schema["title"] = "ml-serving environment file"
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
+
+
+if __name__ == "__main__":
+    # python -m stacks.config > environments/environment.schema.json
+    print(environment_json_schema(), end="")

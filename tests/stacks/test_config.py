@@ -163,3 +163,22 @@ def test_cache_and_cloud_armor_sections_toggle_their_constructs():
 )
 def test_fails_when_models_are_inconsistent(models, expected):
     assert expected in _error(MINIMAL, models=models)
+
+
+def test_committed_json_schema_matches_the_models():
+    from stacks.config import SCHEMA_PATH, environment_json_schema
+
+    assert SCHEMA_PATH.read_text() == environment_json_schema(), (
+        "environments/environment.schema.json is stale: run `.venv/bin/python -m stacks.config > environments/environment.schema.json`"
+    )
+
+
+def test_json_schema_describes_required_keys_and_sections():
+    import json
+
+    from stacks.config import SCHEMA_PATH
+
+    schema = json.loads(SCHEMA_PATH.read_text())
+    assert sorted(schema["required"]) == ["models", "project_id", "regions"]
+    assert {"network", "cache", "load_balancer", "models", "backend"} <= set(schema["properties"])
+    assert schema["additionalProperties"] is False

@@ -11,13 +11,14 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export CHECKPOINT_DISABLE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup synth test test-fast plan-offline clean
+.PHONY: help setup synth synth-examples test test-fast plan-offline clean
 
 help:
 	@echo "make synth         set up .venv and synthesize every environment into cdktf.out/ (ENV=dev narrows)"
 	@echo "make test          set up .venv + node_modules and run the whole test suite"
 	@echo "make test-fast     the test suite without the slow (subprocess/CLI) tests"
-	@echo "make plan-offline  synth, then terraform init/validate/plan every stack offline"
+	@echo "make synth-examples  synthesize the seed designs (examples/*.toml) into cdktf.out.examples/"
+	@echo "make plan-offline  synth, then terraform init/validate/plan every stack offline (no credentials)"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +33,9 @@ setup: $(VENV)/.installed node_modules/.installed
 
 synth: $(VENV)/.installed
 	ML_SERVING_ENV=$(ENV) $(BIN)/python main.py
+
+synth-examples: $(VENV)/.installed
+	ML_SERVING_ENVIRONMENTS_DIR=examples CDKTF_OUTDIR=cdktf.out.examples $(BIN)/python main.py
 
 test: $(VENV)/.installed node_modules/.installed
 	$(BIN)/pytest

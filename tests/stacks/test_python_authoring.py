@@ -1,0 +1,30 @@
+"""The README's Python authoring example builds the same kind of deployment as prod.toml."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from cdktf import TerraformStack, Testing
+
+from tests.conftest import resources, synth
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "python_stack.py"
+
+
+def _example():
+    spec = importlib.util.spec_from_file_location("python_stack_example", EXAMPLE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_python_example_synthesizes_the_prod_shape():
+    stack = TerraformStack(Testing.app(), "test")
+    _example().build(stack)
+    result = synth(stack)
+    assert len(resources(result, "google_compute_backend_service")) == 3
+    assert len(resources(result, "google_compute_region_instance_group_manager")) == 5
+    assert len(resources(result, "google_redis_instance")) == 2
+    assert len(resources(result, "google_compute_security_policy")) == 1
+    assert len(resources(result, "google_compute_managed_ssl_certificate")) == 1

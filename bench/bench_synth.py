@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.bench_synth                 # 5 alternating rounds + scale series
     .venv/bin/python -m bench.bench_synth --runs 9 --modes naive,python,fast --no-scale
+    .venv/bin/python -m bench.bench_synth --runs 3 --suite --no-scale   # + test-suite import cost
 
 Each round runs ``python main.py`` (``ML_SERVING_ENV=dev``, ``CDKTF_OUTDIR`` in a temp dir) once
 per mode, in an order that alternates between rounds, so load from other processes on the
@@ -12,6 +13,9 @@ Every run's ``cdktf.out`` must be byte-identical to the first naive run's, or th
 
 Memory: see ``bench/procstat.py`` (tree peak = sampled sum of Python + Node RSS; max single =
 exact ``ru_maxrss`` of the largest process, Node included through ``wait4``).
+
+``--suite`` also alternates ``pytest --collect-only -q`` (imports conftest, the bindings and
+every test module, runs no test: the import cost the test suite pays once per process).
 
 The scale series runs ``bench/scale_app.py`` (models x regions -> resources) once per point in
 the fast mode and reports import / build / synth time in the process and the wall time.
@@ -97,6 +101,37 @@ def synth_comparison(modes: list[str], runs: int, env_name: str, workdir: Path) 
     return summary
 
 
+def suite_import_comparison(modes: list[str], runs: int) -> dict:
+    """``pytest --collect-only -q`` per mode, alternating: the suite's import cost."""
+    argv = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "--snapshot-warn-unused"]
+    results: dict[str, list[RunResult]] = {mode: [] for mode in modes}
+    for round_ in range(runs):
+        for mode in modes if round_ % 2 == 0 else list(reversed(modes)):
+            result = run_measured(argv, env=base_env() | MODES[mode], cwd=str(ROOT))
+            if result.returncode != 0:
+                raise SystemExit(f"pytest --collect-only failed in mode {mode}:\n{result.stderr}")
+            results[mode].append(result)
+            print(f"  round {round_ + 1}/{runs} {mode:6s} {result.wall_s:6.2f} s  tree peak {result.tree_peak_mib:6.0f} MiB",
+                  flush=True)
+    return {
+        mode: {
+            "wall_s": statistics.median(r.wall_s for r in rs),
+            "tree_peak_mib": statistics.median(r.tree_peak_mib for r in rs),
+            "max_single_mib": statistics.median(r.max_single_mib for r in rs),
+        }
+        for mode, rs in results.items()
+    }
+
+
+def print_medians(summary: dict) -> None:
+    naive = summary["naive"]
+    print("\nmedians (ratio to naive)")
+    for mode, s in summary.items():
+        print(f"  {mode:6s} wall {s['wall_s']:6.2f} s ({s['wall_s'] / naive['wall_s']:.2f}x)"
+              f"  tree peak {s['tree_peak_mib']:5.0f} MiB ({s['tree_peak_mib'] / naive['tree_peak_mib']:.2f}x)"
+              f"  max single {s['max_single_mib']:5.0f} MiB ({s['max_single_mib'] / naive['max_single_mib']:.2f}x)")
+
+
 def scale_series(workdir: Path, points=SCALE_POINTS) -> list[dict]:
     rows = []
     for models, regions in points:
@@ -124,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--modes", default="naive,fast", help="comma-separated from naive,python,fast (default naive,fast)")
     parser.add_argument("--env", default="dev", help="environment to synthesize (ML_SERVING_ENV, default dev)")
     parser.add_argument("--no-scale", action="store_true", help="skip the scale series")
+    parser.add_argument("--suite", action="store_true", help="also compare the test suite's import cost")
     parser.add_argument("--json", default=str(ROOT / ".bench" / "bench_synth.json"), help="where to write the results")
     args = parser.parse_args(argv)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
@@ -136,19 +172,19 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-synth-") as tmp:
         workdir = Path(tmp)
         summary = synth_comparison(modes, args.runs, args.env, workdir)
-        naive = summary["naive"]
-        print("\nmedians (ratio to naive)")
-        for mode, s in summary.items():
-            print(f"  {mode:6s} wall {s['wall_s']:6.2f} s ({s['wall_s'] / naive['wall_s']:.2f}x)"
-                  f"  tree peak {s['tree_peak_mib']:5.0f} MiB ({s['tree_peak_mib'] / naive['tree_peak_mib']:.2f}x)"
-                  f"  max single {s['max_single_mib']:5.0f} MiB ({s['max_single_mib'] / naive['max_single_mib']:.2f}x)")
+        print_medians(summary)
+        suite = {}
+        if args.suite:
+            print("\ntest suite import cost: pytest --collect-only -q", flush=True)
+            suite = suite_import_comparison(modes, args.runs)
+            print_medians(suite)
         rows = []
         if not args.no_scale:
             print("\nscale series (fast path; times inside the process, wall includes interpreter and Node start/exit)")
             rows = scale_series(workdir)
     result = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "load_average_end": os.getloadavg()},
-        "runs": args.runs, "env": args.env, "synth": summary, "scale": rows,
+        "runs": args.runs, "env": args.env, "synth": summary, "suite_collect": suite, "scale": rows,
     }
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -25,7 +25,7 @@ from constructs_lib._google import (
 )
 from constructs_lib.errors import ConfigurationError
 from constructs_lib.interfaces import InstanceGroupTarget, NetworkEndpointGroupTarget
-from constructs_lib.naming import Naming, check_name_part
+from constructs_lib.naming import NamePart, Naming
 
 Target = Union[InstanceGroupTarget, NetworkEndpointGroupTarget]
 
@@ -215,7 +215,7 @@ class BackendServiceSpec(BaseModel):
     protocol: Literal["HTTP", "HTTPS", "HTTP2"] = Field(
         default="HTTP", description="LB -> model server protocol. Defaults to HTTP (HTTP2 for gRPC servers such as Triton's gRPC port).",
     )
-    port_name: str = Field(default="http", description="Named port of the instance groups. Defaults to 'http'; must match the fleet's named port.")
+    port_name: NamePart = Field(default="http", description="Named port of the instance groups. Defaults to 'http'; must match the fleet's named port.")
     timeout_sec: int = Field(
         default=60, ge=1, le=86400,
         description="Backend response timeout. Defaults to 60 s: the API's 30 s cuts off large-model inference "
@@ -251,12 +251,6 @@ class BackendServiceSpec(BaseModel):
     enable_cdn: bool = Field(default=False, description="Cloud CDN. Off by default: model responses are rarely cacheable.")
     cdn_policy: CdnPolicySpec | None = Field(default=None, description="CDN policy; needs enable_cdn. Defaults to CdnPolicySpec() when enable_cdn.")
     iap: IapSpec | None = Field(default=None, description="Identity-Aware Proxy; off by default.")
-
-    @field_validator("port_name")
-    @classmethod
-    def _port_name(cls, value: str) -> str:
-        check_name_part(value, "port_name")
-        return value
 
     @field_validator("custom_request_headers", "custom_response_headers")
     @classmethod

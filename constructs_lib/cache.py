@@ -33,7 +33,7 @@ from constructs_lib._google import (
 from constructs_lib.errors import ConfigurationError
 from constructs_lib.interfaces import CacheConnection
 from constructs_lib.iam import check_member, grant_id
-from constructs_lib.naming import Naming, check_labels
+from constructs_lib.naming import Labels, Naming
 from constructs_lib.network import ServingNetwork
 from constructs_lib.regions import check_zone
 
@@ -167,7 +167,7 @@ class CacheSpec(BaseModel):
     redis_configs: dict[str, str] = Field(
         default_factory=dict, description="Other Redis configuration parameters (maxmemory-policy comes from eviction_policy).",
     )
-    labels: dict[str, str] = Field(default_factory=dict, description="Extra labels (common labels are always set).")
+    labels: Labels = Field(default_factory=dict, description="Extra labels (common labels are always set).")
     prevent_destroy: bool = Field(
         default=True, description="Terraform refuses to destroy the cache. Defaults to on; turn off for dev.",
     )
@@ -192,15 +192,6 @@ class CacheSpec(BaseModel):
     def _configs(cls, value: dict[str, str]) -> dict[str, str]:
         if "maxmemory-policy" in value:
             raise ValueError("set the eviction policy with eviction_policy, not redis_configs['maxmemory-policy']")
-        return value
-
-    @field_validator("labels")
-    @classmethod
-    def _labels(cls, value: dict[str, str]) -> dict[str, str]:
-        try:
-            check_labels(value)
-        except ConfigurationError as error:
-            raise ValueError(str(error)) from None
         return value
 
     @model_validator(mode="after")

@@ -62,7 +62,7 @@ from constructs_lib.gpus import (
 )
 from constructs_lib.iam import check_account_id, check_role, check_service_account_email, service_account_member
 from constructs_lib.interfaces import CacheConnection, ModelSource
-from constructs_lib.naming import NAME_PATTERN, NAME_RULE, Naming, check_labels, check_name_part
+from constructs_lib.naming import NAME_PATTERN, NAME_RULE, Labels, Naming, check_name_part
 from constructs_lib.network import ServingNetwork
 from constructs_lib.regions import check_region, check_zone, zones_of
 
@@ -350,7 +350,7 @@ class FleetSpec(BaseModel):
         default=False, description="Make apply wait until VMs are running. Defaults to False: model loading would stall apply."
     )
     network_tags: tuple[str, ...] = Field(default=(), description="Extra network tags; the network's fleet tag is always set.")
-    labels: dict[str, str] = Field(default_factory=dict, description="Extra labels on the template and its disks.")
+    labels: Labels = Field(default_factory=dict, description="Extra labels on the template and its disks.")
     metadata: dict[str, str] = Field(default_factory=dict, description="Extra instance metadata (hardening keys are reserved).")
     roles: tuple[str, ...] = Field(
         default=DEFAULT_FLEET_ROLES,
@@ -404,12 +404,6 @@ class FleetSpec(BaseModel):
         for index, tag in enumerate(value):
             if not NAME_PATTERN.fullmatch(tag):
                 raise _error(f"network_tags[{index}]", tag, NAME_RULE)
-        return value
-
-    @field_validator("labels")
-    @classmethod
-    def _labels(cls, value: dict[str, str]) -> dict[str, str]:
-        check_labels(value)
         return value
 
     @field_validator("metadata")

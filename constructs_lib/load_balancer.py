@@ -45,7 +45,7 @@ from constructs_lib.backends import (
     backend_bucket,
 )
 from constructs_lib.errors import ConfigurationError
-from constructs_lib.naming import Naming, check_name_part
+from constructs_lib.naming import NamePart, Naming, check_name_part
 from constructs_lib.network import HEALTH_CHECK_RANGES, ServingNetwork
 from constructs_lib.url_map import (
     RetryPolicy,
@@ -85,7 +85,7 @@ class LoadBalancerSpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: str = Field(default="lb", description="Role part of every physical name: <app>-<env>-<name>-... Defaults to 'lb'; change it to run two load balancers in one environment.")
+    name: NamePart = Field(default="lb", description="Role part of every physical name: <app>-<env>-<name>-... Defaults to 'lb'; change it to run two load balancers in one environment.")
     load_balancing_scheme: Literal["EXTERNAL_MANAGED", "EXTERNAL"] = Field(
         default="EXTERNAL_MANAGED",
         description="Defaults to EXTERNAL_MANAGED (Envoy-based global external Application LB): weighted canaries, header routes, "
@@ -101,12 +101,6 @@ class LoadBalancerSpec(BaseModel):
     quic_override: Literal["NONE", "ENABLE", "DISABLE"] = Field(default="NONE", description="HTTP/3 (QUIC) negotiation. Defaults to NONE: Google decides.")
     http_keep_alive_timeout_sec: int | None = Field(default=None, ge=5, le=1200, description="Client keep-alive. None = API default (610 s).")
     prevent_destroy: bool = Field(default=True, description="prevent_destroy on the reserved IP addresses: DNS points at them. Defaults to True.")
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        check_name_part(value, "name")
-        return value
 
     @field_validator("domains")
     @classmethod

@@ -20,7 +20,7 @@ from constructs_lib.compute import FleetIdentity, FleetSpec, ModelServerFleet
 from constructs_lib.errors import ConfigurationError
 from constructs_lib.load_balancer import GlobalLoadBalancer
 from constructs_lib.model_store import ModelStore
-from constructs_lib.naming import check_name_part
+from constructs_lib.naming import NamePart
 from constructs_lib.network import ServingNetwork
 from constructs_lib.regions import Region
 from constructs_lib.security import CloudArmorPolicy
@@ -38,7 +38,7 @@ class ModelServiceSpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: str = Field(description=f"Model name: part of every resource name and of the default route. At most {MAX_MODEL_NAME} characters.")
+    name: NamePart = Field(description=f"Model name: part of every resource name and of the default route. At most {MAX_MODEL_NAME} characters.")
     model_path: str | None = Field(default=None, description="Object prefix of the model files in the model store. Defaults to the model name.")
     regions: tuple[Region, ...] = Field(default=(), description="Regions serving this model. Defaults to every region of the deployment.")
     routes: tuple[str, ...] = Field(default=(), description="URL paths routed to the model. Defaults to /v1/models/<name> and /v1/models/<name>/*.")
@@ -53,10 +53,6 @@ class ModelServiceSpec(BaseModel):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        try:
-            check_name_part(value, "name")
-        except ConfigurationError as error:
-            raise ValueError(error.allowed) from None
         if len(value) > MAX_MODEL_NAME:
             raise ValueError(f"must be at most {MAX_MODEL_NAME} characters (has {len(value)}): it is part of every resource name")
         return value

@@ -25,7 +25,7 @@ from constructs_lib._google import (
 from constructs_lib.errors import ConfigurationError
 from constructs_lib.iam import check_member, grant_id
 from constructs_lib.interfaces import ModelSource
-from constructs_lib.naming import Naming, check_labels
+from constructs_lib.naming import Labels, Naming
 from constructs_lib.regions import REGIONS
 
 MULTI_REGIONS: tuple[str, ...] = ("ASIA", "EU", "US")
@@ -122,7 +122,7 @@ class ModelStoreSpec(BaseModel):
         description="Bucket that receives usage/access logs. Defaults to None: Cloud Audit Logs cover data access.",
     )
     log_object_prefix: str | None = Field(default=None, description="Prefix of log objects; defaults to the bucket name.")
-    labels: dict[str, str] = Field(default_factory=dict, description="Extra labels on the bucket (common labels are always set).")
+    labels: Labels = Field(default_factory=dict, description="Extra labels on the bucket (common labels are always set).")
     prevent_destroy: bool = Field(
         default=True,
         description="Terraform refuses to destroy the bucket. Defaults to on: models are hard to rebuild; turn off for dev.",
@@ -163,15 +163,6 @@ class ModelStoreSpec(BaseModel):
     def _kms(cls, value: str | None) -> str | None:
         if value is not None and not Token.is_unresolved(value) and not _KMS_KEY.fullmatch(value):
             raise ValueError(KMS_KEY_RULE)
-        return value
-
-    @field_validator("labels")
-    @classmethod
-    def _labels(cls, value: dict[str, str]) -> dict[str, str]:
-        try:
-            check_labels(value)
-        except ConfigurationError as error:
-            raise ValueError(str(error)) from None
         return value
 
     @model_validator(mode="after")

@@ -9,9 +9,9 @@ rules, at construction time, so a bad name never reaches the API.
 from __future__ import annotations
 
 import re
-from typing import Mapping
+from typing import Annotated, Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from constructs_lib.errors import ConfigurationError
 
@@ -62,6 +62,27 @@ def check_labels(labels: Mapping[str, str], field: str = "labels") -> dict[str, 
     return dict(labels)
 
 
+def _name_part_value(value: str) -> str:
+    try:
+        return check_name_part(value, "name")
+    except ConfigurationError as error:
+        raise ValueError(error.allowed) from None
+
+
+def _labels_value(value: dict[str, str]) -> dict[str, str]:
+    try:
+        return check_labels(value)
+    except ConfigurationError as error:
+        raise ValueError(str(error)) from None
+
+
+NamePart = Annotated[str, AfterValidator(_name_part_value)]
+"""Spec field type: one hyphen-joined part of a physical name (app, env, role, model, tag)."""
+
+Labels = Annotated[dict[str, str], AfterValidator(_labels_value)]
+"""Spec field type: extra labels, checked against GCP's label rules."""
+
+
 class Naming(BaseModel):
     """Deterministic names and common labels for one application environment.
 
@@ -71,24 +92,12 @@ class Naming(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    app: str = Field(default="ml", description="Application prefix of every name. Defaults to 'ml'.")
-    env: str = Field(description="Environment name, the second part of every name (dev, prod...).")
-    labels: dict[str, str] = Field(
+    app: NamePart = Field(default="ml", description="Application prefix of every name. Defaults to 'ml'.")
+    env: NamePart = Field(description="Environment name, the second part of every name (dev, prod...).")
+    labels: Labels = Field(
         default_factory=dict,
         description="Extra labels on every resource that takes labels; app, env and managed-by are always added.",
     )
-
-    @field_validator("app", "env")
-    @classmethod
-    def _part(cls, value: str, info) -> str:  # noqa: ANN001 - pydantic's ValidationInfo
-        check_name_part(value, info.field_name)
-        return value
-
-    @field_validator("labels")
-    @classmethod
-    def _labels(cls, value: dict[str, str]) -> dict[str, str]:
-        check_labels(value)
-        return value
 
     @property
     def prefix(self) -> str:

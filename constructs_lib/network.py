@@ -25,7 +25,7 @@ from constructs_lib._google import (
     service_networking_connection,
 )
 from constructs_lib.errors import ConfigurationError
-from constructs_lib.naming import Naming, check_name_part
+from constructs_lib.naming import NamePart, Naming
 from constructs_lib.regions import check_region
 
 HEALTH_CHECK_RANGES: tuple[str, ...] = ("35.191.0.0/16", "130.211.0.0/22")
@@ -70,19 +70,13 @@ class RouteSpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: str = Field(description="Role part of the route's name: <app>-<env>-route-<name>.")
+    name: NamePart = Field(description="Role part of the route's name: <app>-<env>-route-<name>.")
     dest_range: str = Field(description="Destination CIDR, e.g. 10.50.0.0/16 or 0.0.0.0/0.")
     next_hop_gateway: Literal["default-internet-gateway"] | None = None
     next_hop_ip: str | None = None
     next_hop_ilb: str | None = Field(default=None, description="Forwarding rule id or IP of an internal passthrough LB.")
     priority: int = Field(default=1000, ge=0, le=65535, description="Lower wins. Defaults to 1000, GCP's default.")
     tags: tuple[str, ...] = Field(default=(), description="Only instances with these network tags use the route.")
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        check_name_part(value, "name")
-        return value
 
     @field_validator("dest_range")
     @classmethod
@@ -126,7 +120,7 @@ class NetworkSpec(BaseModel):
     subnet_prefix_length: int = Field(default=20, ge=8, le=29, description="Size of auto-allocated subnets. Defaults to /20 (4,096 addresses).")
     subnet_cidrs: dict[str, str] = Field(default_factory=dict, description="Explicit subnet range per region; overrides the allocation.")
     serving_port: int = Field(default=8080, ge=1, le=65535, description="Port the model servers listen on; health checks and LB traffic are admitted to it only. Defaults to 8080.")
-    fleet_tag: str = Field(default="model-server", description="Network tag of serving VMs; firewall rules target it. Defaults to 'model-server'.")
+    fleet_tag: NamePart = Field(default="model-server", description="Network tag of serving VMs; firewall rules target it. Defaults to 'model-server'.")
     flow_logs: FlowLogsSpec = Field(default_factory=FlowLogsSpec)
     iap_ssh: bool = Field(default=False, description="Admit SSH from IAP (35.235.240.0/20) to the fleet tag. Off by default: OS Login + IAP is opt-in break-glass access.")
     nat_min_ports_per_vm: int = Field(default=64, ge=2, le=65536, description="Cloud NAT ports per VM. Defaults to 64, GCP's default.")
@@ -149,12 +143,6 @@ class NetworkSpec(BaseModel):
         for region, cidr in value.items():
             check_region(region, f"subnet_cidrs.{region}")
             _private_cidr(cidr, f"subnet_cidrs.{region}")
-        return value
-
-    @field_validator("fleet_tag")
-    @classmethod
-    def _tag(cls, value: str) -> str:
-        check_name_part(value, "fleet_tag")
         return value
 
     @field_validator("private_services_address")

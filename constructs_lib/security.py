@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from constructs_lib._google import compute_security_policy
 from constructs_lib.errors import ConfigurationError
-from constructs_lib.naming import Naming, check_name_part
+from constructs_lib.naming import NamePart, Naming
 
 DEFAULT_RULE_PRIORITY = 2147483647
 DENY_LIST_PRIORITY = 100
@@ -157,7 +157,7 @@ class CloudArmorSpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: str = Field(default="armor", description="Role part of the policy name: <app>-<env>-<name>. Defaults to 'armor'.")
+    name: NamePart = Field(default="armor", description="Role part of the policy name: <app>-<env>-<name>. Defaults to 'armor'.")
     description: str = Field(default="Cloud Armor policy for model endpoints (managed by cdktf)")
     default_action: Literal["allow", "deny(403)", "deny(404)", "deny(502)"] = Field(
         default="allow", description="Action of the default rule (priority 2147483647). Defaults to allow: a public inference API.",
@@ -175,12 +175,6 @@ class CloudArmorSpec(BaseModel):
         description="Parse JSON bodies for WAF rules. Defaults to STANDARD: inference requests are JSON, and parsing avoids false positives on raw bodies.",
     )
     log_level: Literal["NORMAL", "VERBOSE"] = Field(default="NORMAL", description="Defaults to NORMAL.")
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        check_name_part(value, "name")
-        return value
 
     @field_validator("deny_source_ranges")
     @classmethod

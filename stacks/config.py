@@ -21,7 +21,7 @@ from constructs_lib.errors import ConfigurationError, format_validation_error
 from constructs_lib.load_balancer import LoadBalancerSpec
 from constructs_lib.model_service import ModelServiceSpec
 from constructs_lib.model_store import ModelStoreSpec
-from constructs_lib.naming import check_labels, check_name_part
+from constructs_lib.naming import Labels, NamePart
 from constructs_lib.network import NetworkSpec
 from constructs_lib.regions import Region
 from constructs_lib.security import CloudArmorSpec
@@ -113,11 +113,11 @@ class EnvironmentConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: str = Field(description="Environment name (the file's stem): second part of every resource name and of the stack name.")
-    app: str = Field(default="ml", description="Application prefix of every resource name. Defaults to 'ml'.")
+    name: NamePart = Field(description="Environment name (the file's stem): second part of every resource name and of the stack name.")
+    app: NamePart = Field(default="ml", description="Application prefix of every resource name. Defaults to 'ml'.")
     project_id: str = Field(description="Google Cloud project id all resources go to.")
     regions: tuple[Region, ...] = Field(min_length=1, description="Serving regions; the first is the provider's default region.")
-    labels: dict[str, str] = Field(default_factory=dict, description="Extra labels on every resource; app, env and managed-by are always set.")
+    labels: Labels = Field(default_factory=dict, description="Extra labels on every resource; app, env and managed-by are always set.")
     backend: Backend = Field(default_factory=LocalBackend, description="Terraform state backend. Defaults to local state.")
     network: NetworkSpec = Field(default_factory=NetworkSpec)
     model_store: ModelStoreSpec = Field(default_factory=ModelStoreSpec, description="The model bucket.")
@@ -126,15 +126,6 @@ class EnvironmentConfig(BaseModel):
     cloud_armor: CloudArmorSettings = Field(default_factory=CloudArmorSettings, description="Edge security policy. Off by default.")
     static_content: StaticContent | None = Field(default=None, description="Static files from a bucket. None by default.")
     models: tuple[ModelServiceSpec, ...] = Field(min_length=1, description="The served models ([[models]] tables).")
-
-    @field_validator("name", "app")
-    @classmethod
-    def _part(cls, value: str, info) -> str:  # noqa: ANN001
-        try:
-            check_name_part(value, info.field_name)
-        except ConfigurationError as error:
-            raise ValueError(error.allowed) from None
-        return value
 
     @field_validator("project_id")
     @classmethod
@@ -151,15 +142,6 @@ class EnvironmentConfig(BaseModel):
         repeated = sorted({r for r in value if value.count(r) > 1})
         if repeated:
             raise ValueError(f"each region may be listed once; repeated: {', '.join(repeated)}")
-        return value
-
-    @field_validator("labels")
-    @classmethod
-    def _labels(cls, value: dict[str, str]) -> dict[str, str]:
-        try:
-            check_labels(value)
-        except ConfigurationError as error:
-            raise ValueError(str(error)) from None
         return value
 
     @model_validator(mode="after")

@@ -353,6 +353,16 @@ class ClusterSpec(BaseModel):
     )
     deletion_protection: bool = Field(default=True, description="Terraform refuses to delete the cluster. Defaults to on.")
     secrets_encryption_key: str | None = Field(default=None, description="Cloud KMS key for application-layer Secrets encryption. Defaults to None (Google-managed).")
+    intranode_visibility: bool = Field(default=True, description="Pod-to-pod traffic on one node goes through the VPC (flow logs, firewall). Defaults to on, like the network's flow logs.")
+    binary_authorization: bool = Field(
+        default=False,
+        description="Enforce the project's Binary Authorization policy (PROJECT_SINGLETON_POLICY_ENFORCE). Defaults to off: "
+        "it needs the Binary Authorization API and a policy in the project.",
+    )
+    rbac_security_group: str | None = Field(
+        default=None,
+        description="Google Groups for RBAC: gke-security-groups@<your domain>. Defaults to None (needs a Workspace/Cloud Identity domain).",
+    )
     node_service_account_id: str | None = Field(default=None, description="Account id of the node service account. Defaults to <app>-<env>-<name>-nodes.")
     egress_nat: bool = Field(default=True, description="Cloud NAT for the cluster subnet on the network's router. Defaults to on (private nodes pull public images).")
     system_pool: NodePoolSpec = Field(default_factory=_default_system_pool, description="Small pool for kube-system and add-ons: e2-standard-4, 1-2 nodes per zone.")
@@ -394,6 +404,13 @@ class ClusterSpec(BaseModel):
             raise ValueError(f"each CIDR may be listed once; repeated: {', '.join(repeated)}")
         if len(value) > MAX_AUTHORIZED_NETWORKS:
             raise ValueError(f"{len(value)} CIDRs: GKE takes at most {MAX_AUTHORIZED_NETWORKS}")
+        return value
+
+    @field_validator("rbac_security_group")
+    @classmethod
+    def _group(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("gke-security-groups@"):
+            raise ValueError("must be gke-security-groups@<your domain> (the group GKE reads nested RBAC groups from)")
         return value
 
     @field_validator("node_service_account_id")
@@ -660,6 +677,13 @@ class ServingCluster(Construct):
             ),
             workload_identity_config=cc.ContainerClusterWorkloadIdentityConfig(workload_pool=self.workload_pool),
             datapath_provider="ADVANCED_DATAPATH",
+            # Dataplane V2 enforces NetworkPolicy itself; the Calico add-on must stay off with it.
+            network_policy=cc.ContainerClusterNetworkPolicy(enabled=False, provider="PROVIDER_UNSPECIFIED"),
+            enable_intranode_visibility=spec.intranode_visibility,
+            binary_authorization=cc.ContainerClusterBinaryAuthorization(evaluation_mode="PROJECT_SINGLETON_POLICY_ENFORCE")
+            if spec.binary_authorization else None,
+            authenticator_groups_config=cc.ContainerClusterAuthenticatorGroupsConfig(security_group=spec.rbac_security_group)
+            if spec.rbac_security_group else None,
             release_channel=cc.ContainerClusterReleaseChannel(channel=spec.release_channel),
             enable_shielded_nodes=True,
             enable_legacy_abac=False,

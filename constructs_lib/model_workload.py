@@ -117,7 +117,7 @@ class WorkloadSpec(BaseModel):
     node_pool: str = Field(default="model", description="Node pool the pods run on (node selector + tolerations). Defaults to 'model'.")
     model_path: str | None = Field(default=None, description="Object path of the model in the model bucket. Defaults to '<name>/'.")
     port: int = Field(default=8080, ge=1024, le=65535, description="Container and Service port (non-root: >= 1024). Defaults to 8080.")
-    health_path: str = Field(default="/health", description="Path of the startup/readiness/liveness probes (and the LB health check). Defaults to /health.")
+    health_path: str = Field(default="/healthz", description="Path of the startup/readiness/liveness probes (and the LB health check). Defaults to /healthz, like the fleet.")
     replicas: int = Field(default=2, ge=1, description="Replicas at creation; the autoscaler owns the count afterwards. Defaults to 2.")
     min_replicas: int = Field(default=2, ge=1, description="Autoscaler minimum. Defaults to 2: one pod can be drained while the other serves.")
     max_replicas: int = Field(default=6, ge=1, description="Autoscaler maximum. Defaults to 6.")
@@ -495,6 +495,8 @@ class ModelWorkload(Construct):
         container = d.DeploymentV1SpecTemplateSpecContainer(
             name="server",
             image=spec.image,
+            # A tag can move; a digest cannot (then the node's copy is as good as the registry's).
+            image_pull_policy="IfNotPresent" if "@sha256:" in spec.image else "Always",
             args=list(spec.args) or None,
             port=[d.DeploymentV1SpecTemplateSpecContainerPort(name="http", container_port=spec.port, protocol="TCP")],
             env=[d.DeploymentV1SpecTemplateSpecContainerEnv(name=k, value=v) for k, v in env.items()],

@@ -471,7 +471,7 @@ class NodePool(Construct):
                     f"must be one of the cluster's zones ({', '.join(cluster.zones)}): the model's NEGs are looked up there",
                 )
         if spec.gpu is not None and not spec.gpu.skip_region_check:
-            check_gpu_region(spec.gpu.type, cluster.region, f"{field}.gpu.type")
+            check_gpu_region(spec.gpu.type, cluster.region, f"{field}.region")
         super().__init__(scope, id_)
         self.name = spec.name
         self.spec = spec

@@ -1,0 +1,416 @@
+import pytest
+from pydantic import ValidationError
+
+from constructs_lib.errors import ConfigurationError
+from constructs_lib.gke import (
+    MACHINE_SHAPES,
+    NODE_ROLES,
+    ClusterSpec,
+    NodeCapacity,
+    NodeGpuSpec,
+    NodePoolSpec,
+    ServingCluster,
+    TaintSpec,
+    node_capacity,
+)
+from constructs_lib.network import NetworkSpec, ServingNetwork
+from tests.conftest import TEST_PROJECT, only_resource, resource_by_path, resources, synth
+
+LABELS = {"app": "ml", "env": "test", "managed-by": "cdktf"}
+
+
+def _cluster(stack, naming, region="europe-west1", network_spec=None, **spec):
+    network = ServingNetwork(stack, "network", naming=naming, regions=[region], spec=network_spec)
+    return ServingCluster(
+        stack, "cluster", network=network, naming=naming, project_id=TEST_PROJECT, region=region, spec=ClusterSpec(**spec),
+    )
+
+
+def _pool(out, name):
+    return resource_by_path(out, "google_container_node_pool", f"cluster/pool-{name}/default")
+
+
+@pytest.fixture
+def default_out(stack, naming):
+    _cluster(stack, naming)
+    return synth(stack)
+
+
+# -- cluster defaults ------------------------------------------------------------------------
+
+def test_cluster_is_regional_private_and_hardened_by_default(default_out):
+    cluster = only_resource(default_out, "google_container_cluster")
+    assert cluster["name"] == "ml-test-gke"
+    assert cluster["location"] == "europe-west1"
+    assert cluster["project"] == TEST_PROJECT
+    assert cluster["node_locations"] == ["europe-west1-b", "europe-west1-c", "europe-west1-d"]
+    assert cluster["private_cluster_config"] == {
+        "enable_private_nodes": True, "enable_private_endpoint": False, "master_ipv4_cidr_block": "172.16.0.0/28",
+    }
+    assert cluster["master_authorized_networks_config"] == {"gcp_public_cidrs_access_enabled": False}
+    assert cluster["master_auth"] == {"client_certificate_config": {"issue_client_certificate": False}}
+    assert cluster["workload_identity_config"] == {"workload_pool": f"{TEST_PROJECT}.svc.id.goog"}
+    assert cluster["datapath_provider"] == "ADVANCED_DATAPATH"
+    assert cluster["network_policy"] == {"enabled": False, "provider": "PROVIDER_UNSPECIFIED"}
+    assert cluster["release_channel"] == {"channel": "REGULAR"}
+    assert cluster["enable_shielded_nodes"] is True
+    assert cluster["enable_legacy_abac"] is False
+    assert cluster["enable_intranode_visibility"] is True
+    assert cluster["deletion_protection"] is True
+    assert cluster["remove_default_node_pool"] is True
+    assert cluster["initial_node_count"] == 1
+    assert cluster["cluster_autoscaling"] == {"autoscaling_profile": "OPTIMIZE_UTILIZATION"}
+    assert cluster["networking_mode"] == "VPC_NATIVE"
+    assert cluster["ip_allocation_policy"] == {"cluster_secondary_range_name": "pods", "services_secondary_range_name": "services"}
+    assert cluster["addons_config"] == {
+        "http_load_balancing": {"disabled": False}, "horizontal_pod_autoscaling": {"disabled": False},
+    }
+    assert cluster["resource_labels"] == LABELS
+    assert cluster["lifecycle"] == {"ignore_changes": ["node_config", "initial_node_count"]}
+    for absent in ("database_encryption", "binary_authorization", "authenticator_groups_config"):
+        assert absent not in cluster
+
+
+def test_default_pool_is_hardened_while_it_exists(default_out):
+    node_config = only_resource(default_out, "google_container_cluster")["node_config"]
+    assert node_config["service_account"].endswith(".email}") and "node-identity_default" in node_config["service_account"]
+    assert node_config["shielded_instance_config"] == {"enable_secure_boot": True, "enable_integrity_monitoring": True}
+    assert node_config["workload_metadata_config"] == {"mode": "GKE_METADATA"}
+    assert node_config["metadata"] == {"disable-legacy-endpoints": "true"}
+
+
+def test_cluster_gets_its_own_subnet_with_pod_and_service_ranges(default_out):
+    subnet = resource_by_path(default_out, "google_compute_subnetwork", "cluster/subnet")
+    assert subnet["name"] == "ml-test-gke-europe-west1"
+    assert subnet["ip_cidr_range"] == "10.20.0.0/20"
+    assert subnet["private_ip_google_access"] is True
+    assert subnet["secondary_ip_range"] == [
+        {"range_name": "pods", "ip_cidr_range": "10.24.0.0/14"},
+        {"range_name": "services", "ip_cidr_range": "10.28.0.0/20"},
+    ]
+    assert subnet["log_config"]["aggregation_interval"] == "INTERVAL_5_SEC"
+    cluster = only_resource(default_out, "google_container_cluster")
+    assert "cluster_subnet" in cluster["subnetwork"]
+    assert "network_default" in cluster["network"]
+
+
+def test_cluster_subnet_has_its_own_nat_on_the_network_router(default_out):
+    nat = resource_by_path(default_out, "google_compute_router_nat", "cluster/nat")
+    assert nat["name"] == "ml-test-gke-nat-europe-west1"
+    assert "network_router-europe-west1" in nat["router"]
+    assert nat["source_subnetwork_ip_ranges_to_nat"] == "LIST_OF_SUBNETWORKS"
+    assert len(nat["subnetwork"]) == 1 and "cluster_subnet" in nat["subnetwork"][0]["name"]
+    assert nat["subnetwork"][0]["source_ip_ranges_to_nat"] == ["ALL_IP_RANGES"]
+
+
+def test_nodes_run_as_a_dedicated_least_privilege_service_account(default_out):
+    account = resource_by_path(default_out, "google_service_account", "cluster/node-identity/default")
+    assert account["account_id"] == "ml-test-gke-nodes"
+    assert account["project"] == TEST_PROJECT
+    bindings = resources(default_out, "google_project_iam_member")
+    assert sorted(b["role"] for b in bindings.values()) == sorted(NODE_ROLES)
+    assert all(b["member"].endswith(".member}") and b["project"] == TEST_PROJECT for b in bindings.values())
+    cluster = only_resource(default_out, "google_container_cluster")
+    assert len(cluster["depends_on"]) == len(NODE_ROLES)
+
+
+# -- node pools ------------------------------------------------------------------------------
+
+def test_system_pool_defaults(default_out):
+    pool = _pool(default_out, "system")
+    assert pool["name"] == "system"
+    assert pool["location"] == "europe-west1"
+    assert pool["node_locations"] == ["europe-west1-b", "europe-west1-c", "europe-west1-d"]
+    assert pool["autoscaling"] == {"min_node_count": 1, "max_node_count": 2, "location_policy": "BALANCED"}
+    assert pool["initial_node_count"] == 1
+    assert pool["lifecycle"] == {"ignore_changes": ["initial_node_count"]}
+    assert pool["management"] == {"auto_repair": True, "auto_upgrade": True}
+    assert pool["upgrade_settings"] == {"strategy": "SURGE", "max_surge": 1, "max_unavailable": 0}
+    config = pool["node_config"]
+    assert config["machine_type"] == "e2-standard-4"
+    assert config["image_type"] == "COS_CONTAINERD"
+    assert config["disk_type"] == "pd-balanced" and config["disk_size_gb"] == 100
+    assert config["shielded_instance_config"] == {"enable_secure_boot": True, "enable_integrity_monitoring": True}
+    assert config["workload_metadata_config"] == {"mode": "GKE_METADATA"}
+    assert config["oauth_scopes"] == ["https://www.googleapis.com/auth/cloud-platform"]
+    assert config["metadata"] == {"disable-legacy-endpoints": "true"}
+    assert config["tags"] == ["ml-test-gke-node"]
+    assert config["resource_labels"] == {**LABELS, "node-pool": "system"}
+    assert "node-identity_default" in config["service_account"]
+    for absent in ("guest_accelerator", "taint", "spot", "labels"):
+        assert absent not in config
+
+
+def test_model_pool_has_l4_gpus_driver_and_gpu_taint_by_default(default_out):
+    pool = _pool(default_out, "model")
+    config = pool["node_config"]
+    assert config["machine_type"] == "g2-standard-8"
+    assert config["guest_accelerator"] == [{
+        "type": "nvidia-l4", "count": 1, "gpu_driver_installation_config": {"gpu_driver_version": "DEFAULT"},
+    }]
+    assert config["taint"] == [{"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}]
+    assert pool["autoscaling"] == {"min_node_count": 0, "max_node_count": 2, "location_policy": "BALANCED"}
+    assert pool["initial_node_count"] == 0
+
+
+def test_pool_attributes_for_workloads(stack, naming):
+    cluster = _cluster(stack, naming)
+    model = cluster.model_pool
+    assert cluster.node_pools == {"system": cluster.system_pool, "model": model}
+    assert model.gpu_type == "nvidia-l4" and model.gpu_count == 1
+    assert model.node_selector == {"cloud.google.com/gke-nodepool": "model"}
+    assert model.tolerations == [{"key": "nvidia.com/gpu", "operator": "Equal", "value": "present", "effect": "NoSchedule"}]
+    assert model.capacity == node_capacity("g2-standard-8")
+    assert cluster.system_pool.gpu_count == 0 and cluster.system_pool.tolerations == []
+    assert cluster.workload_pool == f"{TEST_PROJECT}.svc.id.goog"
+    assert cluster.zones == ("europe-west1-b", "europe-west1-c", "europe-west1-d")
+
+
+def test_spot_gpu_pool_with_latest_driver_extra_taint_and_labels(stack, naming):
+    _cluster(stack, naming, model_pool=NodePoolSpec(
+        name="gpu", machine_type="n1-standard-8", gpu=NodeGpuSpec(type="nvidia-tesla-t4", count=2, driver_version="LATEST"),
+        spot=True, min_nodes_per_zone=0, max_nodes_per_zone=4, zones=("europe-west1-b", "europe-west1-c"),
+        taints=(TaintSpec(key="team", value="ml", effect="NO_EXECUTE"),), labels={"workload": "inference"},
+        max_surge=0, max_unavailable=1, disk_type="pd-ssd", disk_size_gb=200,
+    ))
+    pool = _pool(synth(stack), "gpu")
+    config = pool["node_config"]
+    assert config["spot"] is True
+    assert pool["autoscaling"]["location_policy"] == "ANY"
+    assert pool["autoscaling"]["max_node_count"] == 4
+    assert pool["node_locations"] == ["europe-west1-b", "europe-west1-c"]
+    assert config["guest_accelerator"] == [{
+        "type": "nvidia-tesla-t4", "count": 2, "gpu_driver_installation_config": {"gpu_driver_version": "LATEST"},
+    }]
+    assert config["taint"] == [
+        {"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"},
+        {"key": "team", "value": "ml", "effect": "NO_EXECUTE"},
+    ]
+    assert config["labels"] == {"workload": "inference"}
+    assert pool["upgrade_settings"] == {"strategy": "SURGE", "max_surge": 0, "max_unavailable": 1}
+    assert config["disk_type"] == "pd-ssd" and config["disk_size_gb"] == 200
+
+
+def test_without_model_pool_and_add_node_pool(stack, naming):
+    cluster = _cluster(stack, naming, model_pool=None)
+    assert cluster.model_pool is None
+    cpu = cluster.add_node_pool(NodePoolSpec(name="cpu-models", machine_type="n2-highmem-8", location_policy="ANY"))
+    out = synth(stack)
+    assert sorted(p["name"] for p in resources(out, "google_container_node_pool").values()) == ["cpu-models", "system"]
+    assert _pool(out, "cpu-models")["autoscaling"]["location_policy"] == "ANY"
+    assert cpu.capacity == node_capacity("n2-highmem-8")
+
+
+# -- cluster options -------------------------------------------------------------------------
+
+def test_cluster_options(stack, naming):
+    _cluster(
+        stack, naming, name="serving", release_channel="STABLE", zones=("europe-west1-c", "europe-west1-d"),
+        master_authorized_networks=("203.0.113.0/24", "198.51.100.7/32"), enable_private_endpoint=True,
+        autoscaling_profile="BALANCED", deletion_protection=False, intranode_visibility=False,
+        secrets_encryption_key="projects/kms-project-1/locations/europe-west1/keyRings/gke/cryptoKeys/secrets",
+        binary_authorization=True, rbac_security_group="gke-security-groups@example.com",
+        node_service_account_id="gke-serving-nodes", labels={"team": "ml"},
+        node_cidr="10.40.0.0/22", pods_cidr="10.44.0.0/16", services_cidr="10.45.0.0/22", master_ipv4_cidr_block="172.16.8.16/28",
+    )
+    out = synth(stack)
+    cluster = only_resource(out, "google_container_cluster")
+    assert cluster["name"] == "ml-test-serving"
+    assert cluster["release_channel"] == {"channel": "STABLE"}
+    assert cluster["node_locations"] == ["europe-west1-c", "europe-west1-d"]
+    assert cluster["master_authorized_networks_config"] == {
+        "gcp_public_cidrs_access_enabled": False,
+        "cidr_blocks": [
+            {"cidr_block": "203.0.113.0/24", "display_name": "authorized-1"},
+            {"cidr_block": "198.51.100.7/32", "display_name": "authorized-2"},
+        ],
+    }
+    assert cluster["private_cluster_config"]["enable_private_endpoint"] is True
+    assert cluster["private_cluster_config"]["master_ipv4_cidr_block"] == "172.16.8.16/28"
+    assert cluster["cluster_autoscaling"] == {"autoscaling_profile": "BALANCED"}
+    assert cluster["deletion_protection"] is False
+    assert cluster["enable_intranode_visibility"] is False
+    assert cluster["database_encryption"] == {
+        "state": "ENCRYPTED", "key_name": "projects/kms-project-1/locations/europe-west1/keyRings/gke/cryptoKeys/secrets",
+    }
+    assert cluster["binary_authorization"] == {"evaluation_mode": "PROJECT_SINGLETON_POLICY_ENFORCE"}
+    assert cluster["authenticator_groups_config"] == {"security_group": "gke-security-groups@example.com"}
+    assert cluster["resource_labels"] == {**LABELS, "team": "ml"}
+    assert resource_by_path(out, "google_service_account", "cluster/node-identity/default")["account_id"] == "gke-serving-nodes"
+    subnet = resource_by_path(out, "google_compute_subnetwork", "cluster/subnet")
+    assert subnet["name"] == "ml-test-serving-europe-west1" and subnet["ip_cidr_range"] == "10.40.0.0/22"
+    assert [r["ip_cidr_range"] for r in subnet["secondary_ip_range"]] == ["10.44.0.0/16", "10.45.0.0/22"]
+    for pool in resources(out, "google_container_node_pool").values():
+        assert pool["node_locations"] == ["europe-west1-c", "europe-west1-d"]
+        assert pool["node_config"]["tags"] == ["ml-test-serving-node"]
+        assert pool["node_config"]["resource_labels"]["team"] == "ml"
+
+
+def test_egress_nat_can_be_left_out(stack, naming):
+    _cluster(stack, naming, egress_nat=False)
+    out = synth(stack)
+    assert [n["name"] for n in resources(out, "google_compute_router_nat").values()] == ["ml-test-nat-europe-west1"]
+
+
+def test_zones_default_to_the_first_three_of_the_region(stack, naming):
+    cluster = _cluster(stack, naming, region="us-central1", model_pool=None)
+    assert cluster.zones == ("us-central1-a", "us-central1-b", "us-central1-c")
+
+
+def test_health_check_firewall_targets_the_nodes_on_the_serving_port(stack, naming):
+    cluster = _cluster(stack, naming)
+    cluster.allow_load_balancer_health_checks(9000)
+    rule = resource_by_path(synth(stack), "google_compute_firewall", "network/allow-health-checks-gke-9000")
+    assert rule["source_ranges"] == ["35.191.0.0/16", "130.211.0.0/22"]
+    assert rule["target_tags"] == ["ml-test-gke-node"]
+    assert rule["allow"] == [{"protocol": "tcp", "ports": ["9000"]}]
+    assert cluster.network.admits_health_checks(9000, tag="ml-test-gke-node")
+
+
+def test_outputs(stack, naming):
+    _cluster(stack, naming).add_outputs(stack)
+    outputs = synth(stack)["output"]
+    assert set(outputs) == {"gke_cluster_name", "gke_cluster_location", "gke_node_service_account"}
+    assert "google_container_cluster.cluster_default" in outputs["gke_cluster_name"]["value"]
+
+
+# -- machine capacity ------------------------------------------------------------------------
+
+def test_node_capacity_follows_gke_reservations_minus_daemonsets():
+    # e2-standard-4: 4 vCPU, 16 GiB. CPU reserved 60+10+10 = 80m; memory reserved 1024 + 819.2 +
+    # 819.2 MiB + 100 MiB eviction; minus the 200m / 512 MiB daemonset allowance.
+    assert node_capacity("e2-standard-4") == NodeCapacity(cpu_millis=3720, memory_mib=13109)
+    assert node_capacity("g2-standard-8") == NodeCapacity(cpu_millis=7710, memory_mib=28510)
+    assert node_capacity("a2-highgpu-1g") is None
+    assert MACHINE_SHAPES["n1-standard-8"] == (8, 30.0)
+    assert MACHINE_SHAPES["n2-highmem-16"] == (16, 128)
+
+
+# -- validation ------------------------------------------------------------------------------
+
+def test_fails_when_gpu_type_is_unknown():
+    with pytest.raises(ValidationError, match=r"unknown GPU type; allowed: nvidia-tesla-t4"):
+        NodeGpuSpec(type="nvidia-rtx-4090")
+
+
+def test_fails_when_gpu_type_is_not_offered_in_the_region(stack, naming):
+    with pytest.raises(ConfigurationError, match=r"node_pools\[model\]\.region = 'us-west2': nvidia-l4 is not offered there"):
+        _cluster(stack, naming, region="us-west2")
+
+
+def test_gpu_region_check_can_be_skipped(stack, naming):
+    pool = NodePoolSpec(name="model", machine_type="g2-standard-8", gpu=NodeGpuSpec(type="nvidia-l4", skip_region_check=True))
+    cluster = _cluster(stack, naming, region="us-west2", model_pool=pool)
+    assert cluster.model_pool.gpu_type == "nvidia-l4"
+
+
+def test_fails_when_gpu_does_not_fit_the_machine_type():
+    with pytest.raises(ValidationError, match=r"machine_type = 'n1-standard-8': cannot take nvidia-l4"):
+        NodePoolSpec(name="model", machine_type="n1-standard-8", gpu=NodeGpuSpec(type="nvidia-l4"))
+
+
+def test_fails_when_accelerator_machine_type_has_no_gpu_declared():
+    with pytest.raises(ValidationError, match=r"machine_type = 'g2-standard-8': is accelerator-optimized"):
+        NodePoolSpec(name="model", machine_type="g2-standard-8")
+
+
+def test_fails_when_min_nodes_exceed_max_nodes():
+    with pytest.raises(ValidationError, match=r"max_nodes_per_zone \(2\) must be >= min_nodes_per_zone \(4\)"):
+        NodePoolSpec(name="model", min_nodes_per_zone=4, max_nodes_per_zone=2)
+
+
+def test_fails_when_surge_and_unavailable_are_both_zero():
+    with pytest.raises(ValidationError, match=r"max_surge and max_unavailable are both 0"):
+        NodePoolSpec(name="p1", max_surge=0, max_unavailable=0)
+
+
+def test_fails_when_gpu_taint_is_given_twice():
+    with pytest.raises(ValidationError, match=r"nvidia.com/gpu is added automatically"):
+        NodePoolSpec(name="model", machine_type="g2-standard-8", gpu=NodeGpuSpec(type="nvidia-l4"),
+                     taints=(TaintSpec(key="nvidia.com/gpu", value="present"),))
+
+
+def test_fails_when_pool_name_is_too_long():
+    with pytest.raises(ValidationError, match=r"must be at most 40 characters"):
+        NodePoolSpec(name="p" * 41)
+
+
+@pytest.mark.parametrize(("cidr", "message"), [
+    ("172.16.0.0/24", r"must be a /28"),
+    ("8.8.8.0/28", r"must be a private range"),
+    ("172.16.0.1/28", r"is not an IPv4 CIDR block"),
+])
+def test_fails_when_master_cidr_is_bad(cidr, message):
+    with pytest.raises(ValidationError, match=rf"master_ipv4_cidr_block\n.*{message}"):
+        ClusterSpec(master_ipv4_cidr_block=cidr)
+
+
+def test_fails_when_cluster_ranges_overlap():
+    with pytest.raises(ValidationError, match=r"services_cidr \(10.24.0.0/20\) overlaps pods_cidr \(10.24.0.0/14\)"):
+        ClusterSpec(services_cidr="10.24.0.0/20")
+
+
+def test_fails_when_cluster_range_overlaps_the_serving_network(stack, naming):
+    with pytest.raises(ConfigurationError, match=r"cluster.node_cidr = '10.10.16.0/20': overlaps the network.subnet_cidr_base \(10.10.0.0/16\)"):
+        _cluster(stack, naming, node_cidr="10.10.16.0/20")
+
+
+def test_fails_when_zone_is_not_in_region(stack, naming):
+    with pytest.raises(ConfigurationError, match=r"cluster.zones\[1\] = 'us-east1-b': not a zone of europe-west1"):
+        _cluster(stack, naming, zones=("europe-west1-b", "us-east1-b"))
+
+
+def test_fails_when_pool_zone_is_not_a_cluster_zone(stack, naming):
+    pool = NodePoolSpec(name="model", machine_type="g2-standard-8", gpu=NodeGpuSpec(type="nvidia-l4"), zones=("europe-west1-d",))
+    with pytest.raises(ConfigurationError, match=r"node_pools\[model\]\.zones\[0\] = 'europe-west1-d': must be one of the cluster's zones"):
+        _cluster(stack, naming, zones=("europe-west1-b", "europe-west1-c"), model_pool=pool)
+
+
+def test_fails_when_release_channel_is_bad():
+    with pytest.raises(ValidationError, match=r"release_channel\n.*Input should be 'RAPID', 'REGULAR', 'STABLE' or 'EXTENDED'"):
+        ClusterSpec(release_channel="BETA")
+
+
+def test_fails_when_authorized_network_is_the_internet():
+    with pytest.raises(ValidationError, match=r"'0.0.0.0/0' admits the whole internet"):
+        ClusterSpec(master_authorized_networks=("0.0.0.0/0",))
+
+
+def test_fails_when_authorized_network_is_not_a_cidr():
+    with pytest.raises(ValidationError, match=r"'10.0.0.1/8' is not an IPv4 CIDR block"):
+        ClusterSpec(master_authorized_networks=("10.0.0.1/8",))
+
+
+def test_fails_when_region_is_not_served_by_the_network(stack, naming):
+    network = ServingNetwork(stack, "network", naming=naming, regions=["europe-west1"], spec=NetworkSpec())
+    with pytest.raises(ConfigurationError, match=r"region = 'us-east1': must be one of the network's regions \(europe-west1\)"):
+        ServingCluster(stack, "cluster", network=network, naming=naming, project_id=TEST_PROJECT, region="us-east1")
+
+
+def test_fails_when_system_pool_can_empty_a_zone(stack, naming):
+    with pytest.raises(ConfigurationError, match=r"cluster.system_pool = .*: the system pool must keep >= 1 node in every cluster zone"):
+        _cluster(stack, naming, system_pool=NodePoolSpec(name="system", min_nodes_per_zone=0))
+
+
+def test_fails_when_pools_share_a_name():
+    with pytest.raises(ValidationError, match=r"system_pool and model_pool must have different names"):
+        ClusterSpec(model_pool=NodePoolSpec(name="system"))
+
+
+def test_fails_when_node_pool_is_added_twice(stack, naming):
+    cluster = _cluster(stack, naming)
+    with pytest.raises(ConfigurationError, match=r"node_pools = 'system': a node pool with this name exists already"):
+        cluster.add_node_pool(NodePoolSpec(name="system"))
+
+
+def test_fails_when_rbac_group_is_not_the_gke_group():
+    with pytest.raises(ValidationError, match=r"must be gke-security-groups@<your domain>"):
+        ClusterSpec(rbac_security_group="admins@example.com")
+
+
+# -- snapshot --------------------------------------------------------------------------------
+
+def test_snapshot_default_gpu_cluster(stack, naming, snapshot_json):
+    cluster = _cluster(stack, naming)
+    cluster.allow_load_balancer_health_checks(8080)
+    assert synth(stack) == snapshot_json

@@ -309,11 +309,15 @@ class ModelWorkload(Construct):
     """One model's Deployment, Service (standalone NEGs), autoscaler and identity on GKE.
 
     Public attributes: ``name``, ``spec``, ``namespace`` (name), ``labels``, ``selector``,
+    ``namespace_resource`` (the ``kubernetes_namespace_v1`` it created, else None),
     ``neg_name``, ``negs`` (``WorkloadNegs``, a ``NetworkEndpointGroupTarget`` for
     ``GlobalLoadBalancer.add_backend_service``), ``model_uri``, ``gpus``, ``identity``
     (Google service account), ``identity_email``, ``identity_member``, ``workload_identity``,
     ``service_account``, ``service``, ``deployment``, ``autoscaler``, ``disruption_budget``,
     ``read_grant``. Intent method: ``add_dependent(resource)``.
+
+    ``namespace``: pass another workload's ``namespace_resource`` when several models share a
+    namespace (the namespace is then referenced, not created, whatever ``create_namespace`` says).
     """
 
     def __init__(
@@ -327,6 +331,7 @@ class ModelWorkload(Construct):
         model_store: ModelStore,
         cache: CacheConnection | None = None,
         provider: Any = None,
+        namespace: Any = None,
         spec: WorkloadSpec,
     ) -> None:
         field = f"workloads[{spec.name}]"
@@ -357,7 +362,13 @@ class ModelWorkload(Construct):
         self.selector: dict[str, str] = {k: self.labels[k] for k in ("app.kubernetes.io/name", "app.kubernetes.io/instance")}
         provider_args = {"provider": provider} if provider is not None else {}
 
-        if spec.create_namespace:
+        self.namespace_resource: Any = None
+        if namespace is not None:
+            # Another workload's namespace: reference it, so this one is created after it.
+            if getattr(namespace, "terraform_resource_type", None) != "kubernetes_namespace_v1":
+                raise ConfigurationError(f"{field}.namespace", type(namespace).__name__, "must be a kubernetes_namespace_v1 resource (another workload's namespace_resource)")
+            self.namespace: str = namespace.metadata.name
+        elif spec.create_namespace:
             ns = namespace_v1.NamespaceV1(
                 self, "namespace",
                 metadata=namespace_v1.NamespaceV1Metadata(
@@ -371,7 +382,8 @@ class ModelWorkload(Construct):
                 ),
                 **provider_args,
             )
-            self.namespace: str = ns.metadata.name
+            self.namespace_resource = ns
+            self.namespace = ns.metadata.name
         else:
             self.namespace = spec.namespace
 

@@ -101,7 +101,8 @@ class GkeServingStack(TerraformStack):
     """Models on GKE behind the global load balancer; creates and depends on ``<id>-cluster``.
 
     Construct ids: ``kubernetes`` (``ClusterAccess``), ``models`` (bucket), ``workload-<name>``,
-    ``cloud-armor``, ``lb``. Exposes ``cluster_stack``, ``stacks`` (cluster stack, this stack),
+    ``cloud-armor``, ``lb``. Models in one namespace share it (the first model's
+    ``workload-<name>/namespace`` creates it). Exposes ``cluster_stack``, ``stacks`` (cluster stack, this stack),
     ``cluster``, ``model_store``, ``workloads`` (name -> ``ModelWorkload``), ``backends``
     (name -> ``ModelBackend``), ``load_balancer``, ``cloud_armor``.
 
@@ -152,6 +153,7 @@ class GkeServingStack(TerraformStack):
 
         self.workloads: dict[str, ModelWorkload] = {}
         self.backends = {}
+        namespaces: dict[str, object] = {}
         for spec in workloads:
             pool = self.cluster.node_pools.get(spec.node_pool)
             if pool is None:
@@ -161,8 +163,12 @@ class GkeServingStack(TerraformStack):
                 )
             workload = ModelWorkload(
                 self, f"workload-{spec.name}",
-                cluster=self.cluster, pool=pool, naming=naming, model_store=self.model_store, cache=cache, spec=spec,
+                cluster=self.cluster, pool=pool, naming=naming, model_store=self.model_store, cache=cache,
+                # Models sharing a namespace: the first one creates it, the others reference it.
+                namespace=namespaces.get(spec.namespace), spec=spec,
             )
+            if workload.namespace_resource is not None:
+                namespaces[spec.namespace] = workload.namespace_resource
             backend_spec = backend_services.get(spec.name) or BackendServiceSpec(
                 max_rate_per_endpoint=DEFAULT_MAX_RATE_PER_ENDPOINT,
                 health_check=BackendHealthCheckSpec(request_path=spec.health_path),

@@ -281,6 +281,25 @@ def test_options(stack, naming):
     assert only_resource(out, "kubernetes_pod_disruption_budget_v1")["spec"]["max_unavailable"] == "2"
 
 
+def test_workload_can_reference_another_workloads_namespace(stack, naming):
+    cluster, store = _setup(stack, naming)
+    first = _workload(stack, naming, cluster, store, name="resnet", cpu="2", memory="8Gi")
+    second = ModelWorkload(stack, "bert", cluster=cluster, pool=cluster.model_pool, naming=naming, model_store=store,
+                           namespace=first.namespace_resource, spec=WorkloadSpec(name="bert", image=IMAGE, cpu="2", memory="8Gi"))
+    out = synth(stack)
+    assert len(resources(out, "kubernetes_namespace_v1")) == 1
+    assert second.namespace_resource is None
+    bert = resource_by_path(out, "kubernetes_deployment_v1", "bert/deployment")
+    assert bert["metadata"]["namespace"].startswith("${kubernetes_namespace_v1.workload_namespace_")
+
+
+def test_fails_when_namespace_is_not_a_namespace_resource(stack, naming):
+    cluster, store = _setup(stack, naming)
+    with pytest.raises(ConfigurationError, match=r"workloads\[resnet\]\.namespace = 'str': must be a kubernetes_namespace_v1 resource"):
+        ModelWorkload(stack, "w", cluster=cluster, pool=cluster.model_pool, naming=naming, model_store=store,
+                      namespace="serving", spec=WorkloadSpec(name="resnet", image=IMAGE))
+
+
 def test_cpu_pool_workload_has_no_gpu_and_no_gpu_toleration(stack, naming):
     cluster, store = _setup(stack, naming, ClusterSpec(model_pool=NodePoolSpec(name="cpu", machine_type="n2-standard-8")))
     workload = _workload(stack, naming, cluster, store, cpu="2", memory="4Gi")

@@ -55,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.write(text)
     sys.stdout.flush()
     if risk.fails(result.findings, args.fail_on):
-        count = sum(1 for f in result.findings if risk.SEVERITIES.index(f.severity) <= risk.SEVERITIES.index(args.fail_on))
+        limit = risk.SEVERITIES.index(args.fail_on)
+        count = len({id(f.change) for f in result.findings if risk.SEVERITIES.index(f.severity) <= limit})
         print(f"review {args.command}: {count} change(s) at or above {args.fail_on} risk (--fail-on {args.fail_on})",
               file=sys.stderr)
         return EXIT_RISK

@@ -63,6 +63,10 @@ def where(change: ResourceChange) -> str:
 
 
 def attribute_lines(attributes: list[AttributeChange], indent: str = "  ", *, only_new: bool = False) -> list[str]:
+    """Bullets of changed attributes; values that only become unknown (computed, known after
+    apply) are summed up in one line, as they are in every replace."""
+    pending = [a.path for a in attributes if a.new is UNKNOWN and not a.sensitive and not only_new]
+    attributes = [a for a in attributes if a.path not in pending]
     lines = []
     for attribute in attributes[:MAX_ATTRIBUTES]:
         if only_new:
@@ -71,6 +75,9 @@ def attribute_lines(attributes: list[AttributeChange], indent: str = "  ", *, on
             lines.append(f"{indent}- {attribute_line(attribute)}")
     if len(attributes) > MAX_ATTRIBUTES:
         lines.append(f"{indent}- … and {len(attributes) - MAX_ATTRIBUTES} more")
+    if pending:
+        names = ", ".join(pending[:8]) + (", …" if len(pending) > 8 else "")
+        lines.append(f"{indent}- known after apply ({len(pending)}): {names}")
     return lines
 
 

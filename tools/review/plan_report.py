@@ -154,9 +154,10 @@ def stack_plan(name: str, plan: dict, *, source: str = "", construct_paths: dict
         sensitive = bool(change.get("before_sensitive") is True or change.get("after_sensitive") is True)
         after = with_unknowns(change.get("after"), change.get("after_unknown"))
         outputs.append(ResourceChange(name, f"output.{output}", "output", action, None, None, None,
-                                      diff_values(change.get("before"), after, sensitive=sensitive,
-                                                  before_marks=change.get("before_sensitive"),
-                                                  after_marks=change.get("after_sensitive"))))
+                                      diff_values({"value": change.get("before")}, {"value": after},
+                                                  sensitive=sensitive,
+                                                  before_marks={"value": change.get("before_sensitive")},
+                                                  after_marks={"value": change.get("after_sensitive")})))
     order = {a: i for i, a in enumerate(ACTIONS + ("move", "import", "forget"))}
     changes.sort(key=lambda c: (order[c.action], c.address))
     counts = Counter(c.action for c in changes)

@@ -97,11 +97,13 @@ class _Resource:
 
 
 def construct_path(body: Any, stack: str) -> str | None:
-    """``network/default`` from a resource's cdktf metadata (stack prefix dropped), or None."""
-    path = body.get("//", {}).get("metadata", {}).get("path") if isinstance(body, dict) else None
+    """``network/default`` from a resource's cdktf metadata, or None. The first segment (the
+    stack's construct id, normally the stack name) is dropped: the report already names the stack."""
+    meta = body.get("//") if isinstance(body, dict) else None
+    path = meta.get("metadata", {}).get("path") if isinstance(meta, dict) else None
     if not isinstance(path, str):
         return None
-    return path[len(stack) + 1:] if path.startswith(stack + "/") else path
+    return path.split("/", 1)[1] if "/" in path else path
 
 
 def resources_of(stack_json: dict, stack: str) -> dict[str, _Resource]:

@@ -338,3 +338,14 @@ def test_zygote_child_follows_a_killed_launcher(tmp_path):
         assert not Path(address).exists()  # the forked plugin exited and cleaned up
     finally:
         zygote.stop(installed.home)
+
+
+def test_fake_certificates_are_base64_pem_so_base64decode_works():
+    faker = behaviour.Faker("google_container_cluster", {"name": "c"}, {})
+    value = faker.string(("master_auth", "cluster_ca_certificate"))
+    assert base64.b64decode(value).decode().startswith("-----BEGIN CERTIFICATE-----")
+    assert faker.string(("master_auth", "cluster_ca_certificate")) == value, "deterministic"
+
+
+def test_mirror_launcher_names_the_interpreter_the_same_way_every_time():
+    assert mirror.venv_python() == str(Path(sys.prefix) / "bin" / "python")

@@ -19,6 +19,8 @@ Model (close to what SDKv2 providers such as hashicorp/google do, minus any API 
 
 from __future__ import annotations
 
+import base64
+
 import hashlib
 import json
 from typing import Any
@@ -174,6 +176,11 @@ class Faker:
             return str(int(self._hash(path, 10), 16) % 10**12).zfill(12)
         if leaf in ("project", "region", "zone") and self.defaults.get(leaf):
             return self.defaults[leaf]
+        if "certificate" in tokens or leaf in ("client_key", "ca_cert", "cert"):
+            # Certificates come base64-encoded (master_auth.cluster_ca_certificate...): configs
+            # pass them through base64decode(), which must succeed on the fake too.
+            pem = f"-----BEGIN CERTIFICATE-----\nfake-{h}\n-----END CERTIFICATE-----\n"
+            return base64.b64encode(pem.encode()).decode()
         return f"fake-{h}"
 
     def value(self, ty: Any, path: tuple) -> Any:

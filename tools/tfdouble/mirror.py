@@ -126,6 +126,17 @@ provider_installation {{
 """
 
 
+def venv_python() -> str:
+    """The interpreter of this environment, spelled the same however Python was started.
+
+    ``sys.executable`` is ``.venv/bin/python`` under make but ``.venv/bin/python3`` under some
+    launchers; writing either into the launcher would change the mirror's hash and break every
+    lock file made with the other ("missing or corrupted provider plugins").
+    """
+    candidate = Path(sys.prefix) / "bin" / "python"
+    return str(candidate) if candidate.exists() else sys.executable
+
+
 def install(home: Path | None = None, python: str | None = None, warm_cache: bool = True) -> Mirror:
     """Create/refresh the mirror under `home` (default ``$TFDOUBLE_HOME`` or ``.tfharness``).
 
@@ -134,7 +145,7 @@ def install(home: Path | None = None, python: str | None = None, warm_cache: boo
     """
     home = Path(home or os.environ.get("TFDOUBLE_HOME") or DEFAULT_HOME).resolve()
     mirror = Mirror(home)
-    python = python or sys.executable
+    python = python or venv_python()
     for spec in catalog.PROVIDERS.values():
         _write_if_changed(mirror.executable(spec), launcher_script(spec, home, python), 0o755)
     _write_if_changed(mirror.cli_config, cli_config_text(mirror.mirror_dir))

@@ -250,3 +250,41 @@ def test_missing_file_is_a_one_line_error(tmp_path, capsys, plans):
 
     assert (code, out) == (2, "")
     assert err == f"review plan-report: {tmp_path / 'nope.json'}: no such file\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# offline-plan: what the pull-request workflow runs without credentials
+
+
+def test_offline_plan_applies_base_then_plans_head(tmp_path, capsys, monkeypatch):
+    if not harness.terraform_available():
+        pytest.skip(harness.UNAVAILABLE_REASON)
+    monkeypatch.setenv("TFDOUBLE_HOME", str(tmp_path / "tfdouble-home"))  # private mirror (see `plans`)
+    for side, config in (("base", BASE), ("head", updated())):
+        (tmp_path / side / "stacks" / "ml-serving-test").mkdir(parents=True)
+        (tmp_path / side / "stacks" / "ml-serving-test" / "cdk.tf.json").write_text(json.dumps(config))
+    (tmp_path / "base" / "stacks" / "ml-serving-gone").mkdir()
+    (tmp_path / "base" / "stacks" / "ml-serving-gone" / "cdk.tf.json").write_text(json.dumps(deleted()))
+
+    code = cli.main(["offline-plan", str(tmp_path / "base"), str(tmp_path / "head"),
+                     "--out", str(tmp_path / "plans"), "--workdir", str(tmp_path / "work")])
+
+    assert code == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "ml-serving-test: base applied, plan 0 to add, 5 to change, 0 to destroy (0 replaced)",
+        "ml-serving-gone: only in base, not planned (removed from the app)"]
+    assert sorted(p.name for p in (tmp_path / "plans" / "ml-serving-test").iterdir()) == ["cdk.tf.json", "plan.json"]
+    report = build_report([tmp_path / "plans" / "ml-serving-test" / "plan.json"])
+    assert {c.address: c.action for c in report.stacks[0].changes} == {
+        "google_compute_firewall.hc": "update", "google_compute_region_autoscaler.fleet": "update",
+        "google_compute_url_map.lb": "update", "google_project_iam_member.fleet_logs": "update",
+        "google_storage_bucket.models": "update"}
+    assert report.stacks[0].changes[0].construct_path == "network/allow-health-checks"
+
+
+def test_offline_plan_bad_tree_is_a_one_line_error(tmp_path, capsys):
+    code = cli.main(["offline-plan", str(tmp_path / "nope"), str(tmp_path), "--out", str(tmp_path / "plans")])
+
+    assert code == 2
+    assert capsys.readouterr().err.strip().endswith("nope: no such directory (expected a cdktf output dir with "
+                                                     "stacks/<stack>/cdk.tf.json)")

@@ -1,10 +1,14 @@
-"""Command line: ``python -m tools.review synth-diff BASE HEAD`` / ``plan-report PLAN_JSON...``.
+"""Command line: ``python -m tools.review synth-diff BASE HEAD`` / ``plan-report PLAN_JSON...``
+/ ``offline-plan BASE HEAD --out DIR``.
 
-Prints the Markdown report on stdout. Exit status:
+synth-diff and plan-report print a Markdown report on stdout. Exit status:
 
 * 0 — report printed, nothing at or above ``--fail-on`` (default ``none``: never fails on risk);
 * 3 — report printed, and a change at or above ``--fail-on`` was found (one line on stderr says so);
 * 2 — bad input or usage (missing dir/file, not JSON, not a plan / cdktf output): one line on stderr.
+
+offline-plan prints one line per stack and exits 0, 1 if Terraform failed on a stack (its
+message on stderr), 2 on bad input or when no terraform is installed.
 """
 
 from __future__ import annotations
@@ -37,11 +41,42 @@ def _parser() -> argparse.ArgumentParser:
                       help="plan JSON files; each one's parent folder names the stack")
     plan.add_argument("--title", default="Terraform plan")
     plan.add_argument("--fail-on", **fail_on)
+
+    offline = commands.add_parser("offline-plan", help="offline plans of HEAD against BASE (apply base, plan head)")
+    offline.add_argument("base", metavar="BASE", help="cdktf output dir of the base branch")
+    offline.add_argument("head", metavar="HEAD", help="cdktf output dir of the pull request")
+    offline.add_argument("--out", required=True, metavar="DIR", help="writes DIR/<stack>/plan.json (DIR is replaced)")
+    offline.add_argument("--workdir", default=None, metavar="DIR",
+                         help="scratch root for Terraform working dirs (default: .tfharness/review)")
     return parser
+
+
+def _offline_plan(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tools.tfdouble import harness
+
+    from .offline_plan import plan_trees
+
+    if not harness.terraform_available():
+        print(f"review offline-plan: {harness.UNAVAILABLE_REASON}", file=sys.stderr)
+        return EXIT_INPUT
+    try:
+        lines, failures = plan_trees(args.base, args.head, args.out,
+                                     work_root=Path(args.workdir) if args.workdir else None)
+    except ReviewInputError as error:
+        print(f"review offline-plan: {error}", file=sys.stderr)
+        return EXIT_INPUT
+    print("\n".join(lines))
+    for name, error in failures:
+        print(f"--- {name} ---\n{error}", file=sys.stderr)
+    return 1 if failures else EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "offline-plan":
+        return _offline_plan(args)
     try:
         if args.command == "synth-diff":
             result = diff_dirs(args.base, args.head)

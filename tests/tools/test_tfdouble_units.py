@@ -233,7 +233,7 @@ def test_mirror_install_layout_and_idempotence(tmp_path):
     assert exe.relative_to(tmp_path).as_posix() == (
         f"mirror/registry.terraform.io/hashicorp/google/6.50.0/{mirror.platform_dir()}"
         "/terraform-provider-google_v6.50.0")
-    assert os.access(exe, os.X_OK) and sys.executable in exe.read_text()
+    assert os.access(exe, os.X_OK) and mirror.venv_python() in exe.read_text()
     config = installed.cli_config.read_text()
     assert "filesystem_mirror" in config and 'exclude = ["registry.terraform.io/hashicorp/*"]' in config
     stamp = exe.stat().st_mtime_ns

@@ -1,0 +1,693 @@
+"""Validate and plan many synthesized stacks with a few Terraform runs instead of one per stack.
+
+The test suite synthesizes a few hundred small stacks; ``init`` + ``validate`` + ``plan`` costs
+about a second each, mostly Terraform and plugin start-up. Here the stacks are
+
+1. **deduplicated** by a hash of their canonical JSON (``"//"`` comment keys dropped, keys sorted);
+2. **prefixed**: unique stack *n* gets ``s<n>_`` in front of every resource / data source logical
+   id, output, local and variable name. References are rewritten only for the exact addresses
+   the stack declares (``type.id``, ``data.type.id``, ``var.x``, ``local.x``; whole words, so
+   ``type.id2`` or ``data.type.id`` are never hit by ``type.id``), in every string of the stack
+   (interpolations, ``depends_on``, ``replace_triggered_by``, provider blocks);
+3. **merged** into one working dir, one file per stack (``s<n>.tf.json``), so every diagnostic
+   Terraform reports names the file (and usually the prefixed address) of the stack it concerns;
+4. checked with one ``validate -json`` and one ``plan -json`` per chunk. Stacks named by an error
+   are taken out and reported; the rest is checked again, so one broken stack never hides or
+   fails the others.
+
+Providers: every provider configuration becomes an aliased block ``<name>.p<k>`` and every
+resource / data source gets an explicit ``provider``. Stacks whose configuration of a provider
+is identical (after prefixing: a kubernetes provider built from a stack's own cluster never
+is) share one alias, because Terraform starts one plugin process per provider configuration;
+an error in a shared provider block is reported for every stack that uses it.
+
+Stacks that cannot be merged faithfully (``module``, ``moved``, ``import``, ``removed``,
+``check`` or other top-level blocks this module does not rewrite, or an unexpected shape) are
+checked one by one (``init`` + ``validate`` + ``plan``, like :func:`harness.check_stack`), and so
+is every stack of a chunk whose error Terraform does not attribute to a file or address.
+
+Variables without a default get placeholder values (``offline-<name>``, ``0``, ``false``, ``[]``,
+``{}`` by type) so the plan can run, as CI would pass real ones; variables of other types are
+left unset and their stack fails with Terraform's "No value for required variable".
+
+Entry point: :func:`check_synthesized`. Nothing here imports cdktf.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import re
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from . import harness
+
+#: Top-level keys a stack may have to be merged; anything else is checked on its own.
+MERGEABLE_KEYS = frozenset({"//", "terraform", "provider", "resource", "data", "output", "locals", "variable"})
+#: Providers built into Terraform (``terraform_remote_state``, ``terraform_data``): no alias.
+BUILTIN_PROVIDERS = frozenset({"terraform"})
+#: Keys of the ``terraform`` block that differ per stack and are dropped or merged.
+_PER_STACK_TERRAFORM_KEYS = ("backend", "cloud", "required_providers")
+#: Default size of one merged configuration (resources + data sources).
+MAX_BLOCKS_PER_CHUNK = 4000
+#: Rounds of "take the reported stacks out, check the rest again" before going one by one.
+MAX_ROUNDS = 4
+
+_PREFIXED = re.compile(r"(?<![\w-])s(\d+)_")
+_STACK_FILE = re.compile(r"^s(\d+)\.tf\.json$")
+_PROVIDER_FILE = re.compile(r"^p(\d+)\.tf\.json$")
+
+
+# ---------------------------------------------------------------------------------------------
+# dedupe
+
+
+@dataclass
+class UniqueStack:
+    """One distinct stack and every test that synthesized it."""
+
+    digest: str
+    config: dict[str, Any]
+    test_ids: list[str] = field(default_factory=list)
+
+
+def canonical(value: Any) -> Any:
+    """`value` without ``"//"`` comment keys (cdktf metadata: construct paths, versions)."""
+    if isinstance(value, dict):
+        return {k: canonical(v) for k, v in value.items() if k != "//"}
+    if isinstance(value, list):
+        return [canonical(v) for v in value]
+    return value
+
+
+def digest(stack: dict[str, Any]) -> str:
+    """SHA-256 of the canonical JSON (sorted keys) of a stack."""
+    return hashlib.sha256(json.dumps(canonical(stack), sort_keys=True).encode()).hexdigest()
+
+
+def dedupe(synthesized: Iterable[tuple[str, dict[str, Any]]]) -> list[UniqueStack]:
+    """Distinct stacks in first-seen order, each with the ids of the tests that produced it."""
+    by_digest: dict[str, UniqueStack] = {}
+    for test_id, stack in synthesized:
+        key = digest(stack)
+        unique = by_digest.get(key)
+        if unique is None:
+            unique = by_digest[key] = UniqueStack(key, canonical(stack))
+        if test_id not in unique.test_ids:
+            unique.test_ids.append(test_id)
+    return list(by_digest.values())
+
+
+# ---------------------------------------------------------------------------------------------
+# prefixing
+
+
+def merge_blocker(config: dict[str, Any]) -> str | None:
+    """Why `config` cannot be merged (checked on its own instead), or None if it can."""
+    extra = sorted(set(config) - MERGEABLE_KEYS)
+    if extra:
+        return f"top-level {', '.join(extra)} not rewritten by the merge"
+    for kind in ("resource", "data"):
+        blocks = config.get(kind) or {}
+        if not isinstance(blocks, dict) or not all(isinstance(v, dict) for v in blocks.values()):
+            return f"unexpected shape of {kind}"
+        for by_id in blocks.values():
+            if not all(isinstance(body, dict) for body in by_id.values()):
+                return f"unexpected shape of {kind}"
+    for key in ("output", "locals", "variable"):
+        if not isinstance(config.get(key) or {}, dict):
+            return f"unexpected shape of {key}"
+    providers = config.get("provider") or {}
+    if not isinstance(providers, dict):
+        return "unexpected shape of provider"
+    for blocks in providers.values():
+        for block in blocks if isinstance(blocks, list) else [blocks]:
+            if not isinstance(block, dict):
+                return "unexpected shape of provider"
+    terraform = config.get("terraform") or {}
+    if not isinstance(terraform, dict) or not isinstance(terraform.get("required_providers") or {}, dict):
+        return "unexpected shape of terraform"
+    return None
+
+
+def address_map(config: dict[str, Any], prefix: str) -> dict[str, str]:
+    """Every address the stack declares -> its prefixed form (``type.id`` -> ``type.<prefix>id``)."""
+    renames: dict[str, str] = {}
+    for rtype, by_id in (config.get("resource") or {}).items():
+        for rid in by_id:
+            renames[f"{rtype}.{rid}"] = f"{rtype}.{prefix}{rid}"
+    for dtype, by_id in (config.get("data") or {}).items():
+        for did in by_id:
+            renames[f"data.{dtype}.{did}"] = f"data.{dtype}.{prefix}{did}"
+    for name in config.get("variable") or {}:
+        renames[f"var.{name}"] = f"var.{prefix}{name}"
+    for name in config.get("locals") or {}:
+        renames[f"local.{name}"] = f"local.{prefix}{name}"
+    return renames
+
+
+def reference_rewriter(renames: dict[str, str]) -> Callable[[Any], Any]:
+    """A function that rewrites every string in a JSON value, replacing exactly the addresses in
+    `renames` where they stand as whole references (not preceded by a name character or ``.``,
+    not followed by a name character), and leaves everything else untouched."""
+    if not renames:
+        return lambda value: value
+    alternatives = "|".join(re.escape(a) for a in sorted(renames, key=len, reverse=True))
+    pattern = re.compile(rf"(?<![\w.-])(?:{alternatives})(?![\w-])")
+    firsts = {a.split(".", 1)[0] for a in renames}
+
+    def rewrite_string(text: str) -> str:
+        if "." not in text or not any(f in text for f in firsts):
+            return text
+        return pattern.sub(lambda m: renames[m.group(0)], text)
+
+    def rewrite(value: Any) -> Any:
+        if isinstance(value, str):
+            return rewrite_string(value)
+        if isinstance(value, list):
+            return [rewrite(v) for v in value]
+        if isinstance(value, dict):
+            return {(rewrite_string(k) if "${" in k else k): rewrite(v) for k, v in value.items()}
+        return value
+
+    return rewrite
+
+
+def _provider_blocks(config: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    for name, blocks in (config.get("provider") or {}).items():
+        for block in blocks if isinstance(blocks, list) else [blocks]:
+            found.append((name, block))
+    return found
+
+
+def _provider_ref(value: str) -> tuple[str, str | None]:
+    ref = value.strip()
+    if ref.startswith("${") and ref.endswith("}"):
+        ref = ref[2:-1].strip()
+    name, _, alias = ref.partition(".")
+    return name, alias or None
+
+
+@dataclass
+class PrefixedStack:
+    """A stack rewritten for merging: its own file content plus the provider configurations it
+    needs, keyed by (provider name, original alias or None) -> config body without alias."""
+
+    index: int
+    prefix: str
+    body: dict[str, Any]
+    providers: dict[tuple[str, str | None], dict[str, Any]]
+    #: placeholder values for variables without default (prefixed name -> value as HCL text)
+    variables: dict[str, str]
+    types: set[str]
+    required_providers: dict[str, Any]
+    terraform_rest: dict[str, Any]
+    blocks: int
+
+
+def _placeholder(name: str, declared_type: Any) -> str | None:
+    """Value (as Terraform parses -var / TF_VAR_) for a variable with no default, or None."""
+    kind = str(declared_type or "string").replace("${", "").replace("}", "").strip()
+    if kind in ("string", "any"):
+        return f"offline-{name}"
+    if kind == "number":
+        return "0"
+    if kind == "bool":
+        return "false"
+    if re.fullmatch(r"(list|set)\(.*\)", kind):
+        return "[]"
+    if re.fullmatch(r"map\(.*\)", kind):
+        return "{}"
+    return None
+
+
+def prefix_stack(config: dict[str, Any], index: int) -> PrefixedStack:
+    """Rewrite a mergeable stack (see :func:`merge_blocker`) with prefix ``s<index>_``."""
+    prefix = f"s{index}_"
+    config = harness.offline_config(config)  # no backend; remote states served from defaults
+    rewrite = reference_rewriter(address_map(config, prefix))
+    body: dict[str, Any] = {}
+    types: set[str] = set()
+    blocks = 0
+    for kind in ("resource", "data"):
+        for rtype, by_id in (config.get(kind) or {}).items():
+            types.add(rtype if kind == "resource" else f"data.{rtype}")
+            out = body.setdefault(kind, {}).setdefault(rtype, {})
+            for rid, rbody in by_id.items():
+                new = rewrite(rbody)
+                out[f"{prefix}{rid}"] = new
+                blocks += 1
+    for key in ("output", "variable"):
+        if config.get(key):
+            body[key] = {f"{prefix}{name}": rewrite(value) for name, value in config[key].items()}
+    if config.get("locals"):
+        body["locals"] = {f"{prefix}{name}": rewrite(value) for name, value in config["locals"].items()}
+    providers: dict[tuple[str, str | None], dict[str, Any]] = {}
+    for name, block in _provider_blocks(config):
+        alias = block.get("alias")
+        providers[(name, alias)] = {k: v for k, v in rewrite(block).items() if k != "alias"}
+    variables = {}
+    for name, decl in (config.get("variable") or {}).items():
+        if isinstance(decl, dict) and "default" not in decl:
+            value = _placeholder(name, decl.get("type"))
+            if value is not None:
+                variables[f"{prefix}{name}"] = value
+    terraform = config.get("terraform") or {}
+    return PrefixedStack(
+        index=index, prefix=prefix, body=body, providers=providers, variables=variables,
+        types=types, required_providers=dict(terraform.get("required_providers") or {}),
+        terraform_rest={k: v for k, v in terraform.items() if k not in _PER_STACK_TERRAFORM_KEYS},
+        blocks=blocks)
+
+
+# ---------------------------------------------------------------------------------------------
+# merging
+
+
+@dataclass
+class MergedConfig:
+    """Files of one merged working dir and what is needed to attribute Terraform's messages."""
+
+    files: dict[str, dict[str, Any]]
+    stacks: dict[int, PrefixedStack]
+    #: provider file name (``p<k>.tf.json``) -> indexes of the stacks using it
+    provider_users: dict[str, list[int]]
+    variables: dict[str, str]
+    types: set[str]
+
+    def write(self, workdir: Path) -> None:
+        """Replace the ``*.tf.json`` files in `workdir` by this configuration."""
+        workdir.mkdir(parents=True, exist_ok=True)
+        for old in workdir.glob("*.tf.json"):
+            old.unlink()
+        for name, content in self.files.items():
+            (workdir / name).write_text(json.dumps(content, indent=1, sort_keys=True))
+
+
+def compatible(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """True if two ``required_providers`` maps agree on every local name they share."""
+    return all(a[name] == b[name] for name in a.keys() & b.keys())
+
+
+def merge(stacks: list[PrefixedStack]) -> MergedConfig:
+    """One configuration from compatible prefixed stacks (same other ``terraform`` settings,
+    compatible required providers); a provider configuration shared by identical blocks."""
+    required: dict[str, Any] = {}
+    terraform_rest: dict[str, Any] = {}
+    for stack in stacks:
+        required.update(stack.required_providers)
+        terraform_rest = stack.terraform_rest
+    files: dict[str, dict[str, Any]] = {}
+    aliases: dict[str, str] = {}  # canonical provider body -> alias
+    provider_users: dict[str, list[int]] = {}
+    variables: dict[str, str] = {}
+    types: set[str] = set()
+    for stack in stacks:
+        body = copy.deepcopy(stack.body)  # provider attributes are set per merge
+        uses = _uses_in(body)
+        needed = set(uses) | set(stack.providers)
+        for name, alias in sorted(needed, key=lambda k: (k[0], k[1] or "")):
+            config = stack.providers.get((name, alias))
+            if config is None and alias is not None:
+                # reference to a provider alias the stack never declared: keep it undeclared
+                target = f"{name}.{stack.prefix}{alias}"
+            else:
+                config = config or {}
+                key = json.dumps([name, config], sort_keys=True)
+                if key not in aliases:
+                    aliases[key] = f"p{len(aliases)}"
+                    files[f"{aliases[key]}.tf.json"] = {"provider": {name: [{**config, "alias": aliases[key]}]}}
+                provider_users.setdefault(f"{aliases[key]}.tf.json", []).append(stack.index)
+                target = f"{name}.{aliases[key]}"
+            for block in uses.get((name, alias), []):
+                block["provider"] = target
+        files[f"s{stack.index}.tf.json"] = body
+        variables.update(stack.variables)
+        types |= stack.types
+    terraform = dict(terraform_rest)
+    if required:
+        terraform["required_providers"] = required
+    files["main.tf.json"] = {"terraform": terraform} if terraform else {}
+    return MergedConfig(files, {s.index: s for s in stacks}, provider_users, variables, types)
+
+
+def _uses_in(body: dict[str, Any]) -> dict[tuple[str, str | None], list[dict[str, Any]]]:
+    """Resource / data bodies in `body` grouped by the provider (name, alias) they use."""
+    uses: dict[tuple[str, str | None], list[dict[str, Any]]] = {}
+    for kind in ("resource", "data"):
+        for rtype, by_id in (body.get(kind) or {}).items():
+            for rbody in by_id.values():
+                key = _provider_ref(str(rbody["provider"])) if "provider" in rbody else (rtype.split("_", 1)[0], None)
+                if key[0] not in BUILTIN_PROVIDERS:
+                    uses.setdefault(key, []).append(rbody)
+    return uses
+
+
+def chunk(stacks: list[PrefixedStack], max_blocks: int = MAX_BLOCKS_PER_CHUNK) -> list[list[PrefixedStack]]:
+    """Split into groups that can share one configuration: equal ``terraform`` settings,
+    compatible required providers, at most `max_blocks` resources + data sources each."""
+    groups: list[tuple[str, dict[str, Any], int, list[PrefixedStack]]] = []
+    for stack in stacks:
+        rest = json.dumps(stack.terraform_rest, sort_keys=True)
+        for i, (g_rest, g_required, g_blocks, members) in enumerate(groups):
+            if g_rest == rest and compatible(g_required, stack.required_providers) \
+                    and (not members or g_blocks + stack.blocks <= max_blocks):
+                members.append(stack)
+                groups[i] = (g_rest, {**g_required, **stack.required_providers}, g_blocks + stack.blocks, members)
+                break
+        else:
+            groups.append((rest, dict(stack.required_providers), stack.blocks, [stack]))
+    return [members for *_, members in groups]
+
+
+# ---------------------------------------------------------------------------------------------
+# running Terraform and attributing its messages
+
+
+@dataclass
+class Diagnostic:
+    """One Terraform diagnostic (from ``validate -json`` / ``plan -json``)."""
+
+    severity: str
+    summary: str
+    detail: str = ""
+    address: str = ""
+    filename: str = ""
+    line: int | None = None
+    context: str = ""
+    code: str = ""
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "Diagnostic":
+        where = d.get("range") or {}
+        snippet = d.get("snippet") or {}
+        return cls(severity=d.get("severity", "error"), summary=d.get("summary", ""), detail=d.get("detail", ""),
+                   address=d.get("address", ""), filename=where.get("filename", ""),
+                   line=(where.get("start") or {}).get("line"), context=snippet.get("context") or "",
+                   code=(snippet.get("code") or "").strip())
+
+    def render(self) -> str:
+        """Like Terraform's human output (``-no-color``)."""
+        lines = [f"{self.severity.capitalize()}: {self.summary}"]
+        if self.address:
+            lines.append(f"  with {self.address},")
+        if self.filename:
+            where = f"  on {self.filename} line {self.line}"
+            lines.append(where + (f", in {self.context}:" if self.context else ":"))
+            if self.code:
+                lines.append(f"  {self.line}: {self.code}")
+        if self.detail:
+            lines += ["", self.detail]
+        return "\n".join(lines)
+
+
+@dataclass
+class StackFailure:
+    """A stack Terraform rejected: the tests that synthesized it and Terraform's messages."""
+
+    test_ids: list[str]
+    stage: str  # "validate" | "plan" | "init"
+    message: str
+    prefix: str = ""
+    workdir: Path | None = None
+
+    def render(self) -> str:
+        head = f"{self.stage} failed for the stack synthesized by {', '.join(self.test_ids)}"
+        if self.prefix:
+            head += f" (merged as {self.prefix.rstrip('_')}: its addresses carry the prefix {self.prefix})"
+        if self.workdir is not None:
+            head += f"\n  working dir: {self.workdir}"
+        return head + "\n" + indent(self.message.strip())
+
+
+@dataclass
+class LoopReport:
+    """What :func:`check_synthesized` did."""
+
+    synthesized: int = 0
+    unique: int = 0
+    merged_configs: int = 0
+    merged_stacks: int = 0
+    single_stacks: int = 0
+    failures: list[StackFailure] = field(default_factory=list)
+    #: stack test ids -> warning texts (Terraform warnings do not fail the check)
+    warnings: dict[str, list[str]] = field(default_factory=dict)
+    terraform_runs: int = 0
+    seconds: float = 0.0
+    planned: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def summary(self) -> str:
+        if not self.synthesized:
+            return "terraform loop: no stacks were synthesized by the selected tests; nothing to check"
+        counts = ", ".join(f"{v} to {k}" for k, v in self.planned.items() if v) or "no changes"
+        text = (f"terraform loop: {self.synthesized} synthesized stacks, {self.unique} distinct; "
+                f"{self.merged_stacks} in {self.merged_configs} merged configuration(s), {self.single_stacks} one by one; "
+                f"{self.terraform_runs} terraform runs in {self.seconds:.1f}s; plan: {counts}")
+        if self.failures:
+            text += f"; {len(self.failures)} stack(s) FAILED"
+        if self.warnings:
+            text += f"; warnings for {len(self.warnings)} stack(s)"
+        return text
+
+    def failure_text(self) -> str:
+        return "\n\n".join(f.render() for f in self.failures)
+
+
+def indent(text: str, by: str = "    ") -> str:
+    return "\n".join(by + line if line else line for line in text.splitlines())
+
+
+def _diagnostics_from_validate(result: harness.Result) -> list[Diagnostic] | None:
+    try:
+        report = json.loads(result.stdout)
+    except json.JSONDecodeError:
+        return None
+    return [Diagnostic.from_json(d) for d in report.get("diagnostics", [])]
+
+
+def _plan_stream(result: harness.Result) -> tuple[list[Diagnostic], dict[str, int]] | None:
+    diagnostics, counts, parsed = [], {}, False
+    for line in result.stdout.splitlines():
+        try:
+            message = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        parsed = True
+        if message.get("type") == "diagnostic":
+            diagnostics.append(Diagnostic.from_json(message.get("diagnostic") or {}))
+        elif message.get("type") == "change_summary":
+            changes = message.get("changes") or {}
+            counts = {k: v for k, v in changes.items() if isinstance(v, int)}
+    if not parsed:
+        return None
+    return diagnostics, counts
+
+
+def attribute(diagnostic: Diagnostic, merged: MergedConfig) -> set[int]:
+    """Indexes of the stacks a diagnostic concerns (empty if it names none of them)."""
+    name = Path(diagnostic.filename).name if diagnostic.filename else ""
+    found = _STACK_FILE.match(name)
+    if found and int(found.group(1)) in merged.stacks:
+        return {int(found.group(1))}
+    if name in merged.provider_users:
+        return set(merged.provider_users[name])
+    hits = set()
+    for text in (diagnostic.address, diagnostic.context, diagnostic.summary, diagnostic.detail):
+        for m in _PREFIXED.finditer(text or ""):
+            if int(m.group(1)) in merged.stacks:
+                hits.add(int(m.group(1)))
+        if hits:
+            return hits
+    return hits
+
+
+@dataclass
+class _Checker:
+    workdir_root: Path
+    report: LoopReport
+    unique: dict[int, UniqueStack]
+    #: run `terraform validate` before `plan` (plan runs the same validate walk itself)
+    validate_first: bool = False
+    _dirs: int = 0
+
+    def new_workdir(self, name: str) -> Path:
+        self._dirs += 1
+        path = self.workdir_root / f"{self._dirs:03d}-{name}"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def fail(self, index: int, stage: str, message: str, prefix: str = "", workdir: Path | None = None) -> None:
+        self.report.failures.append(StackFailure(list(self.unique[index].test_ids), stage, message, prefix, workdir))
+
+    def warn(self, index: int, diagnostic: Diagnostic) -> None:
+        bucket = self.report.warnings.setdefault(", ".join(self.unique[index].test_ids), [])
+        text = diagnostic.render()
+        if text not in bucket:
+            bucket.append(text)
+
+    def count_plan(self, counts: dict[str, int]) -> None:
+        for key, value in counts.items():
+            if value:
+                self.report.planned[key] = self.report.planned.get(key, 0) + value
+
+    # -- merged -------------------------------------------------------------------------------
+
+    def check_group(self, stacks: list[PrefixedStack], *, bisecting: bool = False) -> None:
+        """Check stacks merged; where Terraform's answer cannot be attributed, split in halves
+        and check each half the same way, down to single stacks checked as synthesized."""
+        if bisecting and len(stacks) == 1:
+            self.check_single(stacks[0].index)
+            return
+        self.report.merged_configs += 1
+        unresolved = set(self.check_merged(stacks))
+        self.report.merged_stacks += len(stacks) - len(unresolved)
+        rest = [s for s in stacks if s.index in unresolved]
+        if len(rest) > 1:
+            half = len(rest) // 2
+            self.check_group(rest[:half], bisecting=True)
+            self.check_group(rest[half:], bisecting=True)
+        elif rest:
+            self.check_single(rest[0].index)
+
+    def check_merged(self, stacks: list[PrefixedStack]) -> list[int]:
+        """Check a group in one working dir; return the stacks Terraform's messages did not
+        settle (unattributed errors, unparseable output, too many rounds)."""
+        workdir = self.new_workdir("merged")
+        pending = list(stacks)
+        stages = ("validate", "plan") if self.validate_first else ("validate+plan",)
+        for stage in stages:
+            for _round in range(MAX_ROUNDS):
+                if not pending:
+                    return []
+                merged = merge(pending)
+                merged.write(workdir)
+                tf = harness.OfflineTerraform(workdir, env=_tf_env(merged))
+                try:
+                    if tf.init() is not None:  # only when the required providers changed
+                        self.report.terraform_runs += 1
+                except harness.TerraformError:
+                    return [s.index for s in pending]  # each stack's init error is its own
+                self.report.terraform_runs += 1
+                if stage == "validate":
+                    result = tf.run("validate", "-json", "-no-color", check=False)
+                    diagnostics, counts = _diagnostics_from_validate(result), {}
+                else:
+                    result = tf.run("plan", "-input=false", "-no-color", "-lock=false", "-json", check=False)
+                    diagnostics, counts = _plan_stream(result) or (None, {})
+                if diagnostics is None:
+                    return [s.index for s in pending]  # nothing we can parse
+                failed: dict[int, list[Diagnostic]] = {}
+                for d in diagnostics:
+                    owners = attribute(d, merged)
+                    if d.severity == "warning":
+                        for index in owners:
+                            self.warn(index, d)
+                    elif not owners:
+                        return [s.index for s in pending]
+                    else:
+                        for index in owners:
+                            failed.setdefault(index, []).append(d)
+                if not failed:
+                    if result.returncode != 0:  # failed without saying why
+                        return [s.index for s in pending]
+                    self.count_plan(counts)
+                    break
+                for index, found in failed.items():
+                    stack = merged.stacks[index]
+                    self._keep_failed(workdir, stack)
+                    self.fail(index, stage, "\n\n".join(d.render() for d in found), stack.prefix, workdir)
+                pending = [s for s in pending if s.index not in failed]
+            else:
+                return [s.index for s in pending]
+        return []
+
+    def _keep_failed(self, workdir: Path, stack: PrefixedStack) -> None:
+        """Keep the failed stack's merged file and original JSON (it leaves the next round)."""
+        target = workdir / "failed"
+        target.mkdir(exist_ok=True)
+        (target / f"s{stack.index}.tf.json").write_text(json.dumps(stack.body, indent=1, sort_keys=True))
+        (target / f"s{stack.index}.original.json").write_text(
+            json.dumps(self.unique[stack.index].config, indent=1, sort_keys=True))
+
+    # -- one by one ---------------------------------------------------------------------------
+
+    def check_single(self, index: int) -> None:
+        """init + validate + plan of one stack as synthesized (like harness.check_stack)."""
+        self.report.single_stacks += 1
+        stack = self.unique[index]
+        workdir = self.new_workdir(f"single-s{index}")
+        variables = {}
+        for name, decl in (stack.config.get("variable") or {}).items():
+            if isinstance(decl, dict) and "default" not in decl:
+                value = _placeholder(name, decl.get("type"))
+                if value is not None:
+                    variables[f"TF_VAR_{name}"] = value
+        tf = harness.OfflineTerraform(workdir, env=variables)
+        tf.write_config(stack.config)
+        stage = "init"
+        try:
+            self.report.terraform_runs += 1
+            tf.init()
+            stage = "validate"
+            self.report.terraform_runs += 1
+            tf.validate()
+            stage = "plan"
+            self.report.terraform_runs += 2
+            plan_json = tf.plan()
+        except harness.TerraformError as error:
+            self.fail(index, stage, str(error), workdir=workdir)
+            return
+        counts = harness.summarize(plan_json)
+        self.count_plan({"add": counts["add"], "change": counts["change"], "remove": counts["destroy"],
+                         "import": counts["import"]})
+
+
+def _tf_env(merged: MergedConfig) -> dict[str, str]:
+    env = {f"TF_VAR_{name}": value for name, value in merged.variables.items()}
+    env["TFDOUBLE_SCHEMA_TYPES"] = ",".join(sorted(merged.types))
+    return env
+
+
+def check_synthesized(synthesized: Iterable[tuple[str, dict[str, Any]]], workdir: Path | str, *,
+                      merge_stacks: bool = True, max_blocks: int = MAX_BLOCKS_PER_CHUNK,
+                      validate_first: bool = False) -> LoopReport:
+    """Validate and plan every stack in `synthesized` ((test id, stack dict) pairs).
+
+    Distinct stacks are merged (module doc) into configurations of at most `max_blocks`
+    resources + data sources and checked with one ``terraform plan -json`` each; ``plan`` runs
+    Terraform's validate walk itself, so a separate ``validate`` (`validate_first=True`) only
+    costs time. `merge_stacks=False` checks every distinct stack on its own (init, validate,
+    plan: the slow reference path). `workdir` receives one sub-directory per Terraform working
+    dir, kept for inspection. Returns a :class:`LoopReport`: ``report.failures`` lists every
+    rejected stack with the ids of the tests that synthesized it and Terraform's own messages.
+    """
+    start = time.monotonic()
+    pairs = list(synthesized)
+    uniques = dedupe(pairs)
+    report = LoopReport(synthesized=len(pairs), unique=len(uniques))
+    root = Path(workdir)
+    root.mkdir(parents=True, exist_ok=True)
+    checker = _Checker(root, report, dict(enumerate(uniques)), validate_first=validate_first)
+    singles: list[int] = []
+    prefixed: list[PrefixedStack] = []
+    for index, unique in enumerate(uniques):
+        if not merge_stacks or merge_blocker(unique.config) is not None:
+            singles.append(index)
+        else:
+            prefixed.append(prefix_stack(unique.config, index))
+    for group in chunk(prefixed, max_blocks):
+        checker.check_group(group)
+    for index in singles:
+        checker.check_single(index)
+    report.seconds = time.monotonic() - start
+    return report

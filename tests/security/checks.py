@@ -357,6 +357,8 @@ def check_labels(stack) -> list[str]:  # noqa: ANN001
     problems = []
     supported = label_attributes()
     for resource_type, logical_id, body in stack.all_resources():
+        if not resource_type.startswith("google_"):
+            continue  # Kubernetes labels (app.kubernetes.io/name) have their own rules
         at = where(stack, resource_type, logical_id)
         for path, value in walk(body):
             leaf = path.rsplit(".", 1)[-1]

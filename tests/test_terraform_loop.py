@@ -1,0 +1,136 @@
+"""The terraform_loop plugin (tests/terraform_loop.py): what it reads, and how it behaves in a
+pytest session (a small project with hand-written stacks, run in a subprocess)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests import terraform_loop
+from tests.conftest import new_stack, synth
+from tools.tfdouble import harness
+
+REPO = Path(__file__).resolve().parents[1]
+
+CONFTEST = """
+    import os
+
+    pytest_plugins = ["tests.terraform_loop"]
+    SYNTHESIZED = []
+
+    def synth(stack):
+        SYNTHESIZED.append((os.environ["PYTEST_CURRENT_TEST"].split(" ")[0], stack))
+        return stack
+"""
+
+TESTS = """
+    import conftest
+
+    REQUIRED = {"required_providers": {"google": {"source": "google", "version": "6.50.0"}}}
+    PROVIDER = {"google": [{"project": "p-1", "region": "europe-west1"}]}
+
+    def test_good():
+        conftest.synth({"terraform": REQUIRED, "provider": PROVIDER, "resource": {
+            "google_compute_network": {"vpc": {"name": "vpc", "auto_create_subnetworks": False}}}})
+
+    def test_broken():
+        conftest.synth({"terraform": REQUIRED, "provider": PROVIDER, "resource": {
+            "google_compute_subnetwork": {"sub": {"name": "sub", "ip_cidr_range": "10.0.0.0/24",
+                                                  "network": "${google_compute_network.missing.id}"}}}})
+
+    def test_synthesizes_nothing():
+        pass
+"""
+
+
+def test_reads_what_conftest_synth_recorded(request):
+    stack_json = synth(new_stack())
+
+    recorded = terraform_loop.collect_synthesized(request.config)
+
+    assert recorded[-1] == (request.node.nodeid, stack_json)
+
+
+@pytest.fixture
+def project(tmp_path):
+    (tmp_path / "conftest.py").write_text(textwrap.dedent(CONFTEST))
+    (tmp_path / "test_stacks.py").write_text(textwrap.dedent(TESTS))
+    return tmp_path
+
+
+def run_pytest(project: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    environ = {**os.environ, "PYTHONPATH": str(REPO), **env}
+    environ.pop("PYTEST_ADDOPTS", None)
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rs", *args],
+                          cwd=project, env=environ, capture_output=True, text=True, timeout=300)
+
+
+needs_terraform = pytest.mark.skipif(not harness.terraform_available(), reason=harness.UNAVAILABLE_REASON)
+
+
+@pytest.mark.slow
+@pytest.mark.terraform
+@needs_terraform
+def test_runs_last_and_fails_with_terraforms_message_for_the_broken_test(project):
+    result = run_pytest(project, "-v")
+
+    assert result.returncode == 1, result.stdout
+    order = re.findall(r"^(\S+::\S+) (?:PASSED|FAILED)", result.stdout, re.MULTILINE)
+    assert order == ["test_stacks.py::test_good", "test_stacks.py::test_broken",
+                     "test_stacks.py::test_synthesizes_nothing", "tests/terraform_loop.py::terraform_loop"]
+    assert "Terraform rejected 1 synthesized stack(s)" in result.stdout
+    assert "failed for the stack synthesized by test_stacks.py::test_broken (merged as s1" in result.stdout
+    assert 'A managed resource "google_compute_network" "missing" has not been declared' in result.stdout
+    assert "synthesized by test_stacks.py::test_good" not in result.stdout
+    assert "terraform loop: 2 synthesized stacks, 2 distinct" in result.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.terraform
+@needs_terraform
+def test_checks_only_what_the_selected_tests_synthesized(project):
+    result = run_pytest(project, "-k", "good or terraform_loop")
+
+    assert result.returncode == 0, result.stdout
+    assert "terraform loop: 1 synthesized stacks, 1 distinct; 1 in 1 merged configuration(s)" in result.stdout
+    assert "2 passed, 2 deselected" in result.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.terraform
+@needs_terraform
+def test_passes_with_a_note_when_nothing_was_synthesized(project):
+    result = run_pytest(project, "-k", "nothing or terraform_loop")
+
+    assert result.returncode == 0, result.stdout
+    assert "terraform loop: no stacks were synthesized by the selected tests; nothing to check" in result.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.terraform
+@needs_terraform
+def test_selection_and_stop_on_first_failure_leave_it_out_cleanly(project):
+    deselected_by_k = run_pytest(project, "-k", "good")
+    deselected_by_m = run_pytest(project, "-m", "not terraform")
+    (project / "test_fails.py").write_text("def test_a_failure():\n    assert False\n")
+    stopped = run_pytest(project, "-x", "test_fails.py", "test_stacks.py")
+
+    assert deselected_by_k.returncode == 0 and "1 passed, 3 deselected" in deselected_by_k.stdout
+    assert deselected_by_m.returncode == 0 and "3 passed, 1 deselected" in deselected_by_m.stdout
+    assert "terraform loop" not in deselected_by_k.stdout + deselected_by_m.stdout
+    assert stopped.returncode == 1 and "1 failed" in stopped.stdout
+    assert "terraform_loop" not in stopped.stdout.split("short test summary info")[-1]
+
+
+@pytest.mark.slow
+def test_skipped_with_the_reason_when_terraform_is_missing(project):
+    result = run_pytest(project, TFDOUBLE_TERRAFORM=str(project / "no-terraform-here"))
+
+    assert result.returncode == 0, result.stdout
+    assert "SKIPPED [1] " in result.stdout and harness.UNAVAILABLE_REASON in result.stdout

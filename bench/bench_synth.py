@@ -3,6 +3,7 @@
     .venv/bin/python -m bench.bench_synth                 # 5 alternating rounds + scale series
     .venv/bin/python -m bench.bench_synth --runs 9 --modes naive,python,fast --no-scale
     .venv/bin/python -m bench.bench_synth --runs 3 --suite --no-scale   # + test-suite import cost
+    .venv/bin/python -m bench.bench_synth --scale-only
 
 Each round runs ``python main.py`` (``ML_SERVING_ENV=dev``, ``CDKTF_OUTDIR`` in a temp dir) once
 per mode, in an order that alternates between rounds, so load from other processes on the
@@ -44,7 +45,7 @@ MODES = {
     "python": {"ML_SERVING_LAZY_NODE": "0"},
     "fast": {},
 }
-SCALE_POINTS = ((1, 1), (2, 2), (4, 4), (8, 4), (8, 8), (16, 8))
+SCALE_POINTS = ((1, 1), (2, 2), (4, 4), (8, 4), (8, 8), (16, 8), (16, 16))
 
 
 def base_env() -> dict[str, str]:
@@ -159,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--modes", default="naive,fast", help="comma-separated from naive,python,fast (default naive,fast)")
     parser.add_argument("--env", default="dev", help="environment to synthesize (ML_SERVING_ENV, default dev)")
     parser.add_argument("--no-scale", action="store_true", help="skip the scale series")
+    parser.add_argument("--scale-only", action="store_true", help="run only the scale series")
     parser.add_argument("--suite", action="store_true", help="also compare the test suite's import cost")
     parser.add_argument("--json", default=str(ROOT / ".bench" / "bench_synth.json"), help="where to write the results")
     args = parser.parse_args(argv)
@@ -171,10 +173,11 @@ def main(argv: list[str] | None = None) -> int:
           f"load average {os.getloadavg()[0]:.2f}", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-synth-") as tmp:
         workdir = Path(tmp)
-        summary = synth_comparison(modes, args.runs, args.env, workdir)
-        print_medians(summary)
-        suite = {}
-        if args.suite:
+        summary, suite = {}, {}
+        if not args.scale_only:
+            summary = synth_comparison(modes, args.runs, args.env, workdir)
+            print_medians(summary)
+        if args.suite and not args.scale_only:
             print("\ntest suite import cost: pytest --collect-only -q", flush=True)
             suite = suite_import_comparison(modes, args.runs)
             print_medians(suite)

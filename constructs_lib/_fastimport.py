@@ -491,7 +491,7 @@ def _wait_for_runtime_index(entry: Path, timeout: float) -> None:
         time.sleep(0.1)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main() -> int:
     """``python -m constructs_lib._fastimport``: prepare the lazy tarball and print how loading went."""
     report = load_bindings()
     print(f"mode={report.mode} node={report.node}" + (f" reason={report.reason}" if report.reason else ""))

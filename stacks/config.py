@@ -17,10 +17,13 @@ from typing import Annotated, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from constructs_lib.cache import CacheSpec
+from constructs_lib.backends import BackendServiceSpec
 from constructs_lib.errors import ConfigurationError, format_validation_error
+from constructs_lib.gke import ClusterSpec as GkeClusterSpec
 from constructs_lib.load_balancer import LoadBalancerSpec
 from constructs_lib.model_service import ModelServiceSpec
 from constructs_lib.model_store import ModelStoreSpec
+from constructs_lib.model_workload import WorkloadSpec
 from constructs_lib.naming import Labels, NamePart
 from constructs_lib.network import NetworkSpec
 from constructs_lib.regions import Region
@@ -108,6 +111,23 @@ class StaticContent(BaseModel):
     enable_cdn: bool = Field(default=True, description="Cache the objects at the edge. Defaults to on: static files are cacheable.")
 
 
+class GkeSettings(BaseModel):
+    """``[gke]``: serve the models from a GKE cluster instead of VM fleets (``GkeServingStack``).
+
+    The environment then becomes two stacks, ``ml-serving-<env>-cluster`` (network, cluster,
+    node pools) and ``ml-serving-<env>`` (workloads, model bucket, load balancer), deployed in
+    that order by one ``cdktf deploy '*'``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    cluster: GkeClusterSpec = Field(default_factory=GkeClusterSpec, description="The GKE cluster and its node pools.")
+    workloads: tuple[WorkloadSpec, ...] = Field(min_length=1, description="One Deployment/Service per model ([[gke.workloads]]).")
+    backend_services: dict[str, BackendServiceSpec] = Field(
+        default_factory=dict, description="Backend service per workload name. Defaults to RATE balancing on the NEGs.",
+    )
+
+
 class EnvironmentConfig(BaseModel):
     """One environment file. Only ``project_id`` and ``regions`` have no default."""
 
@@ -125,7 +145,8 @@ class EnvironmentConfig(BaseModel):
     load_balancer: LoadBalancerSpec = Field(default_factory=LoadBalancerSpec, description="The global load balancer's frontend.")
     cloud_armor: CloudArmorSettings = Field(default_factory=CloudArmorSettings, description="Edge security policy. Off by default.")
     static_content: StaticContent | None = Field(default=None, description="Static files from a bucket. None by default.")
-    models: tuple[ModelServiceSpec, ...] = Field(min_length=1, description="The served models ([[models]] tables).")
+    models: tuple[ModelServiceSpec, ...] = Field(default=(), description="The models served from VM fleets ([[models]] tables).")
+    gke: GkeSettings | None = Field(default=None, description="Serve models from GKE instead ([gke] section). None by default.")
 
     @field_validator("project_id")
     @classmethod
@@ -146,6 +167,10 @@ class EnvironmentConfig(BaseModel):
 
     @model_validator(mode="after")
     def _models(self) -> "EnvironmentConfig":
+        if self.gke is not None:
+            return self._gke_rules()
+        if not self.models:
+            raise ValueError("models: at least one [[models]] table is required (or a [gke] section with workloads)")
         names = [m.name for m in self.models]
         for index, model in enumerate(self.models):
             field = f"models[{index}]"
@@ -177,6 +202,19 @@ class EnvironmentConfig(BaseModel):
                     f"models[{model_name}].routes", path, f"is already routed to model {seen[path]!r}; every path goes to one model",
                 )))
             seen[path] = model_name
+        return self
+
+    def _gke_rules(self) -> "EnvironmentConfig":
+        if self.models:
+            raise ValueError(str(ConfigurationError(
+                "models", [m.name for m in self.models], "a [gke] environment serves [[gke.workloads]]; leave [[models]] out",
+            )))
+        if len(self.regions) != 1:
+            raise ValueError(str(ConfigurationError("regions", list(self.regions), "a [gke] environment runs one regional cluster: give exactly one region")))
+        if "cache" in self.model_fields_set:
+            raise ValueError(str(ConfigurationError(
+                "cache", "set", "a [gke] environment creates no cache; pass an existing cache's connection from Python instead",
+            )))
         return self
 
     @property

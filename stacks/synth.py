@@ -10,10 +10,15 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 from constructs_lib.errors import ConfigurationError
+from constructs import Construct
+
 from stacks.config import EnvironmentConfig, EnvironmentFileError
+
+if TYPE_CHECKING:
+    from cdktf import TerraformStack
 
 DEFAULT_OUTDIR = "cdktf.out"
 
@@ -33,8 +38,6 @@ def synthesize(configs: Mapping[str, EnvironmentConfig], outdir: Path | None = N
     """
     from cdktf import App
 
-    from stacks.serving_stack import MlServingStack
-
     target = (outdir or output_dir()).absolute()
     staging = target.with_name(f".{target.name}.staging-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
@@ -42,7 +45,7 @@ def synthesize(configs: Mapping[str, EnvironmentConfig], outdir: Path | None = N
         app = App(outdir=str(staging))
         for source, config in configs.items():
             try:
-                MlServingStack(app, config)
+                build_stacks(app, config)
             except ConfigurationError as error:
                 raise EnvironmentFileError(f"{source}: {error}") from None
         app.synth()
@@ -59,3 +62,26 @@ def _swap(staging: Path, target: Path) -> None:
         target.rename(retired)
     staging.rename(target)
     shutil.rmtree(retired, ignore_errors=True)
+
+
+def build_stacks(app: Construct, config: EnvironmentConfig) -> list[TerraformStack]:
+    """The stacks of one environment: ``MlServingStack``, or with a ``[gke]`` section the GKE
+    cluster stack and ``GkeServingStack`` (in deploy order)."""
+    from constructs_lib.naming import Naming
+    from stacks.gke_stack import GkeServingStack
+    from stacks.serving_stack import MlServingStack
+
+    if config.gke is None:
+        return [MlServingStack(app, config)]
+    gke = config.gke
+    stack = GkeServingStack(
+        app, config.stack_name,
+        project_id=config.project_id, region=config.regions[0],
+        naming=Naming(app=config.app, env=config.name, labels=config.labels),
+        workloads=gke.workloads, cluster=gke.cluster, network=config.network, model_store=config.model_store,
+        load_balancer=config.load_balancer, backend_services=gke.backend_services,
+        static_content=config.static_content,
+        cloud_armor=config.cloud_armor.spec() if config.cloud_armor.enabled else None,
+        backend=config.backend,
+    )
+    return [stack.cluster_stack, stack]

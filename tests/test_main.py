@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from stacks.config import environment_files
+from stacks.config import environment_files, load_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = '\n[[models]]\nname = "resnet"\n[models.fleet]\ncontainer = { image = "us-docker.pkg.dev/p/r/server:1" }\n'
@@ -34,7 +34,11 @@ def synthesized_out(tmp_path_factory) -> Path:
 @pytest.mark.slow
 def test_main_synthesizes_every_environment(synthesized_out: Path):
     stacks = sorted(p.name for p in (synthesized_out / "stacks").iterdir())
-    assert stacks == sorted(f"ml-serving-{path.stem}" for path in environment_files())
+    expected = []
+    for path in environment_files():
+        config = load_environment(path)
+        expected += [config.stack_name] + ([f"{config.stack_name}-cluster"] if config.gke else [])
+    assert stacks == sorted(expected)
     dev = json.loads((synthesized_out / "stacks" / "ml-serving-dev" / "cdk.tf.json").read_text())
     assert "google_compute_network" in dev["resource"]
     assert dev["terraform"]["backend"] == {"local": {"path": "terraform.tfstate"}}

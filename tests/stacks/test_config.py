@@ -59,7 +59,7 @@ def test_network_section_validates_into_network_spec():
 @pytest.mark.parametrize(
     "text,expected",
     [
-        (MINIMAL + "colour = 1\n", "colour = 1: unknown key; allowed keys: app, backend, cache, cloud_armor, labels, load_balancer, model_store, models, name, network, project_id, regions, static_content"),
+        (MINIMAL + "colour = 1\n", "colour = 1: unknown key; allowed keys: app, backend, cache, cloud_armor, gke, labels, load_balancer, model_store, models, name, network, project_id, regions, static_content"),
         (MINIMAL + "[network]\nserving_prot = 1\n", "network.serving_prot = 1: unknown key; allowed keys:"),
         (MINIMAL + '[network]\nserving_port = "http"\n', "network.serving_port = 'http': Input should be a valid integer"),
         (MINIMAL + "[network]\nserving_port = 0\n", "network.serving_port = 0: Input should be greater than or equal to 1"),
@@ -143,7 +143,7 @@ def test_cache_and_cloud_armor_sections_toggle_their_constructs():
 @pytest.mark.parametrize(
     "models,expected",
     [
-        ("", "models: required key is missing"),
+        ("", "at least one [[models]] table is required"),
         (_model("a") + _model("a"), "models[1].name = 'a': model names must be unique"),
         (_model("a") + _model("b", 'canary_of = "c"\n'), "models[1].canary_of = 'c': must name a model that is not a canary itself; allowed: a"),
         (_model("a") + _model("b", 'canary_of = "a"\n') + _model("c", 'canary_of = "b"\n'), "models[2].canary_of = 'b': must name a model that is not a canary itself"),
@@ -179,6 +179,28 @@ def test_json_schema_describes_required_keys_and_sections():
     from stacks.config import SCHEMA_PATH
 
     schema = json.loads(SCHEMA_PATH.read_text())
-    assert sorted(schema["required"]) == ["models", "project_id", "regions"]
+    assert sorted(schema["required"]) == ["project_id", "regions"]
     assert {"network", "cache", "load_balancer", "models", "backend"} <= set(schema["properties"])
     assert schema["additionalProperties"] is False
+
+
+GKE = '\n[gke]\n[[gke.workloads]]\nname = "llm"\nimage = "us-docker.pkg.dev/p/r/llm:1"\n'
+
+
+def test_gke_environment_needs_no_models():
+    config = _parse(MINIMAL, models=GKE)
+    assert config.models == () and config.gke.workloads[0].name == "llm"
+
+
+@pytest.mark.parametrize(
+    "text,models,expected",
+    [
+        ('project_id = "my-project-1"\nregions = ["us-central1", "us-east1"]\n', GKE, "regions = ['us-central1', 'us-east1']: a [gke] environment runs one regional cluster"),
+        (MINIMAL, MODEL + GKE, "models = ['resnet']: a [gke] environment serves [[gke.workloads]]; leave [[models]] out"),
+        (MINIMAL + "[cache]\nenabled = false\n", GKE, "cache = 'set': a [gke] environment creates no cache"),
+        (MINIMAL, "\n[gke]\n", "gke.workloads: required key is missing"),
+        (MINIMAL, "", "models: at least one [[models]] table is required (or a [gke] section with workloads)"),
+    ],
+)
+def test_fails_when_gke_environment_is_inconsistent(text, models, expected):
+    assert expected in _error(text, models=models)

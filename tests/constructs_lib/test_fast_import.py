@@ -363,8 +363,8 @@ def test_fast_and_naive_import_synthesize_byte_identical_stacks_for_every_enviro
     fast, fast_stderr = _synth_all(tmp_path / "fast")
     naive, _ = _synth_all(tmp_path / "naive", **{NAIVE_ENV: "1"})
     assert "fast import of" not in fast_stderr and "lazy Node loading" not in fast_stderr
-    assert len(fast) == len(environments) > 0
+    assert len(fast) >= len(environments) > 0  # an environment yields one stack or more
     assert sorted(fast) == sorted(naive)
     for stack in naive:
         assert fast[stack] == naive[stack], f"{stack}: cdk.tf.json differs between the fast and the naive import"
-        assert json.loads(fast[stack])["resource"]
+    assert all(json.loads(body).get("resource") for body in fast.values())

@@ -322,6 +322,13 @@ def test_bad_environment_file_name_fails_with_one_line(run_main, tmp_path: Path,
     _assert_untouched(tmp_path, previous)
 
 
+@pytest.mark.xfail(strict=True, reason="BUG: CacheSettings.spec() dumps every field (model_dump without exclude_unset), so CacheSpec "
+                   "sees tier, memory_size_gb... as set and rejects mode = 'cluster'; the ValidationError escapes main() as a traceback")
+def test_cluster_cache_environment_synthesizes(run_main, tmp_path: Path):
+    code, stderr, _ = run_main(env("[cache]\nmode = 'cluster'"))
+    assert (code, stderr) == (0, "")
+
+
 def test_valid_file_in_the_same_harness_synthesizes(run_main, tmp_path: Path):
     """The harness itself: a good file passes and replaces the previous output."""
     code, stderr, _ = run_main(env())

@@ -11,7 +11,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export CHECKPOINT_DISABLE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup synth synth-examples test test-fast plan-offline clean
+.PHONY: help setup synth synth-examples test test-fast plan-offline bench clean
 
 help:
 	@echo "make synth         set up .venv and synthesize every environment into cdktf.out/ (ENV=dev narrows)"
@@ -19,6 +19,7 @@ help:
 	@echo "make test-fast     the test suite without the slow (subprocess/CLI) tests"
 	@echo "make synth-examples  synthesize the seed designs (examples/*.toml) into cdktf.out.examples/"
 	@echo "make plan-offline  synth, then terraform init/validate/plan every stack offline (no credentials)"
+	@echo "make bench         synth benchmark: naive vs fast import of the google bindings, suite import cost, scale series"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +39,7 @@ synth-examples: $(VENV)/.installed
 	ML_SERVING_ENVIRONMENTS_DIR=examples CDKTF_OUTDIR=cdktf.out.examples $(BIN)/python main.py
 
 test: $(VENV)/.installed node_modules/.installed
+	$(BIN)/python -m constructs_lib._fastimport
 	$(BIN)/pytest
 
 test-fast: $(VENV)/.installed
@@ -45,6 +47,9 @@ test-fast: $(VENV)/.installed
 
 plan-offline: synth
 	$(BIN)/python -m tools.plan_offline
+
+bench: $(VENV)/.installed
+	$(BIN)/python -m bench.bench_synth --suite
 
 clean:
 	rm -rf cdktf.out .tfharness .pytest_cache

@@ -11,7 +11,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export CHECKPOINT_DISABLE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup synth synth-examples test test-fast plan-offline bench clean
+.PHONY: help setup synth synth-examples lint test test-fast plan-offline bench clean
 
 help:
 	@echo "make synth         set up .venv and synthesize every environment into cdktf.out/ (ENV=dev narrows)"
@@ -38,7 +38,10 @@ synth: $(VENV)/.installed
 synth-examples: $(VENV)/.installed
 	ML_SERVING_ENVIRONMENTS_DIR=examples CDKTF_OUTDIR=cdktf.out.examples $(BIN)/python main.py
 
-test: $(VENV)/.installed node_modules/.installed
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+
+test: $(VENV)/.installed node_modules/.installed lint
 	$(BIN)/python -m constructs_lib._fastimport
 	$(BIN)/pytest
 

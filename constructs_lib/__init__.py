@@ -29,14 +29,21 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
                  "OutlierDetectionSpec", "IapSpec", "BackendBucketSpec"),
     "url_map": ("RetryPolicy",),
     "security": ("CloudArmorPolicy", "CloudArmorSpec", "RateLimitSpec", "WafRuleSpec"),
+    "model_service": ("ModelService", "ModelServiceSpec"),
+    "gke": ("ServingCluster", "NodePoolSpec", "NodeGpuSpec", "TaintSpec"),
+    "model_workload": ("ModelWorkload", "WorkloadSpec", "ClusterAccess"),
 }
-_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+_ALIASES = {"GkeClusterSpec": ("gke", "ClusterSpec")}
+"""Exported under another name: gke.ClusterSpec would clash with cache.ClusterSpec."""
+
+_MODULE_OF = {name: (module, name) for module, names in _EXPORTS.items() for name in names} | _ALIASES
 
 __all__ = ["ConfigurationError", "Naming", *_MODULE_OF]
 
 
 def __getattr__(name: str):  # noqa: ANN202 - lazy re-exports keep `import constructs_lib` cheap
-    module = _MODULE_OF.get(name)
-    if module is None:
+    target = _MODULE_OF.get(name)
+    if target is None:
         raise AttributeError(f"module 'constructs_lib' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"constructs_lib.{module}"), name)
+    module, attribute = target
+    return getattr(importlib.import_module(f"constructs_lib.{module}"), attribute)

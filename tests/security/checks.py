@@ -75,6 +75,15 @@ SECRET_KEYS = re.compile(
 )
 """Attribute names whose value must never be a literal (only a reference to where it lives)."""
 
+_SECRET_VAR = r"[A-Za-z0-9_]*(?:PASSWORD|PASSWD|TOKEN|API_KEY|APIKEY|PRIVATE_KEY|SECRET_KEY|ACCESS_KEY|CREDENTIALS)[A-Za-z0-9_]*"
+_NOT_A_POINTER = r"(?![\"']?(?:\$\{|projects/|$))"
+SECRET_VARIABLES = (
+    re.compile(rf"(?m)^\s*(?:export\s+)?({_SECRET_VAR})={_NOT_A_POINTER}"),
+    re.compile(rf"name:\s*[\"']?({_SECRET_VAR})[\"']?\s*\n\s*value:\s*{_NOT_A_POINTER}"),
+)
+"""A secret-named environment variable with a literal value (KEY=value lines, container YAML);
+a Secret Manager resource name or a Terraform reference is fine."""
+
 
 # ----------------------------------------------------------------------------------- helpers
 
@@ -406,6 +415,14 @@ def check_no_credentials(stack) -> list[str]:  # noqa: ANN001
             key = path.rsplit(".", 1)[-1].split("[", 1)[0]
             if SECRET_KEYS.fullmatch(key) and isinstance(value, str) and value and not REFERENCE.fullmatch(value):
                 problems.append(f"{stack.name}: {section}.{path} is a literal secret ({value[:8]}...), not a reference")
+            if isinstance(value, str):
+                for pattern in SECRET_VARIABLES:
+                    for match in pattern.finditer(value):
+                        problems.append(f"{stack.name}: {section}.{path} sets {match.group(1)} to a literal value")
+            if isinstance(value, dict) and isinstance(value.get("name"), str) and re.fullmatch(_SECRET_VAR, value["name"]):
+                literal_value = value.get("value")
+                if isinstance(literal_value, str) and literal_value and not REFERENCE.fullmatch(literal_value):
+                    problems.append(f"{stack.name}: {section}.{path} sets {value['name']} to a literal value")
     return problems
 
 

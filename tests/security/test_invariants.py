@@ -197,3 +197,26 @@ def test_detects_non_sensitive_secret_output(prod: SynthStack):
 ])
 def test_detects_credentials(prod: SynthStack, change, expected: str):  # noqa: ANN001
     _fails(checks.check_no_credentials, _mutate(prod, "google_secret_manager_secret_version", change), expected)
+
+
+@pytest.mark.parametrize("metadata_key,text", [
+    ("model-server-env", "PORT=8080\nCACHE_AUTH_SECRET=${google_secret_manager_secret_version.x.id}\nDB_PASSWORD=hunter2\n"),
+    ("gce-container-declaration", 'spec:\n  containers:\n  - env:\n    - name: API_TOKEN\n      value: "abc"\n'),
+    ("startup-script", "#!/bin/bash\nexport HF_TOKEN=hf_abcdef\n"),
+])
+def test_detects_secret_environment_variables(prod: SynthStack, metadata_key: str, text: str):
+    broken = _mutate(prod, "google_compute_instance_template", lambda b: b["metadata"].update({metadata_key: text}))
+    _fails(checks.check_no_credentials, broken, "to a literal value")
+
+
+def test_secret_manager_pointers_are_not_credentials(prod: SynthStack):
+    text = "CACHE_AUTH_SECRET=${google_secret_manager_secret_version.x.id}\nDB_PASSWORD=projects/p/secrets/db/versions/1\n"
+    ok = _mutate(prod, "google_compute_instance_template", lambda b: b["metadata"].update({"model-server-env": text}))
+    assert checks.check_no_credentials(ok) == []
+
+
+def test_detects_literal_secret_in_kubernetes_env(prod: SynthStack):
+    data = copy.deepcopy(prod.json)
+    data["resource"]["kubernetes_deployment_v1"] = {"d": {"spec": {"template": {"spec": {"container": [
+        {"env": [{"name": "DB_PASSWORD", "value": "hunter2"}, {"name": "PORT", "value": "8080"}]}]}}}}}
+    _fails(checks.check_no_credentials, dataclasses.replace(prod, json=data), "sets DB_PASSWORD to a literal value")

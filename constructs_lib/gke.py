@@ -84,7 +84,7 @@ from constructs_lib.gpus import (
     resolve_gpu_count,
 )
 from constructs_lib.iam import check_account_id
-from constructs_lib.naming import Naming, check_labels, check_name, check_name_part
+from constructs_lib.naming import Labels, NamePart, Naming, check_name
 from constructs_lib.network import PRIVATE_RANGES, ServingNetwork
 from constructs_lib.regions import check_zone, zones_of
 
@@ -243,7 +243,7 @@ class NodePoolSpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: str = Field(description="Node pool name (also the node label cloud.google.com/gke-nodepool), at most 40 characters.")
+    name: NamePart = Field(description="Node pool name (also the node label cloud.google.com/gke-nodepool), at most 40 characters.")
     machine_type: str = Field(default="e2-standard-4", description="Defaults to e2-standard-4.")
     min_nodes_per_zone: int = Field(default=1, ge=0, le=1000, description="Autoscaling minimum per zone. Defaults to 1.")
     max_nodes_per_zone: int = Field(default=3, ge=1, le=1000, description="Autoscaling maximum per zone. Defaults to 3.")
@@ -254,7 +254,7 @@ class NodePoolSpec(BaseModel):
     image_type: Literal["COS_CONTAINERD", "UBUNTU_CONTAINERD"] = Field(default="COS_CONTAINERD", description="Defaults to COS_CONTAINERD (hardened, signed GPU drivers with secure boot).")
     zones: tuple[str, ...] = Field(default=(), description="Zones of this pool. Defaults to the cluster's zones.")
     taints: tuple[TaintSpec, ...] = Field(default=(), description="Extra taints (the GPU taint is added automatically).")
-    labels: dict[str, str] = Field(default_factory=dict, description="Extra Kubernetes node labels.")
+    labels: Labels = Field(default_factory=dict, description="Extra Kubernetes node labels.")
     max_surge: int = Field(default=1, ge=0, le=100, description="Surge upgrade: extra nodes during an upgrade. Defaults to 1.")
     max_unavailable: int = Field(default=0, ge=0, le=100, description="Surge upgrade: nodes down at once. Defaults to 0 (capacity never drops).")
     location_policy: Literal["BALANCED", "ANY"] | None = Field(
@@ -277,15 +277,6 @@ class NodePoolSpec(BaseModel):
             parse_machine_type(value)
         except ConfigurationError as error:
             raise ValueError(error.allowed) from None
-        return value
-
-    @field_validator("labels")
-    @classmethod
-    def _labels(cls, value: dict[str, str]) -> dict[str, str]:
-        try:
-            check_labels(value)
-        except ConfigurationError as error:
-            raise ValueError(str(error)) from None
         return value
 
     @model_validator(mode="after")
@@ -332,7 +323,7 @@ class ClusterSpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: str = Field(default="gke", description="Role part of the cluster name <app>-<env>-<name> (at most 40 characters in all). Defaults to 'gke'.")
+    name: NamePart = Field(default="gke", description="Role part of the cluster name <app>-<env>-<name> (at most 40 characters in all). Defaults to 'gke'.")
     release_channel: Literal["RAPID", "REGULAR", "STABLE", "EXTENDED"] = Field(
         default="REGULAR", description="GKE release channel. Defaults to REGULAR: versions proven on RAPID, upgraded automatically.",
     )
@@ -367,16 +358,7 @@ class ClusterSpec(BaseModel):
     egress_nat: bool = Field(default=True, description="Cloud NAT for the cluster subnet on the network's router. Defaults to on (private nodes pull public images).")
     system_pool: NodePoolSpec = Field(default_factory=_default_system_pool, description="Small pool for kube-system and add-ons: e2-standard-4, 1-2 nodes per zone.")
     model_pool: NodePoolSpec | None = Field(default_factory=_default_model_pool, description="Pool for model pods: g2-standard-8 with one L4, 0-2 nodes per zone. None for no model pool.")
-    labels: dict[str, str] = Field(default_factory=dict, description="Extra GCP labels on the cluster and nodes (common labels are always set).")
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        try:
-            check_name_part(value, "name")
-        except ConfigurationError as error:
-            raise ValueError(error.allowed) from None
-        return value
+    labels: Labels = Field(default_factory=dict, description="Extra GCP labels on the cluster and nodes (common labels are always set).")
 
     @field_validator("node_cidr", "pods_cidr", "services_cidr")
     @classmethod
@@ -421,15 +403,6 @@ class ClusterSpec(BaseModel):
                 check_account_id(value)
             except ConfigurationError as error:
                 raise ValueError(error.allowed) from None
-        return value
-
-    @field_validator("labels")
-    @classmethod
-    def _labels(cls, value: dict[str, str]) -> dict[str, str]:
-        try:
-            check_labels(value)
-        except ConfigurationError as error:
-            raise ValueError(str(error)) from None
         return value
 
     @model_validator(mode="after")

@@ -52,7 +52,7 @@ from constructs_lib.gke import GPU_RESOURCE, NodePool, ServingCluster
 from constructs_lib.iam import check_account_id
 from constructs_lib.interfaces import CacheConnection
 from constructs_lib.model_store import ModelStore
-from constructs_lib.naming import Naming, check_name, check_name_part
+from constructs_lib.naming import NamePart, Naming, check_name
 
 NEG_ANNOTATION = "cloud.google.com/neg"
 NEG_STATUS_ANNOTATION = "cloud.google.com/neg-status"
@@ -108,7 +108,7 @@ class WorkloadSpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: str = Field(default="model", description="Model name: Kubernetes object names, labels, NEG and service account names. Defaults to 'model'.")
+    name: NamePart = Field(default="model", description="Model name: Kubernetes object names, labels, NEG and service account names. Defaults to 'model'.")
     image: str = Field(description="Model server image (Artifact Registry: the nodes may read it).")
     args: tuple[str, ...] = Field(default=(), description="Container arguments.")
     env: dict[str, str] = Field(default_factory=dict, description="Extra environment; MODEL_URI, MODEL_DIR, PORT and CACHE_* are set by the construct.")
@@ -135,15 +135,6 @@ class WorkloadSpec(BaseModel):
     run_as_user: int = Field(default=1000, ge=1, description="Non-root user (and group) of the container. Defaults to 1000.")
     neg_name: str | None = Field(default=None, description="Name of the standalone NEGs. Defaults to <app>-<env>-neg-<name>.")
     service_account_id: str | None = Field(default=None, description="Account id of the Google service account. Defaults to <app>-<env>-<name>-wi.")
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        try:
-            check_name_part(value, "name")
-        except ConfigurationError as error:
-            raise ValueError(error.allowed) from None
-        return value
 
     @field_validator("namespace")
     @classmethod

@@ -11,7 +11,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export CHECKPOINT_DISABLE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup synth synth-examples lint test test-fast plan-offline bench clean
+.PHONY: help setup synth synth-examples lint scan test test-fast plan-offline bench clean
 
 help:
 	@echo "make synth         set up .venv and synthesize every environment into cdktf.out/ (ENV=dev narrows)"
@@ -19,6 +19,7 @@ help:
 	@echo "make test-fast     the test suite without the slow (subprocess/CLI) tests"
 	@echo "make synth-examples  synthesize the seed designs (examples/*.toml) into cdktf.out.examples/"
 	@echo "make plan-offline  synth, then terraform init/validate/plan every stack offline (no credentials)"
+	@echo "make scan          synth everything, then checkov over every stack (zero failed checks; skips in .checkov.yaml)"
 	@echo "make bench         synth benchmark: naive vs fast import of the google bindings, suite import cost, scale series"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -26,11 +27,17 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
+# checkov lives in its own venv: its dependency pins clash with ours.
+$(VENV)-scan/.installed: requirements-scan.txt
+	$(PYTHON) -m venv $(VENV)-scan
+	$(VENV)-scan/bin/pip install --quiet -r requirements-scan.txt
+	touch $@
+
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-setup: $(VENV)/.installed node_modules/.installed
+setup: $(VENV)/.installed node_modules/.installed $(VENV)-scan/.installed
 
 synth: $(VENV)/.installed
 	ML_SERVING_ENV=$(ENV) $(BIN)/python main.py
@@ -41,7 +48,10 @@ synth-examples: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 
-test: $(VENV)/.installed node_modules/.installed lint
+scan: synth synth-examples $(VENV)-scan/.installed
+	$(BIN)/python -m tools.scan --out cdktf.out --out cdktf.out.examples
+
+test: $(VENV)/.installed node_modules/.installed $(VENV)-scan/.installed lint
 	$(BIN)/python -m constructs_lib._fastimport
 	$(BIN)/pytest
 
@@ -55,4 +65,4 @@ bench: $(VENV)/.installed
 	$(BIN)/python -m bench.bench_synth --suite
 
 clean:
-	rm -rf cdktf.out .tfharness .pytest_cache
+	rm -rf cdktf.out cdktf.out.examples .tfharness .pytest_cache

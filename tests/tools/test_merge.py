@@ -28,6 +28,15 @@ def network_stack(name: str = "vpc", project: str = "p-1") -> dict:
     }
 
 
+def misspelled_stack() -> dict:
+    """An argument the provider schema does not have, and a required one missing."""
+    return {
+        "terraform": REQUIRED,
+        "provider": PROVIDER,
+        "resource": {"google_compute_network": {"vpc": {"nmae": "vpc", "auto_create_subnetworks": False}}},
+    }
+
+
 def broken_stack() -> dict:
     """References a network the stack never declares."""
     return {
@@ -280,17 +289,22 @@ def test_broken_stack_among_good_ones_is_reported_with_its_test_ids(tmp_path, st
     synthesized = [("tests/a.py::test_good", network_stack("a")),
                    ("tests/b.py::test_broken", broken_stack()),
                    ("tests/c.py::test_good_too", network_stack("c", project="p-2")),
-                   ("tests/d.py::test_broken_again", broken_stack())]
+                   ("tests/d.py::test_broken_again", broken_stack()),
+                   ("tests/e.py::test_misspelled", misspelled_stack())]
 
     report = merge.check_synthesized(synthesized, tmp_path, validate_first=stage == "validate first")
 
-    assert [f.test_ids for f in report.failures] == [["tests/b.py::test_broken", "tests/d.py::test_broken_again"]]
-    failure = report.failures[0]
+    assert sorted(f.test_ids for f in report.failures) == [
+        ["tests/b.py::test_broken", "tests/d.py::test_broken_again"], ["tests/e.py::test_misspelled"]]
+    failure, misspelled = sorted(report.failures, key=lambda f: f.test_ids)
+    assert 'No argument or block type is named "nmae". Did you mean "name"?' in misspelled.message
+    assert 'The argument "name" is required' in misspelled.message
+    assert misspelled.prefix == "s3_"
     assert failure.stage == ("validate" if stage == "validate first" else "validate+plan")
     assert "Error: Reference to undeclared resource" in failure.message
     assert 'A managed resource "google_compute_network" "missing" has not been declared' in failure.message
     assert "s1.tf.json" in failure.message and failure.prefix == "s1_"
-    assert report.merged_stacks == 3 and report.single_stacks == 0
+    assert report.unique == 4 and report.merged_stacks == 4 and report.single_stacks == 0
     assert report.planned == {"add": 4}  # the two good stacks still planned: 2 + 2 resources
     assert (failure.workdir / "failed" / "s1.original.json").exists()
 

@@ -54,13 +54,12 @@ BUILTIN_PROVIDERS = frozenset({"terraform"})
 #: Keys of the ``terraform`` block that differ per stack and are dropped or merged.
 _PER_STACK_TERRAFORM_KEYS = ("backend", "cloud", "required_providers")
 #: Default size of one merged configuration (resources + data sources).
-MAX_BLOCKS_PER_CHUNK = 4000
+MAX_BLOCKS_PER_CHUNK = 1000
 #: Rounds of "take the reported stacks out, check the rest again" before going one by one.
 MAX_ROUNDS = 4
 
 _PREFIXED = re.compile(r"(?<![\w-])s(\d+)_")
 _STACK_FILE = re.compile(r"^s(\d+)\.tf\.json$")
-_PROVIDER_FILE = re.compile(r"^p(\d+)\.tf\.json$")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -519,6 +518,7 @@ class _Checker:
     #: run `terraform validate` before `plan` (plan runs the same validate walk itself)
     validate_first: bool = False
     _dirs: int = 0
+    _single_dir: Path | None = None
 
     def new_workdir(self, name: str) -> Path:
         self._dirs += 1
@@ -625,7 +625,9 @@ class _Checker:
         """init + validate + plan of one stack as synthesized (like harness.check_stack)."""
         self.report.single_stacks += 1
         stack = self.unique[index]
-        workdir = self.new_workdir(f"single-s{index}")
+        if self._single_dir is None:  # one dir for all: init is skipped while providers stay the same
+            self._single_dir = self.new_workdir("one-by-one")
+        workdir = self._single_dir
         variables = {}
         for name, decl in (stack.config.get("variable") or {}).items():
             if isinstance(decl, dict) and "default" not in decl:
@@ -645,7 +647,10 @@ class _Checker:
             self.report.terraform_runs += 2
             plan_json = tf.plan()
         except harness.TerraformError as error:
-            self.fail(index, stage, str(error), workdir=workdir)
+            kept = workdir / "failed" / f"s{index}.main.tf.json"
+            kept.parent.mkdir(exist_ok=True)
+            shutil.copyfile(tf.config_path, kept)
+            self.fail(index, stage, f"{error}\n(configuration kept as {kept})")
             return
         counts = harness.summarize(plan_json)
         self.count_plan({"add": counts["add"], "change": counts["change"], "remove": counts["destroy"],

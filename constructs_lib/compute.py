@@ -159,6 +159,11 @@ def default_account_id(naming: Naming, model: str, region: str | None = None) ->
     return check_account_id(candidate, "account_id")
 
 
+_SECRET_NAME_PATTERN = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIAL", re.IGNORECASE)
+_SECRET_VERSION_PATTERN = re.compile(r"^projects/[^/\s]+/secrets/[^/\s]+/versions/[^/\s]+$|^\$\{.+\}$")
+"""A secret-named variable must hold a Secret Manager version id (or a Terraform token of one)."""
+
+
 class ContainerSpec(BaseModel):
     """The model server as a container on Container-Optimized OS (``gce-container-declaration``)."""
 
@@ -374,6 +379,12 @@ class FleetSpec(BaseModel):
                 raise _error(f"env.{name}", name, "must be an environment variable name matching ^[A-Za-z_][A-Za-z0-9_]*$")
             if name in SERVER_ENV_NAMES:
                 raise _error(f"env.{name}", name, f"is set by the fleet from its wiring; reserved: {', '.join(sorted(SERVER_ENV_NAMES))}")
+            if _SECRET_NAME_PATTERN.search(name) and not _SECRET_VERSION_PATTERN.fullmatch(value[name]):
+                raise _error(
+                    f"env.{name}", "<hidden>",
+                    "looks like a secret: instance metadata is readable by anything on the VM and lands in Terraform state; "
+                    "pass a Secret Manager version (projects/<p>/secrets/<s>/versions/<v>) and read it at start",
+                )
         return value
 
     @field_validator("boot_image")

@@ -74,6 +74,25 @@ def _user_loc(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> tuple[Any,
     return tuple(cleaned)
 
 
+def _union_tags(model: type[BaseModel] | None, loc: tuple[Any, ...], discriminator: str) -> str | None:
+    """``'local', 'gcs'``: the tags a discriminated union field at ``loc`` accepts."""
+    current: Any = model
+    for item in loc[:-1]:
+        fields = getattr(current, "model_fields", None)
+        if isinstance(item, int) or not fields or item not in fields:
+            continue
+        current = _model_in(fields[item].annotation)
+    fields = getattr(current, "model_fields", None) or {}
+    info = fields.get(loc[-1]) if loc else None
+    if info is None:
+        return None
+    tags = []
+    for member in getattr(info.annotation, "__args__", ()) or ():
+        field = getattr(member, "model_fields", {}).get(discriminator)
+        tags += [repr(tag) for tag in getattr(field.annotation, "__args__", ())] if field is not None else []
+    return ", ".join(tags) or None
+
+
 def _union_member(union: tuple[Any, str], tag: Any) -> type[BaseModel] | None:
     """The member of a discriminated union whose discriminator field accepts ``tag``."""
     annotation, discriminator = union
@@ -129,6 +148,16 @@ def describe_errors(
         message = str(item.get("msg", "invalid"))
         message = message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
         kind = item.get("type")
+        if kind == "too_short" and any(
+            len(other.get("loc", ())) > len(raw_loc) and tuple(other.get("loc", ()))[: len(raw_loc)] == raw_loc
+            for other in error.errors(include_url=False)
+        ):
+            continue  # "at least 1 item ... not 0" only because an item failed: that item's error says it
+        if kind == "union_tag_not_found":
+            discriminator = str(item.get("ctx", {}).get("discriminator", "")).strip("'")
+            tags = _union_tags(model, raw_loc, discriminator)
+            lines.append(f"{path}.{discriminator}: required key is missing" + (f"; must be one of {tags}" if tags else ""))
+            continue
         if kind == "union_tag_invalid":
             context = item.get("ctx", {})
             discriminator = str(context.get("discriminator", "")).strip("'")

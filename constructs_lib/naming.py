@@ -69,11 +69,22 @@ def _name_part_value(value: str) -> str:
         raise ValueError(error.allowed) from None
 
 
+RESERVED_LABELS = ("app", "env", "managed-by")
+"""Set on every resource from the naming; an extra label with one of these keys would be lost."""
+
+
 def _labels_value(value: dict[str, str]) -> dict[str, str]:
     try:
-        return check_labels(value)
+        check_labels(value)
     except ConfigurationError as error:
         raise ValueError(str(error)) from None
+    reserved = sorted(set(value) & set(RESERVED_LABELS))
+    if reserved:
+        key = reserved[0]
+        raise ValueError(str(ConfigurationError(
+            f"labels.{key}", value[key], f"{', '.join(RESERVED_LABELS)} are reserved: they are set from the app and environment names",
+        )))
+    return value
 
 
 NamePart = Annotated[str, AfterValidator(_name_part_value)]

@@ -9,6 +9,8 @@ key path, the value and what is allowed.
 
 from __future__ import annotations
 
+import datetime
+import json
 import re
 import tomllib
 from pathlib import Path
@@ -89,7 +91,8 @@ class CacheSettings(CacheSpec):
     enabled: bool = Field(default=True, description="Create a Memorystore cache in every serving region. Defaults to on.")
 
     def spec(self) -> CacheSpec:
-        return CacheSpec.model_validate(self.model_dump(exclude={"enabled"}))
+        # Only what the file set: CacheSpec's rules (e.g. no tier in cluster mode) look at set fields.
+        return CacheSpec.model_validate(self.model_dump(exclude={"enabled"}, exclude_unset=True))
 
 
 class CloudArmorSettings(CloudArmorSpec):
@@ -98,7 +101,7 @@ class CloudArmorSettings(CloudArmorSpec):
     enabled: bool = Field(default=False, description="Create the policy and attach it to every model that allows it. Defaults to off.")
 
     def spec(self) -> CloudArmorSpec:
-        return CloudArmorSpec.model_validate(self.model_dump(exclude={"enabled"}))
+        return CloudArmorSpec.model_validate(self.model_dump(exclude={"enabled"}, exclude_unset=True))
 
 
 class StaticContent(BaseModel):
@@ -155,6 +158,8 @@ class EnvironmentConfig(BaseModel):
             raise ValueError(
                 "must be a Google Cloud project id: 6-30 characters, lowercase letters, digits and hyphens, starting with a letter and not ending with a hyphen"
             )
+        if "google" in value:
+            raise ValueError("must not contain the restricted word 'google' (Google Cloud rejects such project ids)")
         return value
 
     @field_validator("regions")
@@ -232,12 +237,29 @@ def parse_environment(text: str, *, name: str, source: str) -> EnvironmentConfig
     if "name" in data and data["name"] != name:
         raise EnvironmentFileError(f"{source}: name = {data['name']!r}: must match the file name ({name!r}) or be left out")
     data["name"] = name
+    _reject_datetimes(data, source)
     try:
-        return EnvironmentConfig.model_validate(data)
+        # Strict: `serving_port = true` or `enabled = "yes"` is a mistake, not a 1 or a True.
+        # JSON mode keeps what TOML cannot express natively (arrays for tuples, string keys).
+        return EnvironmentConfig.model_validate_json(json.dumps(data), strict=True)
     except ValidationError as error:
         raise EnvironmentFileError(f"{source}: {format_validation_error(error, model=EnvironmentConfig)}") from None
     except ConfigurationError as error:
         raise EnvironmentFileError(f"{source}: {error}") from None
+
+
+def _reject_datetimes(value: object, source: str, path: str = "") -> None:
+    """TOML dates and times (``project_id = 1979-05-27``) fit no key here: say which key holds one."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _reject_datetimes(item, source, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _reject_datetimes(item, source, f"{path}[{index}]")
+    elif isinstance(value, (datetime.date, datetime.time)):
+        raise EnvironmentFileError(
+            f"{source}: {path} = {value.isoformat()}: a TOML date/time is not allowed here; quote it if you meant a string"
+        )
 
 
 def load_environment(path: Path) -> EnvironmentConfig:

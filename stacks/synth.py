@@ -40,6 +40,7 @@ def synthesize(configs: Mapping[str, EnvironmentConfig], outdir: Path | None = N
 
     target = (outdir or output_dir()).absolute()
     staging = target.with_name(f".{target.name}.staging-{os.getpid()}")
+    target.parent.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(staging, ignore_errors=True)
     try:
         app = App(outdir=str(staging))

@@ -684,3 +684,15 @@ def test_fails_when_recreate_has_surge(stack, naming):
 def test_fails_when_spec_has_an_unknown_key():
     with pytest.raises(ValidationError, match=r"preemptible"):
         FleetSpec(container=CONTAINER, preemptible=True)
+
+
+@pytest.mark.parametrize("name", ["DB_PASSWORD", "HF_TOKEN", "OPENAI_API_KEY", "client_secret"])
+def test_fails_when_a_secret_named_variable_holds_a_literal(name):
+    with pytest.raises(ValidationError, match=rf"env.{name} = '<hidden>': looks like a secret"):
+        FleetSpec(container=ContainerSpec(image="us-docker.pkg.dev/p/r/s:1"), env={name: "hunter2"})
+
+
+def test_secret_named_variable_may_hold_a_secret_manager_version():
+    spec = FleetSpec(container=ContainerSpec(image="us-docker.pkg.dev/p/r/s:1"),
+                     env={"HF_TOKEN": "projects/p/secrets/hf-token/versions/3"})
+    assert spec.env["HF_TOKEN"].endswith("/versions/3")

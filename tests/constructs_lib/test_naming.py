@@ -18,9 +18,10 @@ def test_common_labels_always_carry_app_env_and_managed_by():
     }
 
 
-def test_common_labels_cannot_override_the_identity_labels():
-    naming = Naming(app="ml", env="dev", labels={"env": "other"})
-    assert naming.common_labels()["env"] == "dev"
+@pytest.mark.parametrize("key", ["app", "env", "managed-by"])
+def test_fails_when_extra_labels_use_a_reserved_key(key):
+    with pytest.raises(ValidationError, match=rf"labels.{key} = 'other': app, env, managed-by are reserved"):
+        Naming(app="ml", env="dev", labels={key: "other"})
 
 
 @pytest.mark.parametrize("name", ["a", "ml-dev-vpc", "a" * 63, "x1-2-y"])

@@ -9,7 +9,7 @@ app can print one readable line instead of a traceback.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Iterable, Union
 
 from pydantic import BaseModel, ValidationError
 
@@ -51,7 +51,13 @@ def _user_loc(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> tuple[Any,
     cleaned: list[Any] = []
     current: Any = model
     union: Any = None
+    skip_member = False
     for item in loc:
+        if skip_member:
+            # pydantic names the union member it tried (``str``, ``function-after[..., Spec]``).
+            skip_member = False
+            if isinstance(item, str) and item not in getattr(current, "model_fields", {}):
+                continue
         if union is not None:
             member = _union_member(union, item)
             union = None
@@ -71,7 +77,29 @@ def _user_loc(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> tuple[Any,
             current = None
         else:
             current = _model_in(info.annotation)
+            if _is_plain_union(info.annotation):
+                skip_member = True
     return tuple(cleaned)
+
+
+def _is_plain_union(annotation: Any) -> bool:
+    """``Spec | str`` style unions (not ``X | None``): their errors carry a member tag in ``loc``."""
+    args = [a for a in (getattr(annotation, "__args__", ()) or ()) if a is not type(None)]
+    origin = getattr(annotation, "__origin__", None)
+    is_union = origin is Union or type(annotation).__name__ == "UnionType"
+    return is_union and len(args) > 1
+
+
+def _union_member_errors(error: ValidationError) -> set[int]:
+    """Indexes of errors from a union member that does not fit the input's kind (a ``str``
+    member tried on a table): the member that fits explains the mistake better."""
+    dropped = set()
+    for index, item in enumerate(error.errors(include_url=False)):
+        loc = tuple(item.get("loc", ()))
+        scalar_tags = {"str", "int", "float", "bool"}
+        if loc and str(loc[-1]) in scalar_tags and isinstance(item.get("input"), dict):
+            dropped.add(index)
+    return dropped
 
 
 def _union_tags(model: type[BaseModel] | None, loc: tuple[Any, ...], discriminator: str) -> str | None:
@@ -140,7 +168,10 @@ def describe_errors(
 ) -> list[str]:
     """One line per pydantic error: ``<prefix><key path> = <value>: <what is allowed>``."""
     lines = []
-    for item in error.errors(include_url=False):
+    dropped = _union_member_errors(error)
+    for index, item in enumerate(error.errors(include_url=False)):
+        if index in dropped and len(dropped) < len(error.errors()):
+            continue
         raw_loc = tuple(item.get("loc", ()))
         loc = _user_loc(model, raw_loc)
         # Errors raised inside a model validator carry no field location; the message names it.

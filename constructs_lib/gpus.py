@@ -42,6 +42,33 @@ MACHINE_TYPE_RULE = (
 )
 
 
+_N2 = (2, 4, 8, 16, 32, 48, 64, 80, 96, 128)
+_N1 = (1, 2, 4, 8, 16, 32, 64, 96)
+_C3 = (4, 8, 22, 44, 88, 176)
+MACHINE_SIZES: dict[tuple[str, str], tuple[int, ...]] = {
+    ("e2", "standard"): (2, 4, 8, 16, 32),
+    ("e2", "highmem"): (2, 4, 8, 16),
+    ("e2", "highcpu"): (2, 4, 8, 16, 32),
+    ("n1", "standard"): _N1,
+    ("n1", "highmem"): _N1[1:],
+    ("n1", "highcpu"): _N1[1:],
+    ("n2", "standard"): _N2,
+    ("n2", "highmem"): _N2,
+    ("n2", "highcpu"): _N2[:-1],
+    ("n2d", "standard"): (*_N2, 224),
+    ("n2d", "highmem"): _N2[:-1],
+    ("n2d", "highcpu"): (*_N2, 224),
+    ("c2", "standard"): (4, 8, 16, 30, 60),
+    ("c2d", "standard"): (2, 4, 8, 16, 32, 56, 112),
+    ("c3", "standard"): _C3,
+    ("c3", "highmem"): _C3,
+    ("c3", "highcpu"): _C3,
+    ("g2", "standard"): (4, 8, 12, 16, 24, 32, 48, 96),
+}
+"""vCPU sizes of the predefined shapes of common families (Compute Engine machine families,
+2025). Families and kinds not listed are checked by pattern only; custom types are free-form."""
+
+
 @dataclass(frozen=True)
 class MachineType:
     """A parsed machine type: ``family`` (n1, g2...), ``kind`` (standard, highgpu...) and the
@@ -66,6 +93,10 @@ def parse_machine_type(value: str, field_name: str = "machine_type") -> MachineT
     vcpus = None
     if match["size"] and not match["unit"] and match["kind"] in ("standard", "highmem", "highcpu", "custom", "megamem", "ultramem"):
         vcpus = int(match["size"])
+    sizes = MACHINE_SIZES.get((match["family"], match["kind"]))
+    if sizes is not None and vcpus not in sizes:
+        shapes = ", ".join(f"{match['family']}-{match['kind']}-{n}" for n in sizes)
+        raise ConfigurationError(field_name, value, f"is not a predefined machine type; {match['family']}-{match['kind']} comes in {shapes}")
     return MachineType(value, match["family"], match["kind"], vcpus)
 
 

@@ -85,7 +85,7 @@ class LoadBalancerSpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: NamePart = Field(default="lb", description="Role part of every physical name: <app>-<env>-<name>-... Defaults to 'lb'; change it to run two load balancers in one environment.")
+    name: NamePart = Field(default="lb", max_length=20, description="Role part of every physical name: <app>-<env>-<name>-... Defaults to 'lb'; change it to run two load balancers in one environment.")
     load_balancing_scheme: Literal["EXTERNAL_MANAGED", "EXTERNAL"] = Field(
         default="EXTERNAL_MANAGED",
         description="Defaults to EXTERNAL_MANAGED (Envoy-based global external Application LB): weighted canaries, header routes, "

@@ -24,6 +24,7 @@ from constructs_lib.naming import NamePart
 from constructs_lib.network import ServingNetwork
 from constructs_lib.regions import Region
 from constructs_lib.security import CloudArmorPolicy
+from constructs_lib.url_map import RoutePath
 
 MAX_MODEL_NAME = 20
 """Model names end up inside VM, MIG, health-check and backend names next to <app>-<env>- and
@@ -41,7 +42,7 @@ class ModelServiceSpec(BaseModel):
     name: NamePart = Field(description=f"Model name: part of every resource name and of the default route. At most {MAX_MODEL_NAME} characters.")
     model_path: str | None = Field(default=None, description="Object prefix of the model files in the model store. Defaults to the model name.")
     regions: tuple[Region, ...] = Field(default=(), description="Regions serving this model. Defaults to every region of the deployment.")
-    routes: tuple[str, ...] = Field(default=(), description="URL paths routed to the model. Defaults to /v1/models/<name> and /v1/models/<name>/*.")
+    routes: tuple[RoutePath, ...] = Field(default=(), description="URL paths routed to the model. Defaults to /v1/models/<name> and /v1/models/<name>/*.")
     fleet: FleetSpec = Field(description="Machine, image or startup script, GPUs and rollout of the model's VMs.")
     autoscaling: AutoscalingSpec = Field(default_factory=AutoscalingSpec, description="Defaults to 1..10 VMs per region on CPU 0.6.")
     backend: BackendServiceSpec = Field(default_factory=BackendServiceSpec, description="Backend service: timeout, CDN, affinity, logging.")

@@ -21,9 +21,9 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from typing import Any, Literal, Mapping, Sequence
+from typing import Annotated, Any, Literal, Mapping, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from constructs_lib._google import compute_url_map
 from constructs_lib.errors import ConfigurationError
@@ -81,6 +81,18 @@ def check_domain(value: str, field: str, *, allow_wildcard: bool) -> str:
             "digits and hyphens, not starting or ending with a hyphen, at most 253 characters)",
         )
     return value
+
+
+def _route_path_value(path: str) -> str:
+    try:
+        check_route_path(path, "path")
+    except ConfigurationError as error:
+        raise ValueError(error.allowed) from None
+    return path
+
+
+RoutePath = Annotated[str, AfterValidator(_route_path_value)]
+"""Spec field type: a routed path, ``/exact`` or ``/prefix/*`` (checked like add_model_route does)."""
 
 
 def check_route_path(path: str, field: str) -> tuple[Literal["full", "prefix"], str]:

@@ -24,11 +24,12 @@ from constructs_lib.errors import ConfigurationError, format_validation_error
 from constructs_lib.gke import ClusterSpec as GkeClusterSpec
 from constructs_lib.load_balancer import LoadBalancerSpec
 from constructs_lib.model_service import ModelServiceSpec
-from constructs_lib.model_store import ModelStoreSpec
+from constructs_lib.model_store import ModelStoreSpec, check_bucket_name
 from constructs_lib.model_workload import WorkloadSpec
 from constructs_lib.naming import Labels, NamePart
 from constructs_lib.network import NetworkSpec
-from constructs_lib.regions import Region
+from constructs_lib.regions import Region, check_zone
+from constructs_lib.url_map import RoutePath
 from constructs_lib.security import CloudArmorSpec
 
 PROJECT_ID_PATTERN = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
@@ -110,7 +111,15 @@ class StaticContent(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     bucket_name: str = Field(description="Existing bucket with the static objects (model cards, docs).")
-    paths: tuple[str, ...] = Field(default=("/static/*",), description="Paths routed to the bucket. Defaults to /static/*.")
+    paths: tuple[RoutePath, ...] = Field(default=("/static/*",), min_length=1, description="Paths routed to the bucket. Defaults to /static/*.")
+
+    @field_validator("bucket_name")
+    @classmethod
+    def _bucket(cls, value: str) -> str:
+        try:
+            return check_bucket_name(value)
+        except ConfigurationError as error:
+            raise ValueError(error.allowed) from None
     enable_cdn: bool = Field(default=True, description="Cache the objects at the edge. Defaults to on: static files are cacheable.")
 
 
@@ -186,6 +195,12 @@ class EnvironmentConfig(BaseModel):
                 raise ValueError(str(ConfigurationError(
                     f"{field}.regions", list(model.regions), f"must be among the deployment's regions ({', '.join(self.regions)})",
                 )))
+            for zone_index, zone in enumerate(model.fleet.zones):
+                for region in model.regions or self.regions:
+                    try:
+                        check_zone(zone, region, f"{field}.fleet.zones[{zone_index}]")
+                    except ConfigurationError as error:
+                        raise ValueError(str(error)) from None
             if model.canary_of is not None:
                 stable = next((m for m in self.models if m.name == model.canary_of), None)
                 if stable is None or stable.canary_of is not None:
@@ -199,14 +214,14 @@ class EnvironmentConfig(BaseModel):
                 raise ValueError(str(ConfigurationError(
                     f"models[{stable.name}] canaries", share, "canary weights of one model must add up to less than 100",
                 )))
-        paths = [(p, m.name) for m in self.models for p in m.route_paths if m.canary_of is None]
+        paths = [(f"models[{m.name}].routes", p, f"model {m.name!r}") for m in self.models for p in m.route_paths if m.canary_of is None]
+        if self.static_content is not None:
+            paths += [(f"static_content.paths[{i}]", p, "static_content") for i, p in enumerate(self.static_content.paths)]
         seen: dict[str, str] = {}
-        for path, model_name in paths:
+        for field, path, owner in paths:
             if path in seen:
-                raise ValueError(str(ConfigurationError(
-                    f"models[{model_name}].routes", path, f"is already routed to model {seen[path]!r}; every path goes to one model",
-                )))
-            seen[path] = model_name
+                raise ValueError(str(ConfigurationError(field, path, f"is already routed to {seen[path]}; every path goes to one place")))
+            seen[path] = owner
         return self
 
     def _gke_rules(self) -> "EnvironmentConfig":

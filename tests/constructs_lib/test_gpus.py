@@ -115,3 +115,14 @@ def test_region_check():
     assert check_gpu_region("nvidia-l4", "europe-west1") == "europe-west1"
     with pytest.raises(ConfigurationError, match=r"region = 'africa-south1': nvidia-h100-80gb is not offered there \(approximate table\); regions with it: asia-northeast1"):
         check_gpu_region("nvidia-h100-80gb", "africa-south1")
+
+
+@pytest.mark.parametrize("name", ["n2-standard-3", "e2-standard-64", "g2-standard-2", "c3-standard-5"])
+def test_fails_when_machine_shape_does_not_exist(name):
+    with pytest.raises(ConfigurationError, match=rf"machine_type = '{name}': is not a predefined machine type"):
+        parse_machine_type(name)
+
+
+@pytest.mark.parametrize("name", ["n2-standard-4", "e2-medium", "n2-custom-6-24576", "a2-highgpu-1g", "c3-standard-8-lssd", "m3-ultramem-32"])
+def test_real_machine_shapes_parse(name):
+    assert parse_machine_type(name).name == name

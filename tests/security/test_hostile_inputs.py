@@ -203,19 +203,10 @@ CASES: list[tuple[str, str | bytes, tuple[str, ...]]] = [
 ]
 
 
-BUGS = {
-    "union-internals": "BUG: ssl_policy (SslPolicySpec | str) errors leak pydantic union tags (function-after[...], .str) and report two errors",
-    "internal-key": "BUG: a construct-level check names its own argument (spec.zones, routes[a].paths, backend_buckets[static], name) instead of the file's key",
-    "machine-shape": "BUG: machine types are checked by pattern only; nonexistent shapes such as n2-standard-3 pass",
-}
-KNOWN_BUGS = {
-    "lb-tls": "union-internals",
-    "lb-name-long": "internal-key", "static-bucket": "internal-key", "static-path-clash": "internal-key",
-    "route-no-slash": "internal-key", "route-empty": "internal-key", "zone-other-region": "internal-key", "zone-unknown": "internal-key",
-    "machine-unknown": "machine-shape",
-}
-"""Cases that fail today because of a bug in constructs_lib/stacks (reported, not fixed here).
-They are strict xfails: when the bug is fixed the case passes and the mark must go."""
+BUGS: dict[str, str] = {}
+KNOWN_BUGS: dict[str, str] = {}
+"""Cases that fail because of a known bug in constructs_lib/stacks, marked as strict xfails:
+when the bug is fixed the case passes and the mark must go. Every bug found so far is fixed."""
 
 PYDANTIC_INTERNALS = ("function-after[", "function-wrap[", "function-plain[", "Unable to extract tag", "lax-or-strict", "json-or-python")
 

@@ -11,9 +11,11 @@ about a second each, mostly Terraform and plugin start-up. Here the stacks are
    (interpolations, ``depends_on``, ``replace_triggered_by``, provider blocks);
 3. **merged** into one working dir, one file per stack (``s<n>.tf.json``), so every diagnostic
    Terraform reports names the file (and usually the prefixed address) of the stack it concerns;
-4. checked with one ``validate -json`` and one ``plan -json`` per chunk. Stacks named by an error
-   are taken out and reported; the rest is checked again, so one broken stack never hides or
-   fails the others.
+4. checked with one ``terraform plan -json`` per chunk of about :data:`MAX_BLOCKS_PER_CHUNK`
+   resources (``plan`` first runs the same validate walk ``terraform validate`` does: it calls
+   ValidateResourceConfig for every resource twice, so a separate ``validate`` run only costs
+   time; ``validate_first=True`` adds it). Stacks named by an error are taken out and reported;
+   the rest is checked again, so one broken stack never hides or fails the others.
 
 Providers: every provider configuration becomes an aliased block ``<name>.p<k>`` and every
 resource / data source gets an explicit ``provider``. Stacks whose configuration of a provider

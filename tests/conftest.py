@@ -22,6 +22,10 @@ from cdktf import TerraformStack, Testing  # noqa: E402
 from constructs_lib._google import provider as google_provider  # noqa: E402
 from constructs_lib.naming import Naming  # noqa: E402
 
+pytest_plugins = ["tests.terraform_loop"]
+"""After every other test, real Terraform validates and plans every stack the tests synthesized
+(tests/terraform_loop.py: merged into a few configurations, offline provider double)."""
+
 TEST_PROJECT = "test-project-123"
 TEST_REGION = "europe-west1"
 

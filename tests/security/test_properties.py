@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from constructs_lib.errors import ConfigurationError, format_validation_error
 from constructs_lib.naming import Naming, check_labels
 from constructs_lib.regions import ZONE_SUFFIXES
+from tests.conftest import synth
 from stacks.config import EnvironmentConfig
 from tests.security import checks
 from tests.security.conftest import SynthStack
@@ -105,17 +106,12 @@ def environments(draw: st.DrawFn) -> dict[str, Any]:
 
 
 def synthesize(config: EnvironmentConfig) -> list[SynthStack]:
-    """The stacks the app builds for ``config``, synthesized in memory."""
-    try:
-        from stacks.synth import build_stacks
-    except ImportError:  # before the GKE variant: one MlServingStack per environment
-        from stacks.serving_stack import MlServingStack
-
-        def build_stacks(app, config):  # noqa: ANN001, ANN202
-            return [MlServingStack(app, config)]
+    """The stacks the app builds for ``config``, synthesized in memory (and recorded, so the
+    Terraform loop plans every generated environment too)."""
+    from stacks.synth import build_stacks
 
     stacks = build_stacks(Testing.app(), config)
-    return [SynthStack(name=s.node.id, source="hypothesis", config=config, json=json.loads(Testing.synth(s)), path=None)  # type: ignore[arg-type]
+    return [SynthStack(name=s.node.id, source="hypothesis", config=config, json=synth(s), path=None)  # type: ignore[arg-type]
             for s in stacks]
 
 

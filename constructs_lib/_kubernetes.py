@@ -8,23 +8,9 @@ bindings are imported the normal way; only the GKE variant needs them, and only 
 
 from __future__ import annotations
 
-import importlib
-from types import ModuleType
+from constructs_lib._bindings import submodule_access
 
 PACKAGE = "cdktf_cdktf_provider_kubernetes"
 
 
-def submodule(name: str) -> ModuleType:
-    """The bindings submodule ``name`` (``deployment_v1``, ``provider``...)."""
-    return importlib.import_module(f"{PACKAGE}.{name}")
-
-
-def __getattr__(name: str) -> ModuleType:
-    if name.startswith("__"):
-        raise AttributeError(name)
-    try:
-        return submodule(name)
-    except ModuleNotFoundError as error:
-        if error.name == f"{PACKAGE}.{name}":
-            raise AttributeError(f"{PACKAGE} has no submodule {name!r}") from None
-        raise
+submodule, __getattr__ = submodule_access(PACKAGE)

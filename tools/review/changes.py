@@ -90,17 +90,7 @@ def name_is_sensitive(path: Path) -> bool:
 
 def marked_sensitive(marks: Any, path: Path) -> bool:
     """True if a plan's ``*_sensitive`` tree marks `path` (or one of its parents) sensitive."""
-    node = marks
-    for part in path:
-        if node is True:
-            return True
-        if isinstance(node, dict) and isinstance(part, str):
-            node = node.get(part)
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-            node = node[part]
-        else:
-            return False
-    return node is True
+    return _sub_marks(marks, path) is True
 
 
 def _sub_marks(marks: Any, path: Path) -> Any:

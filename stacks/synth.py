@@ -12,9 +12,9 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping
 
-from constructs_lib.errors import ConfigurationError
 from constructs import Construct
 
+from constructs_lib.errors import ConfigurationError
 from stacks.config import EnvironmentConfig, EnvironmentFileError
 
 if TYPE_CHECKING:
@@ -29,8 +29,8 @@ def output_dir() -> Path:
 
 
 def synthesize(configs: Mapping[str, EnvironmentConfig], outdir: Path | None = None) -> Path:
-    """One ``MlServingStack`` per config (keyed by the file it came from), synthesized into
-    ``outdir`` atomically.
+    """The stacks of every config (keyed by the file it came from, see ``build_stacks``),
+    synthesized into ``outdir`` atomically.
 
     Raises ``EnvironmentFileError`` naming the file when a construct rejects its input, or
     jsii's ``JSIIError`` when a construct validation fails at synth; in both cases ``outdir``

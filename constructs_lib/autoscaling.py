@@ -18,8 +18,8 @@ from constructs import Construct
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from constructs_lib._google import compute_region_autoscaler
-from constructs_lib.errors import ConfigurationError
-from constructs_lib.naming import NAME_PATTERN, NAME_RULE, Naming, check_name
+from constructs_lib.errors import ConfigurationError, invalid
+from constructs_lib.naming import Naming, check_name
 from constructs_lib.regions import check_region
 
 DEFAULT_COOLDOWN_SEC = 300
@@ -36,9 +36,6 @@ _CRON_FIELDS = (
     ("day of week", 0, 7, _DAYS),
 )
 
-
-def _error(field: str, value: object, allowed: str) -> ValueError:
-    return ValueError(str(ConfigurationError(field, value, allowed)))
 
 
 def _cron_value(text: str, low: int, high: int, names: dict[str, int]) -> int:
@@ -98,7 +95,7 @@ class MetricSpec(BaseModel):
     @classmethod
     def _name(cls, value: str) -> str:
         if not _METRIC_NAME.fullmatch(value):
-            raise _error("metrics.name", value, "must be a Cloud Monitoring metric type such as custom.googleapis.com/queue_depth")
+            raise invalid("metrics.name", value, "must be a Cloud Monitoring metric type such as custom.googleapis.com/queue_depth")
         return value
 
     @model_validator(mode="after")
@@ -147,9 +144,7 @@ class ScheduleSpec(BaseModel):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not NAME_PATTERN.fullmatch(value):
-            raise _error("schedules.name", value, NAME_RULE)
-        return value
+        return check_name(value, "schedules.name")
 
     @field_validator("schedule")
     @classmethod
@@ -161,7 +156,7 @@ class ScheduleSpec(BaseModel):
     @classmethod
     def _duration(cls, value: int) -> int:
         if value < 300:
-            raise _error("schedules.duration_sec", value, "must be at least 300 seconds")
+            raise invalid("schedules.duration_sec", value, "must be at least 300 seconds")
         return value
 
     @field_validator("time_zone")
@@ -170,7 +165,7 @@ class ScheduleSpec(BaseModel):
         try:
             zoneinfo.ZoneInfo(value)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise _error("schedules.time_zone", value, "must be an IANA time zone such as UTC or Europe/Berlin") from None
+            raise invalid("schedules.time_zone", value, "must be an IANA time zone such as UTC or Europe/Berlin") from None
         return value
 
 
@@ -203,7 +198,7 @@ class AutoscalingSpec(BaseModel):
     @classmethod
     def _utilization(cls, value: float | None, info) -> float | None:  # noqa: ANN001
         if value is not None and not 0 < value <= 1:
-            raise _error(info.field_name, value, "utilization targets must be in (0, 1]")
+            raise invalid(info.field_name, value, "utilization targets must be in (0, 1]")
         return value
 
     @model_validator(mode="after")

@@ -41,6 +41,14 @@ _SECRET_VERSION = re.compile(r"^projects/([^/]+)/secrets/([^/]+)/versions/([^/]+
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")
 
 
+def _check_custom_headers(headers: tuple[str, ...]) -> tuple[str, ...]:
+    """Custom request/response headers of backend services and buckets: ``Name: value``."""
+    for header in headers:
+        if not _CUSTOM_HEADER.fullmatch(header):
+            raise ValueError(f"{header!r} must look like 'Header-Name: value'")
+    return headers
+
+
 class BackendHealthCheckSpec(BaseModel):
     """The backend service's health check (``google_compute_health_check``). Defaults to HTTP
     ``GET /healthz`` on the serving port every 10 s, 5 s timeout, healthy after 2 and unhealthy
@@ -255,10 +263,7 @@ class BackendServiceSpec(BaseModel):
     @field_validator("custom_request_headers", "custom_response_headers")
     @classmethod
     def _headers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for header in value:
-            if not _CUSTOM_HEADER.fullmatch(header):
-                raise ValueError(f"{header!r} must look like 'Header-Name: value'")
-        return value
+        return _check_custom_headers(value)
 
     @model_validator(mode="after")
     def _api_rules(self) -> "BackendServiceSpec":
@@ -558,10 +563,7 @@ class BackendBucketSpec(BaseModel):
     @field_validator("custom_response_headers")
     @classmethod
     def _headers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for header in value:
-            if not _CUSTOM_HEADER.fullmatch(header):
-                raise ValueError(f"{header!r} must look like 'Header-Name: value'")
-        return value
+        return _check_custom_headers(value)
 
     @model_validator(mode="after")
     def _cdn(self) -> "BackendBucketSpec":

@@ -51,7 +51,7 @@ from constructs_lib._google import (
     project_iam_member,
     service_account as google_service_account,
 )
-from constructs_lib.errors import ConfigurationError
+from constructs_lib.errors import ConfigurationError, invalid
 from constructs_lib.gpus import (
     check_gpu_count,
     check_gpu_region,
@@ -62,7 +62,7 @@ from constructs_lib.gpus import (
 )
 from constructs_lib.iam import check_account_id, check_role, check_service_account_email, service_account_member
 from constructs_lib.interfaces import CacheConnection, ModelSource
-from constructs_lib.naming import NAME_PATTERN, NAME_RULE, Labels, Naming, check_name_part
+from constructs_lib.naming import NAME_PATTERN, NAME_RULE, Labels, Naming, check_name, check_name_part
 from constructs_lib.network import ServingNetwork
 from constructs_lib.regions import check_region, check_zone, zones_of
 
@@ -132,10 +132,6 @@ _DIRECTION_CODES = {
 }
 
 
-def _error(field: str, value: object, allowed: str) -> ValueError:
-    """A ValueError carrying the ConfigurationError message, for pydantic validators."""
-    return ValueError(str(ConfigurationError(field, value, allowed)))
-
 
 def region_code(region: str) -> str:
     """Short region code for tight names: europe-west1 -> euw1, northamerica-northeast1 -> nane1."""
@@ -184,7 +180,7 @@ class ContainerSpec(BaseModel):
     @classmethod
     def _image(cls, value: str) -> str:
         if not _IMAGE_PATTERN.fullmatch(value):
-            raise _error("container.image", value, "must be a container image reference such as us-docker.pkg.dev/project/repo/server:1.2")
+            raise invalid("container.image", value, "must be a container image reference such as us-docker.pkg.dev/project/repo/server:1.2")
         return value
 
 
@@ -233,7 +229,7 @@ class HealthCheckSpec(BaseModel):
     @classmethod
     def _path(cls, value: str) -> str:
         if not value.startswith("/") or any(c.isspace() for c in value) or len(value) > 1024:
-            raise _error("health_check.path", value, "must be an absolute request path without spaces, e.g. /healthz")
+            raise invalid("health_check.path", value, "must be an absolute request path without spaces, e.g. /healthz")
         return value
 
     @model_validator(mode="after")
@@ -281,14 +277,14 @@ class CanarySpec(BaseModel):
     @classmethod
     def _percent(cls, value: int) -> int:
         if not 0 <= value <= 100:
-            raise _error("canary.percent", value, "must be between 0 and 100")
+            raise invalid("canary.percent", value, "must be between 0 and 100")
         return value
 
     @field_validator("container_image")
     @classmethod
     def _image(cls, value: str | None) -> str | None:
         if value is not None and not _IMAGE_PATTERN.fullmatch(value):
-            raise _error("canary.container_image", value, "must be a container image reference")
+            raise invalid("canary.container_image", value, "must be a container image reference")
         return value
 
     @model_validator(mode="after")
@@ -376,11 +372,11 @@ class FleetSpec(BaseModel):
     def _env(cls, value: dict[str, str]) -> dict[str, str]:
         for name in value:
             if not _ENV_NAME_PATTERN.fullmatch(name):
-                raise _error(f"env.{name}", name, "must be an environment variable name matching ^[A-Za-z_][A-Za-z0-9_]*$")
+                raise invalid(f"env.{name}", name, "must be an environment variable name matching ^[A-Za-z_][A-Za-z0-9_]*$")
             if name in SERVER_ENV_NAMES:
-                raise _error(f"env.{name}", name, f"is set by the fleet from its wiring; reserved: {', '.join(sorted(SERVER_ENV_NAMES))}")
+                raise invalid(f"env.{name}", name, f"is set by the fleet from its wiring; reserved: {', '.join(sorted(SERVER_ENV_NAMES))}")
             if _SECRET_NAME_PATTERN.search(name) and not _SECRET_VERSION_PATTERN.fullmatch(value[name]):
-                raise _error(
+                raise invalid(
                     f"env.{name}", "<hidden>",
                     "looks like a secret: instance metadata is readable by anything on the VM and lands in Terraform state; "
                     "pass a Secret Manager version (projects/<p>/secrets/<s>/versions/<v>) and read it at start",
@@ -391,7 +387,7 @@ class FleetSpec(BaseModel):
     @classmethod
     def _boot_image(cls, value: str | None) -> str | None:
         if value is not None and not _BOOT_IMAGE_PATTERN.fullmatch(value):
-            raise _error("boot_image", value, "must be <project>/<image or family>, e.g. cos-cloud/cos-stable or projects/p/global/images/family/f")
+            raise invalid("boot_image", value, "must be <project>/<image or family>, e.g. cos-cloud/cos-stable or projects/p/global/images/family/f")
         return value
 
     @field_validator("zones")
@@ -399,22 +395,20 @@ class FleetSpec(BaseModel):
     def _zones(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         repeated = sorted({z for z in value if value.count(z) > 1})
         if repeated:
-            raise _error("zones", list(value), f"each zone may be listed once; repeated: {', '.join(repeated)}")
+            raise invalid("zones", list(value), f"each zone may be listed once; repeated: {', '.join(repeated)}")
         return value
 
     @field_validator("port_name")
     @classmethod
     def _port_name(cls, value: str) -> str:
-        if not NAME_PATTERN.fullmatch(value):
-            raise _error("port_name", value, NAME_RULE)
-        return value
+        return check_name(value, "port_name")
 
     @field_validator("network_tags")
     @classmethod
     def _tags(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for index, tag in enumerate(value):
             if not NAME_PATTERN.fullmatch(tag):
-                raise _error(f"network_tags[{index}]", tag, NAME_RULE)
+                raise invalid(f"network_tags[{index}]", tag, NAME_RULE)
         return value
 
     @field_validator("metadata")
@@ -422,9 +416,9 @@ class FleetSpec(BaseModel):
     def _metadata(cls, value: dict[str, str]) -> dict[str, str]:
         for key in value:
             if key in RESERVED_METADATA:
-                raise _error(f"metadata.{key}", key, f"is set by the fleet; reserved keys: {', '.join(sorted(RESERVED_METADATA))}")
+                raise invalid(f"metadata.{key}", key, f"is set by the fleet; reserved keys: {', '.join(sorted(RESERVED_METADATA))}")
             if not _METADATA_KEY_PATTERN.fullmatch(key):
-                raise _error(f"metadata.{key}", key, "metadata keys are 1-128 letters, digits, '-' and '_'")
+                raise invalid(f"metadata.{key}", key, "metadata keys are 1-128 letters, digits, '-' and '_'")
         return value
 
     @field_validator("roles")
@@ -450,7 +444,7 @@ class FleetSpec(BaseModel):
         else:
             check_machine_without_gpu(self.machine_type)
         if self.canary is not None and self.canary.container_image is not None and self.container is None:
-            raise _error("canary.container_image", self.canary.container_image, "needs container mode (set container, not startup_script)")
+            raise invalid("canary.container_image", self.canary.container_image, "needs container mode (set container, not startup_script)")
         return self
 
     @property

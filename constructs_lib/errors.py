@@ -28,6 +28,12 @@ class ConfigurationError(ValueError):
         super().__init__(f"{field} = {_show(value)}: {allowed}")
 
 
+def invalid(field: str, value: Any, allowed: str) -> ValueError:
+    """A plain ValueError with the ConfigurationError message, for pydantic validators (pydantic
+    wraps ValueErrors into its ValidationError; the message keeps our one-line format)."""
+    return ValueError(str(ConfigurationError(field, value, allowed)))
+
+
 def _show(value: Any) -> str:
     """Short, single-line repr of a value for error messages (long values are cut)."""
     text = repr(value)

@@ -13,7 +13,7 @@ from typing import Annotated, Mapping
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from constructs_lib.errors import ConfigurationError
+from constructs_lib.errors import ConfigurationError, invalid
 
 NAME_PATTERN = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 """GCP resource names (Compute Engine, Memorystore, service accounts' ids are stricter)."""
@@ -81,9 +81,9 @@ def _labels_value(value: dict[str, str]) -> dict[str, str]:
     reserved = sorted(set(value) & set(RESERVED_LABELS))
     if reserved:
         key = reserved[0]
-        raise ValueError(str(ConfigurationError(
+        raise invalid(
             f"labels.{key}", value[key], f"{', '.join(RESERVED_LABELS)} are reserved: they are set from the app and environment names",
-        )))
+        )
     return value
 
 

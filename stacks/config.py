@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from constructs_lib.cache import CacheSpec
 from constructs_lib.backends import BackendServiceSpec
-from constructs_lib.errors import ConfigurationError, format_validation_error
+from constructs_lib.errors import ConfigurationError, format_validation_error, invalid
 from constructs_lib.gke import ClusterSpec as GkeClusterSpec
 from constructs_lib.load_balancer import LoadBalancerSpec
 from constructs_lib.model_service import ModelServiceSpec
@@ -189,12 +189,12 @@ class EnvironmentConfig(BaseModel):
         for index, model in enumerate(self.models):
             field = f"models[{index}]"
             if model.name in names[:index]:
-                raise ValueError(str(ConfigurationError(f"{field}.name", model.name, "model names must be unique")))
+                raise invalid(f"{field}.name", model.name, "model names must be unique")
             outside = [r for r in model.regions if r not in self.regions]
             if outside:
-                raise ValueError(str(ConfigurationError(
+                raise invalid(
                     f"{field}.regions", list(model.regions), f"must be among the deployment's regions ({', '.join(self.regions)})",
-                )))
+                )
             for zone_index, zone in enumerate(model.fleet.zones):
                 for region in model.regions or self.regions:
                     try:
@@ -205,36 +205,36 @@ class EnvironmentConfig(BaseModel):
                 stable = next((m for m in self.models if m.name == model.canary_of), None)
                 if stable is None or stable.canary_of is not None:
                     allowed = [m.name for m in self.models if m.canary_of is None and m.name != model.name]
-                    raise ValueError(str(ConfigurationError(
+                    raise invalid(
                         f"{field}.canary_of", model.canary_of, f"must name a model that is not a canary itself; allowed: {', '.join(allowed)}",
-                    )))
+                    )
         for stable in self.models:
             share = sum(m.canary_weight for m in self.models if m.canary_of == stable.name)
             if share >= 100:
-                raise ValueError(str(ConfigurationError(
+                raise invalid(
                     f"models[{stable.name}] canaries", share, "canary weights of one model must add up to less than 100",
-                )))
+                )
         paths = [(f"models[{m.name}].routes", p, f"model {m.name!r}") for m in self.models for p in m.route_paths if m.canary_of is None]
         if self.static_content is not None:
             paths += [(f"static_content.paths[{i}]", p, "static_content") for i, p in enumerate(self.static_content.paths)]
         seen: dict[str, str] = {}
         for field, path, owner in paths:
             if path in seen:
-                raise ValueError(str(ConfigurationError(field, path, f"is already routed to {seen[path]}; every path goes to one place")))
+                raise invalid(field, path, f"is already routed to {seen[path]}; every path goes to one place")
             seen[path] = owner
         return self
 
     def _gke_rules(self) -> "EnvironmentConfig":
         if self.models:
-            raise ValueError(str(ConfigurationError(
+            raise invalid(
                 "models", [m.name for m in self.models], "a [gke] environment serves [[gke.workloads]]; leave [[models]] out",
-            )))
+            )
         if len(self.regions) != 1:
-            raise ValueError(str(ConfigurationError("regions", list(self.regions), "a [gke] environment runs one regional cluster: give exactly one region")))
+            raise invalid("regions", list(self.regions), "a [gke] environment runs one regional cluster: give exactly one region")
         if "cache" in self.model_fields_set:
-            raise ValueError(str(ConfigurationError(
+            raise invalid(
                 "cache", "set", "a [gke] environment creates no cache; pass an existing cache's connection from Python instead",
-            )))
+            )
         return self
 
     @property

@@ -2,7 +2,8 @@
 
 ``python main.py`` (or ``cdktf synth``) synthesizes every ``environments/*.toml`` into
 ``$CDKTF_OUTDIR`` (default ``cdktf.out``); ``ML_SERVING_ENV=dev`` (comma-separated) narrows
-it; ``ML_SERVING_ENVIRONMENTS_DIR`` points at another folder of environment files. Bad input
+it (the other environments' stacks in the output are kept); ``ML_SERVING_ENVIRONMENTS_DIR``
+points at another folder of environment files. It prints what it wrote. Bad input
 ends with one line on stderr and exit code 2, never a traceback, and leaves the previous
 output untouched.
 """
@@ -20,7 +21,8 @@ from stacks.config import ENVIRONMENTS_DIR, EnvironmentFileError, display_path, 
 def main() -> int:
     try:
         directory = Path(os.environ.get("ML_SERVING_ENVIRONMENTS_DIR") or ENVIRONMENTS_DIR)
-        files = environment_files(directory, only=os.environ.get("ML_SERVING_ENV"))
+        only = os.environ.get("ML_SERVING_ENV")
+        files = environment_files(directory, only=only)
         configs = {display_path(path): load_environment(path) for path in files}
     except EnvironmentFileError as error:
         return _fail(str(error))
@@ -30,12 +32,13 @@ def main() -> int:
     from stacks.synth import synthesize
 
     try:
-        synthesize(configs)
+        report = synthesize(configs, only=[config.name for config in configs.values()] if only else None)
     except EnvironmentFileError as error:
         return _fail(str(error))
     except JSIIError as error:
         # Cross-resource rules (node.add_validation) fail at synth: their message, not a trace.
         return _fail(" ".join(str(error).split()))
+    print("\n".join(report.lines()))
     return 0
 
 

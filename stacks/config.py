@@ -42,19 +42,23 @@ class EnvironmentFileError(Exception):
 
 
 class LocalBackend(BaseModel):
-    """Terraform state in a local file, relative to the stack's output directory (the default)."""
+    """Terraform state in a local file, ``state/<stack>.tfstate`` next to the output folder (the
+    default): outside ``cdktf.out``, which every synthesis replaces (see ``stacks.state``)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     type: Literal["local"] = "local"
-    path: str = Field(default="terraform.tfstate", description="State file, relative to cdktf.out/stacks/<stack>. Defaults to terraform.tfstate.")
 
-    @field_validator("path")
+    @model_validator(mode="before")
     @classmethod
-    def _relative(cls, value: str) -> str:
-        if not value or value.startswith("/") or ".." in Path(value).parts:
-            raise ValueError(f"{value!r} must be a relative path inside the stack directory (no leading /, no ..)")
-        return value
+    def _no_path(cls, data: object) -> object:
+        if isinstance(data, dict) and "path" in data:
+            raise invalid(
+                "backend.path", data["path"],
+                "no longer supported: local state lives in state/<stack>.tfstate next to cdktf.out (synthesis "
+                "replaces cdktf.out); move cdktf.out/stacks/<stack>/<path> there and remove the key",
+            )
+        return data
 
 
 class GcsBackend(BaseModel):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-from cdktf import GcsBackend, LocalBackend, TerraformOutput, TerraformStack
+from cdktf import TerraformOutput, TerraformStack
 from constructs import Construct
 
 from constructs_lib._google import provider as google_provider
@@ -34,6 +34,7 @@ from constructs_lib.security import CloudArmorPolicy, CloudArmorSpec
 from stacks.config import GcsBackend as GcsBackendConfig
 from stacks.config import LocalBackend as LocalBackendConfig
 from stacks.config import StaticContent
+from stacks.state import configure_state_backend
 
 StateBackend = LocalBackendConfig | GcsBackendConfig
 
@@ -43,14 +44,11 @@ A placeholder that fits a GPU server doing ~100 ms inferences with batching off;
 
 
 def _configure_backend(stack: TerraformStack, backend: StateBackend | None, stack_id: str) -> None:
-    """Local state in the stack's folder, or GCS under ``<prefix>/<stack id>`` (each stack has its
-    own state; with a prefix both stacks of the variant live under it)."""
+    """Local state in ``state/<stack id>.tfstate``, or GCS under ``<prefix>/<stack id>`` (each stack
+    has its own state; with a prefix both stacks of the variant live under it)."""
     backend = backend or LocalBackendConfig()
-    if backend.type == "gcs":
-        prefix = f"{backend.prefix.rstrip('/')}/{stack_id}" if backend.prefix else f"terraform/{stack_id}"
-        GcsBackend(stack, bucket=backend.bucket, prefix=prefix)
-    else:
-        LocalBackend(stack, path=backend.path)
+    prefix = getattr(backend, "prefix", None)
+    configure_state_backend(stack, backend, gcs_prefix=f"{prefix.rstrip('/')}/{stack_id}" if prefix else f"terraform/{stack_id}")
 
 
 def _google(stack: TerraformStack, project_id: str, region: str) -> None:

@@ -7,7 +7,7 @@ network -> model store -> per-region inference cache -> Cloud Armor -> global lo
 
 from __future__ import annotations
 
-from cdktf import GcsBackend, LocalBackend, TerraformOutput, TerraformStack
+from cdktf import TerraformOutput, TerraformStack
 from constructs import Construct
 
 from constructs_lib._google import provider as google_provider
@@ -19,6 +19,7 @@ from constructs_lib.naming import Naming
 from constructs_lib.network import ServingNetwork
 from constructs_lib.security import CloudArmorPolicy
 from stacks.config import EnvironmentConfig
+from stacks.state import configure_state_backend
 
 
 class MlServingStack(TerraformStack):
@@ -40,7 +41,9 @@ class MlServingStack(TerraformStack):
             # The provider's own attribution label would differ from our managed-by label.
             add_terraform_attribution_label=False,
         )
-        self._configure_backend()
+        configure_state_backend(
+            self, config.backend, gcs_prefix=getattr(config.backend, "prefix", None) or f"terraform/{config.stack_name}",
+        )
 
         self.network = ServingNetwork(self, "network", naming=naming, regions=config.regions, spec=config.network)
         self.model_store = ModelStore(self, "models", naming=naming, spec=config.model_store)
@@ -70,13 +73,6 @@ class MlServingStack(TerraformStack):
                 "static", static.bucket_name, paths=list(static.paths), enable_cdn=static.enable_cdn,
             )
         self._add_outputs()
-
-    def _configure_backend(self) -> None:
-        backend = self.config.backend
-        if backend.type == "gcs":
-            GcsBackend(self, bucket=backend.bucket, prefix=backend.prefix or f"terraform/{self.config.stack_name}")
-        else:
-            LocalBackend(self, path=backend.path)
 
     def _route_models(self) -> None:
         """Each stable model's paths go to its backend, split with its canaries when it has any."""

@@ -41,7 +41,7 @@ def test_main_synthesizes_every_environment(synthesized_out: Path):
     assert stacks == sorted(expected)
     dev = json.loads((synthesized_out / "stacks" / "ml-serving-dev" / "cdk.tf.json").read_text())
     assert "google_compute_network" in dev["resource"]
-    assert dev["terraform"]["backend"] == {"local": {"path": "terraform.tfstate"}}
+    assert dev["terraform"]["backend"] == {"local": {"path": "../../../state/ml-serving-dev.tfstate"}}
 
 
 @pytest.mark.slow
@@ -126,9 +126,13 @@ def test_failed_synth_leaves_previous_output_untouched(tmp_path: Path):
 
 
 @pytest.mark.slow
-def test_successful_synth_replaces_previous_output(tmp_path: Path):
+def test_full_synth_drops_stacks_of_removed_environments(tmp_path: Path):
     stale = tmp_path / "cdktf.out" / "stacks" / "ml-serving-removed"
     stale.mkdir(parents=True)
-    result = _run_main(tmp_path, ML_SERVING_ENV="dev")
+    directory = tmp_path / "environments"
+    directory.mkdir()
+    (directory / "qa.toml").write_text('project_id = "my-project-1"\nregions = ["us-east1"]\n' + MODEL)
+    result = _run_main(tmp_path, ML_SERVING_ENVIRONMENTS_DIR=str(directory))
     assert result.returncode == 0, result.stderr
-    assert [p.name for p in (tmp_path / "cdktf.out" / "stacks").iterdir()] == ["ml-serving-dev"]
+    assert [p.name for p in (tmp_path / "cdktf.out" / "stacks").iterdir()] == ["ml-serving-qa"]
+    assert result.stdout.startswith(f"synthesized {tmp_path / 'cdktf.out'}: ml-serving-qa (") and "resources)" in result.stdout

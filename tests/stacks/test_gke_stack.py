@@ -92,7 +92,7 @@ def test_outputs(built):
 
 def test_local_state_per_stack_and_gcs_prefix_per_stack():
     local = _stack()
-    assert local.to_terraform()["terraform"]["backend"] == {"local": {"path": "terraform.tfstate"}}
+    assert local.to_terraform()["terraform"]["backend"] == {"local": {"path": "../../../state/ml-serving-dev-gke.tfstate"}}
     gcs = _stack(backend=GcsBackend(type="gcs", bucket="acme-tf-state"))
     assert gcs.to_terraform()["terraform"]["backend"]["gcs"] == {"bucket": "acme-tf-state", "prefix": "terraform/ml-serving-dev-gke"}
     assert gcs.cluster_stack.to_terraform()["terraform"]["backend"]["gcs"]["prefix"] == "terraform/ml-serving-dev-gke-cluster"

@@ -30,7 +30,7 @@ def test_resources_carry_environment_labels():
 
 
 def test_local_backend_by_default():
-    assert _stack().to_terraform()["terraform"]["backend"] == {"local": {"path": "terraform.tfstate"}}
+    assert _stack().to_terraform()["terraform"]["backend"] == {"local": {"path": "../../../state/ml-serving-dev.tfstate"}}
 
 
 def test_gcs_backend_prefix_defaults_to_the_stack_name():

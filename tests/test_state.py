@@ -1,0 +1,108 @@
+"""Terraform state survives every way of synthesizing, as a user runs them (subprocesses).
+
+Local state lives in ``state/<stack>.tfstate`` next to the output folder (``stacks.state``);
+these tests put a state file where the synthesized backend points and synthesize again with
+``make synth``, ``make synth ENV=dev`` and the pinned cdktf CLI, then check that the file, and
+the stacks a narrowed synth did not name, are still there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from stacks.state import local_state_path
+
+ROOT = Path(__file__).resolve().parent.parent
+STATE = '{"version": 4, "serial": 7, "lineage": "keep-me", "resources": []}\n'
+
+
+def _env(outdir: Path, **extra: str) -> dict[str, str]:
+    return {**os.environ, "CDKTF_OUTDIR": str(outdir), "CHECKPOINT_DISABLE": "1", **extra}
+
+
+def _state_at_backend_path(outdir: Path, stack: str) -> Path:
+    """Write a state file where ``stack``'s synthesized local backend points; return its path."""
+    body = json.loads((outdir / "stacks" / stack / "cdk.tf.json").read_text())
+    relative = body["terraform"]["backend"]["local"]["path"]
+    assert relative == local_state_path(stack)
+    path = (outdir / "stacks" / stack / relative).resolve()
+    assert outdir.resolve() not in path.parents, "state must live outside the output folder"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(STATE)
+    return path
+
+
+def _make(outdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(["make", "--no-print-directory", "synth", *args], cwd=ROOT, env=_env(outdir),
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+@pytest.fixture(scope="module")
+def first_synth(tmp_path_factory) -> Path:
+    """``make synth`` once into a private output folder."""
+    outdir = tmp_path_factory.mktemp("state") / "cdktf.out"
+    _make(outdir)
+    return outdir
+
+
+@pytest.mark.slow
+def test_state_survives_make_synth_and_narrowed_synths(first_synth: Path):
+    dev_state = _state_at_backend_path(first_synth, "ml-serving-dev")
+    stacks_before = sorted(p.name for p in (first_synth / "stacks").iterdir())
+    prod_before = (first_synth / "stacks" / "ml-serving-prod" / "cdk.tf.json").read_bytes()
+
+    narrowed = _make(first_synth, "ENV=dev")
+    assert "kept from the previous synth: ml-serving-gke, ml-serving-gke-cluster, ml-serving-prod" in narrowed.stdout
+    assert sorted(p.name for p in (first_synth / "stacks").iterdir()) == stacks_before
+    assert (first_synth / "stacks" / "ml-serving-prod" / "cdk.tf.json").read_bytes() == prod_before
+    manifest = json.loads((first_synth / "manifest.json").read_text())
+    assert sorted(manifest["stacks"]) == stacks_before, "kept stacks stay in the manifest (cdktf deletes unlisted ones)"
+    assert dev_state.read_text() == STATE
+
+    _make(first_synth, "ENV=prod")
+    assert (first_synth / "stacks" / "ml-serving-dev" / "cdk.tf.json").exists()
+    _make(first_synth)
+    assert dev_state.read_text() == STATE
+
+
+@pytest.mark.slow
+def test_state_survives_the_cdktf_cli_synth(tmp_path: Path):
+    cli = ROOT / "node_modules" / ".bin" / "cdktf"
+    if not cli.exists() or shutil.which("node") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("cdktf-cli is missing in CI: `make test` installs it (npm ci)")
+        pytest.skip("cdktf-cli is not installed: run `npm ci` (the Makefile's test target does)")
+    outdir = tmp_path / "cdktf.out"
+
+    def cli_synth() -> None:
+        result = subprocess.run([str(cli), "synth", "--output", str(outdir)], cwd=ROOT,
+                                env=_env(outdir, ML_SERVING_ENV="dev", CI="1"), capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+    cli_synth()
+    state = _state_at_backend_path(outdir, "ml-serving-dev")
+    cli_synth()
+    assert state.read_text() == STATE
+
+
+@pytest.mark.slow
+def test_state_at_the_old_place_is_moved_out_of_the_output_folder(tmp_path: Path):
+    outdir = tmp_path / "cdktf.out"
+    legacy = outdir / "stacks" / "ml-serving-dev" / "terraform.tfstate"
+    legacy.parent.mkdir(parents=True)
+    legacy.write_text(STATE)
+    result = subprocess.run([sys.executable, "main.py"], cwd=ROOT, env=_env(outdir, ML_SERVING_ENV="dev"),
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    moved = tmp_path / "state" / "ml-serving-dev.tfstate"
+    assert moved.read_text() == STATE and not legacy.exists()
+    assert f"moved Terraform state {legacy} -> {moved}" in result.stdout

@@ -1,9 +1,10 @@
 """High-level CDKTF constructs for serving ML models on Google Cloud.
 
-``from constructs_lib import ServingNetwork, ModelServerFleet, GlobalLoadBalancer, ...``.
-Names are re-exported lazily, so ``import constructs_lib`` stays cheap and loads only the
-modules (and provider bindings) a program uses. Importing the package also silences jsii's
-Node.js end-of-life banner (users see our messages, not jsii's) before cdktf starts Node.
+``from constructs_lib import ModelServing, ModelSpec, ...``: the pattern construct, the spec
+models and every construct are re-exported lazily, so ``import constructs_lib`` stays cheap and
+loads only the modules (and provider bindings) a program uses; ``constructs_lib.specs`` alone
+loads no cdktf at all. Importing the package also silences jsii's Node.js end-of-life banner
+(users see our messages, not jsii's) before cdktf starts Node.
 """
 
 from __future__ import annotations
@@ -18,25 +19,32 @@ from constructs_lib.errors import ConfigurationError  # noqa: E402
 from constructs_lib.naming import Naming  # noqa: E402
 
 _EXPORTS: dict[str, tuple[str, ...]] = {
-    "network": ("ServingNetwork", "NetworkSpec", "RouteSpec", "FlowLogsSpec"),
-    "model_store": ("ModelStore", "ModelStoreSpec"),
-    "cache": ("InferenceCache", "CacheSpec", "ClusterSpec", "MaintenanceWindow"),
-    "compute": ("ModelServerFleet", "FleetIdentity", "FleetSpec", "ContainerSpec", "GpuSpec",
-                "HealthCheckSpec", "UpdatePolicySpec", "CanarySpec"),
-    "autoscaling": ("FleetAutoscaler", "AutoscalingSpec", "MetricSpec", "ScheduleSpec", "ScaleInControlSpec"),
-    "load_balancer": ("GlobalLoadBalancer", "LoadBalancerSpec", "SslPolicySpec"),
-    "backends": ("BackendServiceSpec", "BackendHealthCheckSpec", "CdnPolicySpec", "CacheKeyPolicySpec",
-                 "OutlierDetectionSpec", "IapSpec", "BackendBucketSpec"),
-    "url_map": ("RetryPolicy",),
-    "security": ("CloudArmorPolicy", "CloudArmorSpec", "RateLimitSpec", "WafRuleSpec"),
-    "model_service": ("ModelService", "ModelServiceSpec"),
-    "gke": ("ServingCluster", "NodePoolSpec", "NodeGpuSpec", "TaintSpec"),
-    "model_workload": ("ModelWorkload", "WorkloadSpec", "ClusterAccess"),
+    "specs": (
+        "AcceleratorSpec", "AutohealSpec", "BackendBucketSpec", "BackendHealthCheckSpec", "BackendServiceSpec",
+        "CacheClusterSpec", "CacheKeyPolicySpec", "CacheSpec", "CdnPolicySpec", "CloudArmorSpec", "FlowLogsSpec",
+        "GkeClusterSpec", "GkeRuntimeSpec", "IapSpec", "LoadBalancerSpec", "MaintenanceWindow", "MetricSpec",
+        "ModelSpec", "ModelStoreSpec", "NetworkSpec", "NodeGpuSpec", "NodePoolSpec", "OutlierDetectionSpec",
+        "RateLimitSpec", "RetryPolicy", "RouteSpec", "ScaleInControlSpec", "ScalingSpec", "ScheduleSpec",
+        "SslPolicySpec", "TaintSpec", "UpdatePolicySpec", "VmCanarySpec", "VmRuntimeSpec", "WafRuleSpec",
+    ),
+    "serving": ("ModelServing",),
+    "network": ("ServingNetwork", "NetworkReference"),
+    "model_store": ("ModelStore",),
+    "cache": ("InferenceCache",),
+    "identity": ("ServiceIdentity",),
+    "labels": ("CommonLabels",),
+    "interfaces": ("BackendTarget", "CacheConnection", "Grant", "Grantee", "ModelSource", "ScalableTarget"),
+    "vm.model": ("VmModel",),
+    "vm.fleet": ("ModelServerFleet",),
+    "vm.autoscaler": ("FleetAutoscaler",),
+    "gke.cluster": ("ServingCluster",),
+    "gke.node_pool": ("NodePool",),
+    "gke.workload": ("ModelWorkload",),
+    "gke.access": ("ClusterAccess",),
+    "edge.load_balancer": ("GlobalLoadBalancer",),
+    "edge.security": ("CloudArmorPolicy",),
 }
-_ALIASES = {"GkeClusterSpec": ("gke", "ClusterSpec")}
-"""Exported under another name: gke.ClusterSpec would clash with cache.ClusterSpec."""
-
-_MODULE_OF = {name: (module, name) for module, names in _EXPORTS.items() for name in names} | _ALIASES
+_MODULE_OF = {name: (module, name) for module, names in _EXPORTS.items() for name in names}
 
 __all__ = ["ConfigurationError", "Naming", *_MODULE_OF]
 

@@ -3,23 +3,24 @@
 Two modes, chosen in ``CacheSpec.mode``:
 
 * ``instance`` (default): a ``google_redis_instance`` per region. STANDARD_HA, AUTH on, in-transit
-  TLS (SERVER_AUTHENTICATION), private services access on the serving network, an LRU eviction
-  policy that suits a cache, a weekly maintenance window, ``prevent_destroy``. The AUTH string and
-  the server CA certificates are stored in Secret Manager (never in VM metadata).
+  TLS (SERVER_AUTHENTICATION), private services access on the serving network (created on the
+  network when the first cache asks for it), an LRU eviction policy that suits a cache, a weekly
+  maintenance window, ``prevent_destroy``. The AUTH string and the server CA certificates are
+  stored in Secret Manager (never in VM metadata).
 * ``cluster``: a ``google_redis_cluster`` per region for caches larger than one instance, reached
   through Private Service Connect (a service connection policy per region), IAM authentication,
   TLS, multi-zone, deletion protection.
 
-The fleet gets what it needs from ``connection(region)`` and ``grant_connect(member)``.
+A model server gets what it needs from ``connection(region)`` and ``grant_connect(grantee)``.
+Spec: ``constructs_lib.specs.cache``.
 """
 
 from __future__ import annotations
 
-from typing import Literal, Sequence
+from typing import Any, Sequence
 
 from cdktf import Fn, TerraformOutput, TerraformResourceLifecycle, TerraformStack, Token
 from constructs import Construct
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from constructs_lib._google import (
     network_connectivity_service_connection_policy as scp,
@@ -31,214 +32,17 @@ from constructs_lib._google import (
     secret_manager_secret_version,
 )
 from constructs_lib.errors import ConfigurationError
-from constructs_lib.interfaces import CacheConnection
-from constructs_lib.iam import check_member, grant_id
-from constructs_lib.naming import Labels, Naming
-from constructs_lib.network import ServingNetwork
-from constructs_lib.regions import check_zone
-
-REDIS_VERSIONS: tuple[str, ...] = ("REDIS_3_2", "REDIS_4_0", "REDIS_5_0", "REDIS_6_X", "REDIS_7_0", "REDIS_7_2")
-"""Memorystore for Redis versions (the API's ``redisVersion`` values)."""
-
-EVICTION_POLICIES: tuple[str, ...] = (
-    "volatile-lru", "allkeys-lru", "volatile-lfu", "allkeys-lfu",
-    "volatile-random", "allkeys-random", "volatile-ttl", "noeviction",
-)
-"""Redis ``maxmemory-policy`` values (the ones Memorystore accepts)."""
-
-TIER_MEMORY_GB: dict[str, tuple[int, int]] = {"BASIC": (1, 300), "STANDARD_HA": (1, 300)}
-"""Instance memory limits per tier (Memorystore: 1-300 GB for both tiers)."""
-
-READ_REPLICAS_MIN_MEMORY_GB = 5
-"""Read replicas need nodes of at least 5 GB (Memorystore docs, read replicas caveats)."""
-
-READ_REPLICAS_MIN_VERSION = "REDIS_5_0"
-
-INSTANCE_NAME_MAX = 40
-"""Memorystore instance ids are at most 40 characters."""
+from constructs_lib.iam import grant_id, grantee_member
+from constructs_lib.interfaces import CacheConnection, Grant, Grantee
+from constructs_lib.labels import apply_common_labels
+from constructs_lib.naming import Naming
+from constructs_lib.specs.cache import INSTANCE_NAME_MAX, CacheSpec
+from constructs_lib.values import check_unique, is_token
 
 PSC_SERVICE_CLASS = "gcp-memorystore-redis"
 
 SECRET_ACCESSOR = "roles/secretmanager.secretAccessor"
 DB_CONNECTION_USER = "roles/redis.dbConnectionUser"
-
-Day = Literal["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY"]
-SnapshotPeriod = Literal["ONE_HOUR", "SIX_HOURS", "TWELVE_HOURS", "TWENTY_FOUR_HOURS"]
-
-_INSTANCE_ONLY = (
-    "tier", "memory_size_gb", "redis_version", "auth_enabled", "transit_encryption_mode",
-    "connect_mode", "read_replica_count",
-)
-
-
-class MaintenanceWindow(BaseModel):
-    """Weekly one-hour maintenance window (UTC). Defaults to SUNDAY 03:00 UTC, a low-traffic hour
-    for most fleets; set it to yours so failovers happen when the cache matters least."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    day: Day = Field(default="SUNDAY", description="Day of the week, MONDAY..SUNDAY. Defaults to SUNDAY.")
-    hour: int = Field(default=3, ge=0, le=23, description="Start hour in UTC, 0-23. Defaults to 3.")
-
-
-class ClusterSpec(BaseModel):
-    """Memorystore for Redis Cluster settings (``mode = "cluster"``)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    shard_count: int = Field(default=3, ge=1, le=250, description="Shards (primaries), 1-250. Defaults to 3.")
-    replica_count: int = Field(
-        default=1, ge=0, le=2,
-        description="Replicas per shard, 0-2. Defaults to 1: a replica keeps each shard's keys through a node failure.",
-    )
-    node_type: Literal[
-        "REDIS_SHARED_CORE_NANO", "REDIS_STANDARD_SMALL", "REDIS_HIGHMEM_MEDIUM", "REDIS_HIGHMEM_XLARGE"
-    ] = Field(default="REDIS_HIGHMEM_MEDIUM", description="Node type. Defaults to REDIS_HIGHMEM_MEDIUM (13 GB), the service default.")
-    authorization_mode: Literal["AUTH_MODE_IAM_AUTH", "AUTH_MODE_DISABLED"] = Field(
-        default="AUTH_MODE_IAM_AUTH",
-        description="Defaults to AUTH_MODE_IAM_AUTH: clients authenticate with IAM tokens, no shared password.",
-    )
-    transit_encryption_mode: Literal[
-        "TRANSIT_ENCRYPTION_MODE_SERVER_AUTHENTICATION", "TRANSIT_ENCRYPTION_MODE_DISABLED"
-    ] = Field(default="TRANSIT_ENCRYPTION_MODE_SERVER_AUTHENTICATION", description="Defaults to TLS with server authentication.")
-    zone_distribution: Literal["MULTI_ZONE", "SINGLE_ZONE"] = Field(
-        default="MULTI_ZONE", description="Defaults to MULTI_ZONE: nodes spread over zones survive a zone outage.",
-    )
-    zones: dict[str, str] = Field(
-        default_factory=dict,
-        description="SINGLE_ZONE only: the zone per region, e.g. {europe-west1 = 'europe-west1-b'}.",
-    )
-    deletion_protection: bool = Field(default=True, description="API-side deletion protection. Defaults to on.")
-
-    @model_validator(mode="after")
-    def _zones(self) -> "ClusterSpec":
-        if self.zone_distribution == "MULTI_ZONE" and self.zones:
-            raise ValueError("cluster.zones is only allowed with zone_distribution = 'SINGLE_ZONE' (MULTI_ZONE picks zones itself)")
-        if self.zone_distribution == "SINGLE_ZONE" and not self.zones:
-            raise ValueError("zone_distribution = 'SINGLE_ZONE' needs cluster.zones, a zone per region (e.g. {europe-west1 = 'europe-west1-b'})")
-        for region, zone in self.zones.items():
-            try:
-                check_zone(zone, region, f"cluster.zones.{region}")
-            except ConfigurationError as error:
-                raise ValueError(str(error)) from None
-        return self
-
-
-class CacheSpec(BaseModel):
-    """Tunables of ``InferenceCache``; the ``[cache]`` section of an environment file."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    mode: Literal["instance", "cluster"] = Field(
-        default="instance",
-        description="'instance' (one Memorystore instance per region, up to 300 GB) or 'cluster' (Redis Cluster, "
-        "for larger caches). Defaults to 'instance'.",
-    )
-    tier: Literal["BASIC", "STANDARD_HA"] = Field(
-        default="STANDARD_HA", description="Defaults to STANDARD_HA: a failover replica keeps the cache warm.",
-    )
-    memory_size_gb: int = Field(default=5, description="Instance memory in GB, 1-300. Defaults to 5, the smallest size that allows read replicas.")
-    redis_version: str = Field(default="REDIS_7_2", description="Defaults to REDIS_7_2, the newest Memorystore version.")
-    auth_enabled: bool = Field(default=True, description="Redis AUTH. Defaults to on; the AUTH string goes to Secret Manager.")
-    transit_encryption_mode: Literal["SERVER_AUTHENTICATION", "DISABLED"] = Field(
-        default="SERVER_AUTHENTICATION", description="In-transit TLS. Defaults to SERVER_AUTHENTICATION.",
-    )
-    connect_mode: Literal["PRIVATE_SERVICE_ACCESS", "DIRECT_PEERING"] = Field(
-        default="PRIVATE_SERVICE_ACCESS",
-        description="Defaults to PRIVATE_SERVICE_ACCESS, in the serving network's reserved range.",
-    )
-    read_replica_count: int = Field(
-        default=0, ge=0, le=5,
-        description="Read replicas, 0-5 (STANDARD_HA, >= 5 GB, Redis >= 5.0). Defaults to 0: replicas cost and are one-way.",
-    )
-    rdb_snapshot_period: SnapshotPeriod | None = Field(
-        default=None,
-        description="RDB persistence snapshot period. Defaults to None (off): a cache can be refilled from the models.",
-    )
-    maintenance_window: MaintenanceWindow | None = Field(
-        default_factory=MaintenanceWindow,
-        description="Weekly maintenance window. Defaults to SUNDAY 03:00 UTC; None lets Google choose.",
-    )
-    eviction_policy: str = Field(
-        default="allkeys-lru",
-        description="Redis maxmemory-policy. Defaults to allkeys-lru: a full cache evicts the least recently used entry "
-        "instead of failing writes (Memorystore's default volatile-lru only evicts keys with a TTL).",
-    )
-    redis_configs: dict[str, str] = Field(
-        default_factory=dict, description="Other Redis configuration parameters (maxmemory-policy comes from eviction_policy).",
-    )
-    labels: Labels = Field(default_factory=dict, description="Extra labels (common labels are always set).")
-    prevent_destroy: bool = Field(
-        default=True, description="Terraform refuses to destroy the cache. Defaults to on; turn off for dev.",
-    )
-    cluster: ClusterSpec = Field(default_factory=ClusterSpec, description="Settings of mode = 'cluster'.")
-
-    @field_validator("redis_version")
-    @classmethod
-    def _version(cls, value: str) -> str:
-        if value not in REDIS_VERSIONS:
-            raise ValueError(f"unknown Memorystore Redis version; allowed: {', '.join(REDIS_VERSIONS)}")
-        return value
-
-    @field_validator("eviction_policy")
-    @classmethod
-    def _eviction(cls, value: str) -> str:
-        if value not in EVICTION_POLICIES:
-            raise ValueError(f"unknown maxmemory-policy; allowed: {', '.join(EVICTION_POLICIES)}")
-        return value
-
-    @field_validator("redis_configs")
-    @classmethod
-    def _configs(cls, value: dict[str, str]) -> dict[str, str]:
-        if "maxmemory-policy" in value:
-            raise ValueError("set the eviction policy with eviction_policy, not redis_configs['maxmemory-policy']")
-        return value
-
-    @model_validator(mode="after")
-    def _cross(self) -> "CacheSpec":
-        if self.mode == "cluster":
-            misplaced = [name for name in _INSTANCE_ONLY if name in self.model_fields_set]
-            if misplaced:
-                raise ValueError(
-                    f"{', '.join(misplaced)} only apply to mode = 'instance'; with mode = 'cluster' use the cluster.* settings"
-                )
-            return self
-        low, high = TIER_MEMORY_GB[self.tier]
-        if not low <= self.memory_size_gb <= high:
-            raise ValueError(f"memory_size_gb = {self.memory_size_gb}: tier {self.tier} allows {low}-{high} GB")
-        if self.read_replica_count:
-            if self.tier != "STANDARD_HA":
-                raise ValueError(
-                    f"read_replica_count = {self.read_replica_count}: read replicas need tier STANDARD_HA (tier is {self.tier})"
-                )
-            if self.memory_size_gb < READ_REPLICAS_MIN_MEMORY_GB:
-                raise ValueError(
-                    f"read_replica_count = {self.read_replica_count}: read replicas need memory_size_gb >= "
-                    f"{READ_REPLICAS_MIN_MEMORY_GB} (is {self.memory_size_gb})"
-                )
-            if REDIS_VERSIONS.index(self.redis_version) < REDIS_VERSIONS.index(READ_REPLICAS_MIN_VERSION):
-                raise ValueError(
-                    f"read_replica_count = {self.read_replica_count}: read replicas need redis_version >= "
-                    f"{READ_REPLICAS_MIN_VERSION} (is {self.redis_version})"
-                )
-        return self
-
-    @property
-    def tls(self) -> bool:
-        """Whether clients must connect with TLS."""
-        if self.mode == "cluster":
-            return self.cluster.transit_encryption_mode == "TRANSIT_ENCRYPTION_MODE_SERVER_AUTHENTICATION"
-        return self.transit_encryption_mode == "SERVER_AUTHENTICATION"
-
-    @property
-    def uses_auth_string(self) -> bool:
-        """Whether clients send a Redis AUTH string (instance mode with AUTH on)."""
-        return self.mode == "instance" and self.auth_enabled
-
-    @property
-    def uses_iam_auth(self) -> bool:
-        """Whether clients authenticate with IAM (cluster mode with IAM auth)."""
-        return self.mode == "cluster" and self.cluster.authorization_mode == "AUTH_MODE_IAM_AUTH"
 
 
 class InferenceCache(Construct):
@@ -256,7 +60,7 @@ class InferenceCache(Construct):
         scope: Construct,
         id_: str,
         *,
-        network: ServingNetwork,
+        network: Any,
         naming: Naming,
         regions: Sequence[str] | None = None,
         spec: CacheSpec | None = None,
@@ -271,9 +75,7 @@ class InferenceCache(Construct):
                 raise ConfigurationError(
                     f"regions[{index}]", region, f"must be one of the serving network's regions: {', '.join(network.regions)}"
                 )
-        repeated = sorted({r for r in regions if regions.count(r) > 1})
-        if repeated:
-            raise ConfigurationError("regions", regions, f"each region may be listed once; repeated: {', '.join(repeated)}")
+        check_unique(regions, "regions", "region")
         if spec.mode == "cluster" and spec.cluster.zone_distribution == "SINGLE_ZONE":
             missing = [r for r in regions if r not in spec.cluster.zones]
             extra = sorted(set(spec.cluster.zones) - set(regions))
@@ -282,11 +84,14 @@ class InferenceCache(Construct):
             if extra:
                 raise ConfigurationError("cache.cluster.zones", spec.cluster.zones, f"names regions the cache is not in: {', '.join(extra)}")
 
+        apply_common_labels(self, naming)
         self.network = network
         self.naming = naming
         self.spec = spec
         self.regions: tuple[str, ...] = tuple(regions)
-        self.labels = naming.common_labels(**spec.labels)
+        self.labels = dict(spec.labels)
+        psa = spec.mode == "instance" and spec.connect_mode == "PRIVATE_SERVICE_ACCESS"
+        self._peering = network.enable_private_services() if psa else None
         self.instances: dict[str, redis_instance.RedisInstance] = {}
         self.clusters: dict[str, redis_cluster.RedisCluster] = {}
         self.connection_policies: dict[str, scp.NetworkConnectivityServiceConnectionPolicy] = {}
@@ -294,7 +99,7 @@ class InferenceCache(Construct):
         self.auth_secret_versions: dict[str, secret_manager_secret_version.SecretManagerSecretVersion] = {}
         self.ca_secrets: dict[str, secret_manager_secret.SecretManagerSecret] = {}
         self.ca_secret_versions: dict[str, secret_manager_secret_version.SecretManagerSecretVersion] = {}
-        self.grants: dict[str, list[Construct]] = {}
+        self.grants: dict[str, list[Any]] = {}
         self._token_grants = 0
 
         lifecycle = TerraformResourceLifecycle(prevent_destroy=True) if spec.prevent_destroy else None
@@ -342,8 +147,8 @@ class InferenceCache(Construct):
             auth_enabled=spec.auth_enabled,
             transit_encryption_mode=spec.transit_encryption_mode,
             connect_mode=spec.connect_mode,
-            authorized_network=self.network.network.id,
-            reserved_ip_range=self.network.private_services_range.name if psa else None,
+            authorized_network=self.network.network_id,
+            reserved_ip_range=self.network.private_services_range_name if psa else None,
             read_replicas_mode=(
                 "READ_REPLICAS_ENABLED" if spec.read_replica_count else "READ_REPLICAS_DISABLED"
             ) if spec.tier == "STANDARD_HA" else None,
@@ -355,7 +160,7 @@ class InferenceCache(Construct):
             redis_configs=configs,
             labels=self.labels,
             # The peering must exist before the instance is created, and outlive it on destroy.
-            depends_on=[self.network.private_services_connection] if psa else None,
+            depends_on=[self._peering] if self._peering is not None else None,
             lifecycle=lifecycle,
         )
 
@@ -367,9 +172,9 @@ class InferenceCache(Construct):
             description=f"Private Service Connect for the Redis clusters of {self.naming.prefix} in {region}",
             location=region,
             service_class=PSC_SERVICE_CLASS,
-            network=self.network.network.id,
+            network=self.network.network_id,
             psc_config=scp.NetworkConnectivityServiceConnectionPolicyPscConfig(
-                subnetworks=[self.network.subnets[region].id],
+                subnetworks=[self.network.subnet_id(region)],
             ),
             labels=self.labels,
         )
@@ -387,7 +192,7 @@ class InferenceCache(Construct):
             zone_distribution_config=redis_cluster.RedisClusterZoneDistributionConfig(
                 mode=cluster.zone_distribution, zone=zone,
             ),
-            psc_configs=[redis_cluster.RedisClusterPscConfigs(network=self.network.network.id)],
+            psc_configs=[redis_cluster.RedisClusterPscConfigs(network=self.network.network_id)],
             deletion_protection_enabled=cluster.deletion_protection,
             persistence_config=redis_cluster.RedisClusterPersistenceConfig(
                 mode="RDB",
@@ -488,19 +293,21 @@ class InferenceCache(Construct):
 
     # -- intent methods ------------------------------------------------------------------------
 
-    def grant_connect(self, member: str, *, id_: str | None = None) -> list[Construct]:
-        """Let ``member`` connect: ``roles/secretmanager.secretAccessor`` on the AUTH and CA secrets of
-        every region, and in cluster mode with IAM auth ``roles/redis.dbConnectionUser`` (project-level:
-        the provider has no per-cluster IAM resource). Returns the created IAM members.
+    def grant_connect(self, grantee: Grantee | str, *, id_: str | None = None) -> Grant:
+        """Let ``grantee`` (a fleet, workload or identity, or an IAM member string) connect:
+        ``roles/secretmanager.secretAccessor`` on the AUTH and CA secrets of every region, and in
+        cluster mode with IAM auth ``roles/redis.dbConnectionUser`` (project-level: the provider has
+        no per-cluster IAM resource).
 
         Construct ids are ``connect-<id_>-...``; ``id_`` defaults to a slug of a literal member, or
         ``member-<n>`` for the n-th token member (pass ``id_`` to pin it).
         """
-        check_member(member)
+        member = grantee_member(grantee)
         key = grant_id(member, id_, set(self.grants), self._token_grants)
-        if id_ is None and Token.is_unresolved(member):
+        if id_ is None and is_token(member):
             self._token_grants += 1
-        created: list[Construct] = []
+        created: list[Any] = []
+        roles: list[str] = []
         for kind, secrets in (("auth", self.auth_secrets), ("ca", self.ca_secrets)):
             for region, secret in secrets.items():
                 created.append(secret_manager_secret_iam_member.SecretManagerSecretIamMember(
@@ -509,6 +316,7 @@ class InferenceCache(Construct):
                     role=SECRET_ACCESSOR,
                     member=member,
                 ))
+                roles = [SECRET_ACCESSOR]
         if self.spec.uses_iam_auth:
             first = self.clusters[self.regions[0]]
             created.append(project_iam_member.ProjectIamMember(
@@ -517,8 +325,9 @@ class InferenceCache(Construct):
                 role=DB_CONNECTION_USER,
                 member=member,
             ))
+            roles.append(DB_CONNECTION_USER)
         self.grants[key] = created
-        return created
+        return Grant(member=member, roles=tuple(roles), target=f"cache in {', '.join(self.regions)}", resources=tuple(created))
 
     def add_outputs(self, scope: Construct | None = None, *, prefix: str | None = None) -> dict[str, TerraformOutput]:
         """Stack outputs per region: host, port, read host/port (replicas), secret version ids, and

@@ -2,16 +2,21 @@
 
 Every rule the library enforces fails with a ``ConfigurationError`` whose message names the
 field, the value and what is allowed, on one line, e.g.
-``autoscaling.max_replicas = 2: must be >= min_replicas (4)``. pydantic validation errors
-from spec models are turned into the same format by ``format_validation_error`` so that the
-app can print one readable line instead of a traceback.
+``scaling.max_replicas = 2: must be >= min_replicas (4)``. pydantic validation errors are
+turned into the same format by ``format_validation_error``, whether they come from an
+environment file or from Python: every spec model derives from ``Spec``, whose constructor
+raises ``SpecError`` (a ``ConfigurationError``) with that one line instead of pydantic's
+multi-line text. Unknown keys get a "did you mean ..." when one allowed key is close.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Union
+import difflib
+from typing import Any, Callable, ClassVar, Iterable, TypeVar, Union
 
-from pydantic import BaseModel, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+
+T = TypeVar("T")
 
 
 class ConfigurationError(ValueError):
@@ -26,6 +31,56 @@ class ConfigurationError(ValueError):
         self.value = value
         self.allowed = allowed
         super().__init__(f"{field} = {_show(value)}: {allowed}")
+
+
+class SpecError(ConfigurationError):
+    """A spec model built from Python with bad values: ``str(error)`` is the same one line an
+    environment file gives (``ModelSpec: scaling.max_replicas = 2: must be >= ...``); ``field``,
+    ``value`` and ``allowed`` describe the first problem."""
+
+    def __init__(self, model: type[BaseModel], error: ValidationError) -> None:
+        lines = describe_errors(error, model=model)
+        first = error.errors(include_url=False)[0] if error.errors() else {}
+        self.field = _loc_to_path(_user_loc(model, tuple(first.get("loc", ())))) or model.__name__
+        self.value = first.get("input")
+        self.allowed = lines[0].split(": ", 1)[-1] if lines else "invalid"
+        ValueError.__init__(self, f"{model.__name__}: {'; '.join(lines)}")
+
+
+class Spec(BaseModel):
+    """Base of every spec model (``<Thing>Spec``): frozen, unknown keys rejected, and bad values
+    from Python raise one-line ``SpecError`` instead of pydantic's multi-line ``ValidationError``.
+    Environment files validate the same models through ``model_validate_json`` (same rules).
+    ``moved_keys`` maps keys of an earlier shape to where their settings went: such a key is
+    reported with that hint instead of "unknown key"."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    moved_keys: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, /, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as error:
+            raise SpecError(type(self), error) from None
+
+    # pydantic calls a custom __init__ for every nested model it validates; marked as the base
+    # init it validates nested tables itself, so errors keep their full key path (a.b.c).
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+
+
+def rule(check: Callable[[T, str], Any]) -> AfterValidator:
+    """A pydantic field validator from a ``check(value, field)`` that raises ``ConfigurationError``:
+    pydantic supplies the key path, the message is the rule's ``allowed`` text. The one adapter
+    between the library's ``check_*`` functions and spec field types."""
+
+    def validate(value: T) -> T:
+        try:
+            check(value, "value")
+        except ConfigurationError as error:
+            raise ValueError(error.allowed) from None
+        return value
+
+    return AfterValidator(validate)
 
 
 def invalid(field: str, value: Any, allowed: str) -> ValueError:
@@ -139,6 +194,13 @@ def _union_member(union: tuple[Any, str], tag: Any) -> type[BaseModel] | None:
 
 def _allowed_keys(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> list[str] | None:
     """The keys a model accepts at ``loc`` (the parent of an unknown key), if it can be told."""
+    current = _model_at(model, loc)
+    fields = getattr(current, "model_fields", None)
+    return sorted(fields) if fields else None
+
+
+def _model_at(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> Any:
+    """The model that validates the table at ``loc`` (None when it cannot be told)."""
     current: Any = model
     union: Any = None
     for item in loc:
@@ -154,8 +216,12 @@ def _allowed_keys(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> list[s
         if info.discriminator is not None:
             union = (info.annotation, info.discriminator)
         current = _model_in(info.annotation)
-    fields = getattr(current, "model_fields", None)
-    return sorted(fields) if fields else None
+    return current
+
+
+def _did_you_mean(key: str, allowed: list[str]) -> str:
+    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.7)
+    return f"did you mean {close[0]!r}" if close else ""
 
 
 def _model_in(annotation: Any) -> type[BaseModel] | None:
@@ -203,7 +269,14 @@ def describe_errors(
             continue
         if kind == "extra_forbidden":
             allowed = _allowed_keys(model, raw_loc[:-1])
-            message = "unknown key" + (f"; allowed keys: {', '.join(allowed)}" if allowed else "")
+            key = str(raw_loc[-1]) if raw_loc else ""
+            moved = getattr(_model_at(model, raw_loc[:-1]), "moved_keys", {}).get(key)
+            if moved is not None:
+                lines.append(f"{path}: this key moved: {moved}")
+                continue
+            hint = _did_you_mean(key, allowed or [])
+            message = "unknown key" + (f"; {hint}?" if hint else "")
+            message += (" allowed" if hint else "; allowed") + f" keys: {', '.join(allowed)}" if allowed else ""
         elif kind == "missing":
             message = "required key is missing"
         value = item.get("input")

@@ -10,12 +10,10 @@ hold Editor.
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
-from cdktf import Token
-from pydantic import AfterValidator
-
-from constructs_lib.errors import ConfigurationError
+from constructs_lib.errors import ConfigurationError, rule
+from constructs_lib.values import is_token
 
 PRIMITIVE_ROLES = frozenset({"roles/owner", "roles/editor", "roles/viewer"})
 ROLE_PATTERN = re.compile(
@@ -59,20 +57,13 @@ def check_account_id(account_id: str, field: str = "account_id") -> str:
     return account_id
 
 
-def _account_id_value(value: str) -> str:
-    try:
-        return check_account_id(value)
-    except ConfigurationError as error:
-        raise ValueError(error.allowed) from None
-
-
-AccountId = Annotated[str, AfterValidator(_account_id_value)]
+AccountId = Annotated[str, rule(check_account_id)]
 """Spec field type: a service account id (6-30 characters)."""
 
 
 def check_service_account_email(email: str, field: str = "service_account") -> str:
     """``email`` if it names a user-managed service account (Terraform tokens pass unchecked)."""
-    if isinstance(email, str) and Token.is_unresolved(email):
+    if isinstance(email, str) and is_token(email):
         return email
     if not isinstance(email, str) or not SERVICE_ACCOUNT_EMAIL_PATTERN.fullmatch(email):
         raise ConfigurationError(field, email, "must be a service account email (<name>@<project>.iam.gserviceaccount.com)")
@@ -93,7 +84,7 @@ def check_member(value: str, field: str = "member") -> str:
     token that resolves to one (``f"serviceAccount:{sa.email}"``), else raise ConfigurationError."""
     if not isinstance(value, str) or not value:
         raise ConfigurationError(field, value, MEMBER_RULE)
-    if Token.is_unresolved(value):
+    if is_token(value):
         # A token alone (e.g. a service account's `member` attribute) or a known prefix + token.
         if value.startswith("${") or re.match(r"^(serviceAccount|user|group):\S", value):
             return value
@@ -108,7 +99,7 @@ def grant_id(member: str, id_: str | None, taken: set[str], token_count: int) ->
     (``serviceAccount:fleet@p.iam.gserviceaccount.com`` -> ``sa-fleet-p``), else ``member-<n>`` for the
     n-th token member. Fails if the id is already used."""
     if id_ is None:
-        if Token.is_unresolved(member):
+        if is_token(member):
             id_ = f"member-{token_count + 1}"
         else:
             kind, _, email = member.partition(":")
@@ -120,3 +111,11 @@ def grant_id(member: str, id_: str | None, taken: set[str], token_count: int) ->
     if id_ in taken:
         raise ConfigurationError("id_", id_, "a grant with this id exists already; pass another id_")
     return id_
+
+
+def grantee_member(grantee: Any) -> str:
+    """The IAM member of a ``Grantee`` (anything with ``iam_member``) or of a member string, checked."""
+    member = grantee if isinstance(grantee, str) else getattr(grantee, "iam_member", None)
+    if member is None:
+        raise ConfigurationError("grantee", type(grantee).__name__, "must be an IAM member string or have iam_member (a fleet, workload or ServiceIdentity)")
+    return check_member(member, "grantee")

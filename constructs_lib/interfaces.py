@@ -1,52 +1,101 @@
-"""What constructs hand to each other, as small typed contracts.
+"""What constructs hand each other: small public protocols and value types.
 
-The load balancer does not import the fleet or the GKE module; it accepts anything that has
-the attributes of ``InstanceGroupTarget`` or ``NetworkEndpointGroupTarget``. The fleet accepts
-any ``CacheConnection`` / ``ModelSource``. This keeps the modules one concern each and lets
-users bring their own backends.
+Constructs collaborate through these, never through ``isinstance`` checks on each other's
+classes or private attributes, so every module stays one concern and users can bring their own
+pieces:
+
+* ``Grantee``: an identity that can be granted access (a model's fleet or workload, a service
+  identity). ``ModelStore.grant_read(grantee)`` and ``InferenceCache.grant_connect(grantee)``
+  take one and return a ``Grant``.
+* ``BackendTarget``: what a backend service sends traffic to (a region's instance group, a
+  model's NEGs). It binds itself: it renders its own backend blocks, says which port the
+  health checks probe and whether a firewall admits them, and what the backend service must
+  wait for.
+* ``ScalableTarget``: what an autoscaler sizes (a region's managed instance group).
+* ``CacheConnection`` and ``ModelSource``: what a model server is told about the cache and
+  its model files.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Any, Literal, Protocol, Sequence, runtime_checkable
+
+BackendKind = Literal["instance-group", "network-endpoint-group"]
 
 
 @runtime_checkable
-class InstanceGroupTarget(Protocol):
-    """A regional managed instance group that a backend service can send traffic to."""
+class Grantee(Protocol):
+    """An identity that can be granted access: ``iam_member`` is ``serviceAccount:<email>`` (or a
+    token resolving to it)."""
 
     @property
-    def instance_group(self) -> str:
-        """The MIG's ``instance_group`` URL (a Terraform token)."""
+    def iam_member(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What a ``grant_*`` call created: the ``member`` granted, the ``roles``, a short description
+    of the ``target`` and the IAM ``resources`` (what a workload can ``depends_on``)."""
+
+    member: str
+    roles: tuple[str, ...]
+    target: str
+    resources: tuple[Any, ...]
+
+
+@runtime_checkable
+class BackendTarget(Protocol):
+    """Something a backend service sends traffic to, which binds itself to the backend."""
 
     @property
-    def port_name(self) -> str:
-        """The named port the MIG exposes (the backend service's ``port_name``)."""
+    def backend_kind(self) -> BackendKind:
+        """One backend service takes one kind (the API rejects a mix)."""
 
     @property
     def port(self) -> int:
-        """The serving port behind ``port_name``."""
+        """The serving port (health checks with ``USE_SERVING_PORT`` probe it)."""
+
+    @property
+    def port_name(self) -> str:
+        """The backend service's ``port_name`` (the instance groups' named port)."""
+
+    @property
+    def location(self) -> str:
+        """Where the target is (a region or a cluster), for messages."""
+
+    def backend_blocks(self, spec: Any, field: str) -> list[Any]:
+        """The ``backend`` blocks of a backend service with ``spec`` (a ``BackendServiceSpec``);
+        raises ``ConfigurationError`` naming ``field`` when the spec does not fit the target."""
+
+    def admits_health_checks(self, port: int) -> bool:
+        """Whether a firewall rule admits Google's health-check ranges to ``port`` on the target."""
+
+    @property
+    def dependencies(self) -> Sequence[Any]:
+        """Resources the backend service must be created after (GKE: the Service and Deployment)."""
+
+
+@runtime_checkable
+class ScalableTarget(Protocol):
+    """A managed instance group an autoscaler sizes."""
+
+    @property
+    def group_manager_id(self) -> str: ...
 
     @property
     def region(self) -> str: ...
 
     @property
-    def network_tag(self) -> str:
-        """Network tag on the group's VMs (what health-check firewall rules target)."""
-
-
-@runtime_checkable
-class NetworkEndpointGroupTarget(Protocol):
-    """Zonal network endpoint groups (GKE container-native load balancing)."""
+    def name(self) -> str:
+        """The group's name (the autoscaler is named ``<name>-as``)."""
 
     @property
-    def network_endpoint_groups(self) -> Sequence[str]:
-        """NEG self links or ids (Terraform tokens), one per zone."""
+    def startup_timeout_sec(self) -> int:
+        """How long a new VM takes to serve (the autoscaler's default warm-up)."""
 
-    @property
-    def port(self) -> int:
-        """The container port the endpoints serve on (health checks go there)."""
+    def attach_autoscaler(self, autoscaler: Any) -> None:
+        """Record the autoscaler (a group takes one; a second raises ``ConfigurationError``)."""
 
 
 @dataclass(frozen=True)

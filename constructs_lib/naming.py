@@ -8,12 +8,13 @@ rules, at construction time, so a bad name never reaches the API.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Annotated, Mapping
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from constructs_lib.errors import ConfigurationError, invalid
+from constructs_lib.errors import ConfigurationError, invalid, rule
 
 NAME_PATTERN = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 """GCP resource names (Compute Engine, Memorystore, service accounts' ids are stricter)."""
@@ -62,13 +63,6 @@ def check_labels(labels: Mapping[str, str], field: str = "labels") -> dict[str, 
     return dict(labels)
 
 
-def _name_part_value(value: str) -> str:
-    try:
-        return check_name_part(value, "name")
-    except ConfigurationError as error:
-        raise ValueError(error.allowed) from None
-
-
 RESERVED_LABELS = ("app", "env", "managed-by")
 """Set on every resource from the naming; an extra label with one of these keys would be lost."""
 
@@ -87,7 +81,7 @@ def _labels_value(value: dict[str, str]) -> dict[str, str]:
     return value
 
 
-NamePart = Annotated[str, AfterValidator(_name_part_value)]
+NamePart = Annotated[str, rule(check_name_part)]
 """Spec field type: one hyphen-joined part of a physical name (app, env, role, model, tag)."""
 
 Labels = Annotated[dict[str, str], AfterValidator(_labels_value)]
@@ -125,3 +119,44 @@ class Naming(BaseModel):
         """``app``, ``env``, ``managed-by`` plus the environment's and the caller's extra labels."""
         merged = {**self.labels, **extra, "app": self.app, "env": self.env, "managed-by": MANAGED_BY}
         return check_labels(merged)
+
+
+# -- Cloud Storage bucket names (one global namespace) -------------------------------------------
+
+BUCKET_NAME_RULE = (
+    "bucket names are 3-63 characters (up to 222 with dots, each dot-separated part at most 63) of "
+    "lowercase letters, digits, '-', '_' and '.', start and end with a letter or digit, do not start "
+    "with 'goog', do not contain 'google' and are not an IP address"
+)
+
+
+_BUCKET_CHARS = re.compile(r"^[a-z0-9][a-z0-9._-]*[a-z0-9]$")
+
+
+MAX_BUCKET_NAME = 63
+"""Bucket names without dots are at most 63 characters."""
+
+
+def check_bucket_name(value: str, field: str = "bucket_name") -> str:
+    """Return ``value`` if it obeys Cloud Storage's bucket-name rules, else raise ConfigurationError."""
+    if not isinstance(value, str) or not _BUCKET_CHARS.fullmatch(value):
+        raise ConfigurationError(field, value, BUCKET_NAME_RULE)
+    max_length = 222 if "." in value else 63
+    if not 3 <= len(value) <= max_length:
+        raise ConfigurationError(field, value, f"must be 3-{max_length} characters (has {len(value)}); {BUCKET_NAME_RULE}")
+    if any(not 1 <= len(part) <= 63 for part in value.split(".")):
+        raise ConfigurationError(field, value, f"each dot-separated part must be 1-63 characters; {BUCKET_NAME_RULE}")
+    if value.startswith("goog") or "google" in value or "g00gle" in value:
+        raise ConfigurationError(field, value, f"must not start with 'goog' or contain 'google'; {BUCKET_NAME_RULE}")
+    try:
+        ipaddress.IPv4Address(value)
+    except ValueError:
+        pass
+    else:
+        raise ConfigurationError(field, value, f"must not be an IP address; {BUCKET_NAME_RULE}")
+    return value
+
+
+
+BucketName = Annotated[str, rule(check_bucket_name)]
+"""Spec field type: a Cloud Storage bucket name."""

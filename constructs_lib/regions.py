@@ -7,11 +7,10 @@ Compute Engine region list, 2025). A region that is missing here can be passed w
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
-from pydantic import AfterValidator
-
-from constructs_lib.errors import ConfigurationError
+from constructs_lib.errors import ConfigurationError, rule
 
 _ABC = ("a", "b", "c")
 
@@ -86,12 +85,30 @@ def check_zone(zone: str, region: str, field: str = "zone") -> str:
     return zone
 
 
-def _region_value(region: str) -> str:
-    try:
-        return check_region(region)
-    except ConfigurationError as error:
-        raise ValueError(error.allowed) from None
-
-
-Region = Annotated[str, AfterValidator(_region_value)]
+Region = Annotated[str, rule(check_region)]
 """A pydantic field type for a known Google Cloud region (errors name the list index)."""
+
+
+_REGION_PARTS = re.compile(r"^([a-z]+)-([a-z]+?)([0-9]+)$")
+
+
+_AREA_CODES = {
+    "africa": "af", "asia": "as", "australia": "au", "europe": "eu", "me": "me",
+    "northamerica": "na", "southamerica": "sa", "us": "us",
+}
+
+
+_DIRECTION_CODES = {
+    "central": "c", "east": "e", "west": "w", "north": "n", "south": "s",
+    "northeast": "ne", "southeast": "se", "southwest": "sw", "northwest": "nw",
+}
+
+
+def region_code(region: str) -> str:
+    """Short region code for tight names: europe-west1 -> euw1, northamerica-northeast1 -> nane1."""
+    match = _REGION_PARTS.fullmatch(region)
+    if not match:
+        return region.replace("-", "")
+    area, direction, number = match.groups()
+    return f"{_AREA_CODES.get(area, area[:2])}{_DIRECTION_CODES.get(direction, direction[:2])}{number}"
+

@@ -1,7 +1,9 @@
 """The prod-like deployment of environments/prod.toml, authored in Python instead of TOML.
 
 Run it with ``.venv/bin/python examples/python_stack.py`` (writes cdktf.out/stacks/my-serving).
-The same specs an environment file validates into are plain keyword arguments here.
+The specs an environment file validates into are plain keyword arguments here, and one
+``ModelServing`` stands every model up behind the load balancer (network, bucket, cache, Cloud
+Armor and the load balancer are created once for the stack).
 """
 
 from __future__ import annotations
@@ -11,75 +13,55 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cdktf import App, TerraformStack  # noqa: E402
-
 from constructs_lib import (  # noqa: E402
-    AutoscalingSpec,
+    AcceleratorSpec,
     BackendServiceSpec,
     CacheSpec,
     CdnPolicySpec,
-    CloudArmorPolicy,
     CloudArmorSpec,
-    ContainerSpec,
-    FleetSpec,
-    GlobalLoadBalancer,
-    GpuSpec,
-    InferenceCache,
     LoadBalancerSpec,
-    ModelStore,
+    ModelServing,
+    ModelSpec,
     Naming,
     RateLimitSpec,
-    ServingNetwork,
+    ScalingSpec,
 )
-from constructs_lib._google import provider  # noqa: E402
-from constructs_lib.model_service import ModelService, ModelServiceSpec  # noqa: E402
+from constructs_lib.app import App, TerraformStack  # noqa: E402
+from constructs_lib.providers import google_provider  # noqa: E402
+
+REGISTRY = "us-docker.pkg.dev/my-ml-project-prod/serving"
 
 
-def build(stack: TerraformStack) -> GlobalLoadBalancer:
-    """Network, model bucket, cache, Cloud Armor, load balancer and two models with a canary."""
-    provider.GoogleProvider(stack, "google", project="my-ml-project-prod", region="us-central1")
-    naming = Naming(app="ml", env="prod", labels={"team": "ml-platform"})
-
-    network = ServingNetwork(stack, "network", naming=naming, regions=["us-central1", "europe-west4"])
-    models = ModelStore(stack, "models", naming=naming)
-    cache = InferenceCache(stack, "cache", network=network, naming=naming,
-                           spec=CacheSpec(memory_size_gb=16, read_replica_count=1))
-    armor = CloudArmorPolicy(stack, "cloud-armor", naming=naming,
-                             spec=CloudArmorSpec(rate_limit=RateLimitSpec(count=1200, interval_sec=60)))
-    lb = GlobalLoadBalancer(stack, "lb", naming=naming, network=network,
-                            spec=LoadBalancerSpec(domains=("inference.example.com",)))
-
-    embeddings = ModelService(
-        stack, "model-embeddings", network=network, load_balancer=lb, model_store=models, cache=cache,
-        security_policy=armor,
-        spec=ModelServiceSpec(
-            name="embeddings",
-            fleet=FleetSpec(machine_type="n2-standard-8",
-                            container=ContainerSpec(image="us-docker.pkg.dev/my-ml-project-prod/serving/embeddings-server:4.2.0")),
-            autoscaling=AutoscalingSpec(min_replicas=2, max_replicas=20),
-            backend=BackendServiceSpec(enable_cdn=True, cdn_policy=CdnPolicySpec(cache_mode="USE_ORIGIN_HEADERS")),
-        ),
+def llm(name: str, version: str, **options: object) -> ModelSpec:
+    """An LLM on one L4 GPU per VM (g2-standard-8), 15 minutes to load."""
+    return ModelSpec(
+        name=name, image=f"{REGISTRY}/llm-server:{version}", model_path=f"llm/{name}",
+        accelerator=AcceleratorSpec(type="nvidia-l4"), startup_timeout_sec=900,
+        scaling=ScalingSpec(min_replicas=1, max_replicas=8), backend=BackendServiceSpec(timeout_sec=300), **options,
     )
-    embeddings.route()
 
-    def llm(name: str, image: str, regions: tuple[str, ...] = ()) -> ModelService:
-        return ModelService(
-            stack, f"model-{name}", network=network, load_balancer=lb, model_store=models, cache=cache,
-            security_policy=armor,
-            spec=ModelServiceSpec(
-                name=name, model_path=f"llm/{name}", regions=regions,
-                fleet=FleetSpec(machine_type="g2-standard-8", gpu=GpuSpec(type="nvidia-l4"),
-                                container=ContainerSpec(image=image), initial_delay_sec=900),
-                autoscaling=AutoscalingSpec(min_replicas=1, max_replicas=8),
-                backend=BackendServiceSpec(timeout_sec=300),
+
+def build(stack: TerraformStack) -> ModelServing:
+    """Two regions, an embeddings model on CDN, an LLM with a 10 % canary, cache and Cloud Armor."""
+    google_provider(stack, project_id="my-ml-project-prod", region="us-central1")
+    return ModelServing(
+        stack, "Default",
+        naming=Naming(app="ml", env="prod", labels={"team": "ml-platform"}),
+        project_id="my-ml-project-prod",
+        regions=["us-central1", "europe-west4"],
+        cache=CacheSpec(memory_size_gb=16, read_replica_count=1),
+        cloud_armor=CloudArmorSpec(rate_limit=RateLimitSpec(count=1200, interval_sec=60)),
+        load_balancer=LoadBalancerSpec(domains=("inference.example.com",)),
+        models=[
+            ModelSpec(
+                name="embeddings", image=f"{REGISTRY}/embeddings-server:4.2.0",
+                scaling=ScalingSpec(min_replicas=2, max_replicas=20),
+                backend=BackendServiceSpec(enable_cdn=True, cdn_policy=CdnPolicySpec(cache_mode="USE_ORIGIN_HEADERS")),
             ),
-        )
-
-    stable = llm("llm", "us-docker.pkg.dev/my-ml-project-prod/serving/llm-server:2.0.1")
-    canary = llm("llm-next", "us-docker.pkg.dev/my-ml-project-prod/serving/llm-server:3.0.0-rc1", ("us-central1",))
-    lb.add_canary_route(["/v1/models/llm", "/v1/models/llm/*"], {stable.backend: 90, canary.backend: 10})
-    lb.add_outputs()
-    return lb
+            llm("llm", "2.0.1"),
+            llm("llm-next", "3.0.0-rc1", canary_of="llm", canary_weight=10, regions=("us-central1",)),
+        ],
+    )
 
 
 if __name__ == "__main__":

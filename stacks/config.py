@@ -1,10 +1,14 @@
 """Environment files: ``environments/<name>.toml`` validated into ``EnvironmentConfig``.
 
-Each file describes one deployable environment (one cdktf stack, ``ml-serving-<name>``).
-Sections reuse the constructs' spec models (``[network]`` is a ``NetworkSpec``), so a default
-or limit is written once. ``load_environment`` turns every problem - TOML syntax, unknown key,
-wrong type, bad region or project id - into one ``EnvironmentFileError`` line naming the file, the
-key path, the value and what is allowed.
+Each file describes one deployable environment (the stack ``ml-serving-<name>``, plus
+``ml-serving-<name>-cluster`` when a model runs on GKE). Sections are the library's spec models
+(``[network]`` is a ``NetworkSpec``, each ``[[models]]`` a ``ModelSpec``), so a default or limit
+is written once. ``load_environment`` turns every problem - TOML syntax, unknown key, wrong
+type, bad region or project id - into one ``EnvironmentFileError`` line naming the file, the key
+path, the value and what is allowed.
+
+Pure Python: validating an environment file imports no cdktf, jsii or provider bindings (a
+test checks ``sys.modules``), so a typo is reported in well under a second.
 """
 
 from __future__ import annotations
@@ -14,23 +18,25 @@ import json
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, ClassVar, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from constructs_lib.cache import CacheSpec
-from constructs_lib.backends import BackendServiceSpec
-from constructs_lib.errors import ConfigurationError, format_validation_error, invalid
-from constructs_lib.gke import ClusterSpec as GkeClusterSpec
-from constructs_lib.load_balancer import LoadBalancerSpec
-from constructs_lib.model_service import ModelServiceSpec
-from constructs_lib.model_store import ModelStoreSpec, check_bucket_name
-from constructs_lib.model_workload import WorkloadSpec
-from constructs_lib.naming import Labels, NamePart
-from constructs_lib.network import NetworkSpec
-from constructs_lib.regions import Region, check_zone
-from constructs_lib.url_map import RoutePath
-from constructs_lib.security import CloudArmorSpec
+from constructs_lib.errors import ConfigurationError, format_validation_error
+from constructs_lib.naming import BucketName, Labels, NamePart
+from constructs_lib.regions import Region
+from constructs_lib.specs import (
+    CacheSpec,
+    CloudArmorSpec,
+    GkeClusterSpec,
+    LoadBalancerSpec,
+    ModelSpec,
+    ModelStoreSpec,
+    NetworkSpec,
+)
+from constructs_lib.specs.load_balancer import RoutePath
+from constructs_lib.specs.model import check_models
+from constructs_lib.values import repeated
 
 PROJECT_ID_PATTERN = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 STACK_PREFIX = "ml-serving"
@@ -49,16 +55,10 @@ class LocalBackend(BaseModel):
 
     type: Literal["local"] = "local"
 
-    @model_validator(mode="before")
-    @classmethod
-    def _no_path(cls, data: object) -> object:
-        if isinstance(data, dict) and "path" in data:
-            raise invalid(
-                "backend.path", data["path"],
-                "no longer supported: local state lives in state/<stack>.tfstate next to cdktf.out (synthesis "
-                "replaces cdktf.out); move cdktf.out/stacks/<stack>/<path> there and remove the key",
-            )
-        return data
+    moved_keys: ClassVar[dict[str, str]] = {
+        "path": "local state lives in state/<stack>.tfstate next to cdktf.out (synthesis replaces cdktf.out); "
+                "move cdktf.out/stacks/<stack>/<path> there and remove the key",
+    }
 
 
 class GcsBackend(BaseModel):
@@ -114,34 +114,28 @@ class StaticContent(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    bucket_name: str = Field(description="Existing bucket with the static objects (model cards, docs).")
+    bucket_name: BucketName = Field(description="Existing bucket with the static objects (model cards, docs).")
     paths: tuple[RoutePath, ...] = Field(default=("/static/*",), min_length=1, description="Paths routed to the bucket. Defaults to /static/*.")
-
-    @field_validator("bucket_name")
-    @classmethod
-    def _bucket(cls, value: str) -> str:
-        try:
-            return check_bucket_name(value)
-        except ConfigurationError as error:
-            raise ValueError(error.allowed) from None
     enable_cdn: bool = Field(default=True, description="Cache the objects at the edge. Defaults to on: static files are cacheable.")
 
 
 class GkeSettings(BaseModel):
-    """``[gke]``: serve the models from a GKE cluster instead of VM fleets (``GkeServingStack``).
+    """``[gke]``: the GKE cluster that models with ``runtime = "gke"`` run on.
 
-    The environment then becomes two stacks, ``ml-serving-<env>-cluster`` (network, cluster,
-    node pools) and ``ml-serving-<env>`` (workloads, model bucket, load balancer), deployed in
-    that order by one ``cdktf deploy '*'``.
+    With such a model the environment becomes two stacks, ``ml-serving-<env>-cluster`` (network,
+    cluster, node pools) and ``ml-serving-<env>`` (models, bucket, load balancer), deployed in
+    that order by one ``cdktf deploy '*'``. The cluster is in the first region of ``regions``.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     cluster: GkeClusterSpec = Field(default_factory=GkeClusterSpec, description="The GKE cluster and its node pools.")
-    workloads: tuple[WorkloadSpec, ...] = Field(min_length=1, description="One Deployment/Service per model ([[gke.workloads]]).")
-    backend_services: dict[str, BackendServiceSpec] = Field(
-        default_factory=dict, description="Backend service per workload name. Defaults to RATE balancing on the NEGs.",
-    )
+
+    moved_keys: ClassVar[dict[str, str]] = {
+        "workloads": "every model is a [[models]] table: set runtime = 'gke', image/args/env/health_path at the model, "
+                     "cpu/memory/namespace/node_pool... under [models.gke], replicas under [models.scaling]",
+        "backend_services": "a model's backend service is its [models.backend] table",
+    }
 
 
 class EnvironmentConfig(BaseModel):
@@ -161,8 +155,8 @@ class EnvironmentConfig(BaseModel):
     load_balancer: LoadBalancerSpec = Field(default_factory=LoadBalancerSpec, description="The global load balancer's frontend.")
     cloud_armor: CloudArmorSettings = Field(default_factory=CloudArmorSettings, description="Edge security policy. Off by default.")
     static_content: StaticContent | None = Field(default=None, description="Static files from a bucket. None by default.")
-    models: tuple[ModelServiceSpec, ...] = Field(default=(), description="The models served from VM fleets ([[models]] tables).")
-    gke: GkeSettings | None = Field(default=None, description="Serve models from GKE instead ([gke] section). None by default.")
+    models: tuple[ModelSpec, ...] = Field(description="The served models ([[models]] tables), each on its runtime (VM fleets or GKE).")
+    gke: GkeSettings = Field(default_factory=GkeSettings, description="The GKE cluster of models with runtime = 'gke' ([gke] section).")
 
     @field_validator("project_id")
     @classmethod
@@ -178,68 +172,25 @@ class EnvironmentConfig(BaseModel):
     @field_validator("regions")
     @classmethod
     def _regions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        repeated = sorted({r for r in value if value.count(r) > 1})
-        if repeated:
-            raise ValueError(f"each region may be listed once; repeated: {', '.join(repeated)}")
+        twice = repeated(value)
+        if twice:
+            raise ValueError(f"each region may be listed once; repeated: {', '.join(twice)}")
         return value
 
     @model_validator(mode="after")
     def _models(self) -> "EnvironmentConfig":
-        if self.gke is not None:
-            return self._gke_rules()
-        if not self.models:
-            raise ValueError("models: at least one [[models]] table is required (or a [gke] section with workloads)")
-        names = [m.name for m in self.models]
-        for index, model in enumerate(self.models):
-            field = f"models[{index}]"
-            if model.name in names[:index]:
-                raise invalid(f"{field}.name", model.name, "model names must be unique")
-            outside = [r for r in model.regions if r not in self.regions]
-            if outside:
-                raise invalid(
-                    f"{field}.regions", list(model.regions), f"must be among the deployment's regions ({', '.join(self.regions)})",
-                )
-            for zone_index, zone in enumerate(model.fleet.zones):
-                for region in model.regions or self.regions:
-                    try:
-                        check_zone(zone, region, f"{field}.fleet.zones[{zone_index}]")
-                    except ConfigurationError as error:
-                        raise ValueError(str(error)) from None
-            if model.canary_of is not None:
-                stable = next((m for m in self.models if m.name == model.canary_of), None)
-                if stable is None or stable.canary_of is not None:
-                    allowed = [m.name for m in self.models if m.canary_of is None and m.name != model.name]
-                    raise invalid(
-                        f"{field}.canary_of", model.canary_of, f"must name a model that is not a canary itself; allowed: {', '.join(allowed)}",
-                    )
-        for stable in self.models:
-            share = sum(m.canary_weight for m in self.models if m.canary_of == stable.name)
-            if share >= 100:
-                raise invalid(
-                    f"models[{stable.name}] canaries", share, "canary weights of one model must add up to less than 100",
-                )
-        paths = [(f"models[{m.name}].routes", p, f"model {m.name!r}") for m in self.models for p in m.route_paths if m.canary_of is None]
-        if self.static_content is not None:
-            paths += [(f"static_content.paths[{i}]", p, "static_content") for i, p in enumerate(self.static_content.paths)]
-        seen: dict[str, str] = {}
-        for field, path, owner in paths:
-            if path in seen:
-                raise invalid(field, path, f"is already routed to {seen[path]}; every path goes to one place")
-            seen[path] = owner
+        static = self.static_content
+        other_paths = [(f"static_content.paths[{i}]", p, "static_content") for i, p in enumerate(static.paths)] if static else []
+        try:
+            check_models(self.models, self.regions, other_paths)
+        except ConfigurationError as error:
+            raise ValueError(str(error)) from None
         return self
 
-    def _gke_rules(self) -> "EnvironmentConfig":
-        if self.models:
-            raise invalid(
-                "models", [m.name for m in self.models], "a [gke] environment serves [[gke.workloads]]; leave [[models]] out",
-            )
-        if len(self.regions) != 1:
-            raise invalid("regions", list(self.regions), "a [gke] environment runs one regional cluster: give exactly one region")
-        if "cache" in self.model_fields_set:
-            raise invalid(
-                "cache", "set", "a [gke] environment creates no cache; pass an existing cache's connection from Python instead",
-            )
-        return self
+    @property
+    def uses_gke(self) -> bool:
+        """Whether a model runs on GKE (the environment then has a cluster stack)."""
+        return any(model.runtime == "gke" for model in self.models)
 
     @property
     def stack_name(self) -> str:

@@ -1,99 +1,58 @@
-"""``MlServingStack``: one environment's serving deployment as one cdktf stack.
+"""``ServingStack``: one environment file's serving deployment, for every runtime.
 
-network -> model store -> per-region inference cache -> Cloud Armor -> global load balancer
--> one ``ModelService`` per model (identity, fleet + autoscaler per region, backend service)
--> routes (a canary takes its share of the stable model's routes) -> outputs.
+provider + state backend -> ``ModelServing`` (network, model bucket, per-region inference cache,
+Cloud Armor, global load balancer, one runtime per model: VM fleets or a GKE workload, routes,
+outputs) -> static content. An environment with GKE models gets the companion stack
+``<stack>-cluster`` (network and cluster), created by the GKE runtime with the same state
+convention; ``cdktf deploy '*'`` applies it first.
 """
 
 from __future__ import annotations
 
-from cdktf import TerraformOutput, TerraformStack
+from cdktf import TerraformStack
 from constructs import Construct
 
-from constructs_lib._google import provider as google_provider
-from constructs_lib.cache import InferenceCache
-from constructs_lib.load_balancer import GlobalLoadBalancer
-from constructs_lib.model_service import ModelService
-from constructs_lib.model_store import ModelStore
 from constructs_lib.naming import Naming
-from constructs_lib.network import ServingNetwork
-from constructs_lib.security import CloudArmorPolicy
+from constructs_lib.providers import google_provider
+from constructs_lib.serving import ModelServing
 from stacks.config import EnvironmentConfig
 from stacks.state import configure_state_backend
 
+SERVING_ID = "Default"
+"""``ModelServing`` is the stack's default child: cdktf leaves ``Default`` out of Terraform
+addresses, so ``network``, ``lb``, ``model-<name>``... keep the addresses of deployed stacks."""
 
-class MlServingStack(TerraformStack):
-    """The serving deployment of one environment file.
 
-    Construct IDs here are the Terraform addresses of a deployed environment: keep them stable
-    (``network``, ``models``, ``cache``, ``cloud-armor``, ``lb``, ``model-<name>``).
-    """
+class ServingStack(TerraformStack):
+    """The serving deployment of one environment file. Exposes ``config``, ``naming``,
+    ``serving`` (the ``ModelServing``) and ``stacks`` (the cluster stack, if any, then this one,
+    in deploy order)."""
 
     def __init__(self, scope: Construct, config: EnvironmentConfig) -> None:
         super().__init__(scope, config.stack_name)
         self.config = config
         self.naming = naming = Naming(app=config.app, env=config.name, labels=config.labels)
+        google_provider(self, project_id=config.project_id, region=config.regions[0])
+        self._state(self)
+        self.serving = ModelServing(
+            self, SERVING_ID,
+            naming=naming, project_id=config.project_id, regions=config.regions, models=config.models,
+            network=config.network, model_store=config.model_store,
+            cache=config.cache.spec() if config.cache.enabled else None,
+            cloud_armor=config.cloud_armor.spec() if config.cloud_armor.enabled else None,
+            load_balancer=config.load_balancer, gke_cluster=config.gke.cluster, cluster_stack_setup=self._state,
+        )
+        static = config.static_content
+        if static is not None:
+            self.serving.load_balancer.add_backend_bucket("static", static.bucket_name, paths=list(static.paths), enable_cdn=static.enable_cdn)
+        self.stacks: tuple[TerraformStack, ...] = (*((self.serving.cluster_stack,) if self.serving.cluster_stack else ()), self)
 
-        google_provider.GoogleProvider(
-            self, "google",
-            project=config.project_id,
-            region=config.regions[0],
-            # The provider's own attribution label would differ from our managed-by label.
-            add_terraform_attribution_label=False,
-        )
-        configure_state_backend(
-            self, config.backend, gcs_prefix=getattr(config.backend, "prefix", None) or f"terraform/{config.stack_name}",
-        )
-
-        self.network = ServingNetwork(self, "network", naming=naming, regions=config.regions, spec=config.network)
-        self.model_store = ModelStore(self, "models", naming=naming, spec=config.model_store)
-        self.cache = (
-            InferenceCache(self, "cache", network=self.network, naming=naming, spec=config.cache.spec())
-            if config.cache.enabled else None
-        )
-        self.cloud_armor = (
-            CloudArmorPolicy(self, "cloud-armor", naming=naming, spec=config.cloud_armor.spec())
-            if config.cloud_armor.enabled else None
-        )
-        self.load_balancer = GlobalLoadBalancer(
-            self, "lb", naming=naming, network=self.network, spec=config.load_balancer,
-        )
-        self.models = {
-            spec.name: ModelService(
-                self, f"model-{spec.name}",
-                network=self.network, load_balancer=self.load_balancer, spec=spec,
-                model_store=self.model_store, cache=self.cache, security_policy=self.cloud_armor,
-            )
-            for spec in config.models
-        }
-        self._route_models()
-        if config.static_content is not None:
-            static = config.static_content
-            self.load_balancer.add_backend_bucket(
-                "static", static.bucket_name, paths=list(static.paths), enable_cdn=static.enable_cdn,
-            )
-        self._add_outputs()
-
-    def _route_models(self) -> None:
-        """Each stable model's paths go to its backend, split with its canaries when it has any."""
-        for name, service in self.models.items():
-            if service.spec.canary_of is not None:
-                continue
-            canaries = [m for m in self.models.values() if m.spec.canary_of == name]
-            if not canaries:
-                service.route()
-                continue
-            weights = {c.backend: c.spec.canary_weight for c in canaries}
-            weights = {service.backend: 100 - sum(weights.values()), **weights}
-            self.load_balancer.add_canary_route(list(service.spec.route_paths), weights)
-
-    def _add_outputs(self) -> None:
-        self.load_balancer.add_outputs()
-        TerraformOutput(self, "model_bucket", value=self.model_store.url, description="Cloud Storage URL of the model bucket")
-        TerraformOutput(
-            self, "fleet_service_accounts", description="Service account email per model",
-            value={name: service.service_account_email for name, service in self.models.items()},
-        )
-        TerraformOutput(self, "network_self_link", value=self.network.network.self_link, description="Self link of the serving VPC")
-        if self.cache is not None:
-            self.cache.add_outputs(self)
+    def _state(self, stack: TerraformStack) -> None:
+        """Local state in ``state/<stack>.tfstate``, or Cloud Storage: the serving stack of a VM-only
+        environment under ``prefix`` (default ``terraform/<stack>``); with a cluster stack, each
+        stack under ``<prefix>/<stack>`` (default ``terraform/<stack>``), as deployed so far."""
+        backend = self.config.backend
+        prefix = getattr(backend, "prefix", None)
+        if prefix and self.config.uses_gke:
+            prefix = f"{prefix.rstrip('/')}/{stack.node.id}"
+        configure_state_backend(stack, backend, gcs_prefix=prefix or f"terraform/{stack.node.id}")

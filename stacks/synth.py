@@ -189,23 +189,8 @@ def _display(path: Path) -> str:
 
 
 def build_stacks(app: Construct, config: EnvironmentConfig) -> list[TerraformStack]:
-    """The stacks of one environment: ``MlServingStack``, or with a ``[gke]`` section the GKE
-    cluster stack and ``GkeServingStack`` (in deploy order)."""
-    from constructs_lib.naming import Naming
-    from stacks.gke_stack import GkeServingStack
-    from stacks.serving_stack import MlServingStack
+    """The stacks of one environment, in deploy order: the GKE cluster stack when a model runs on
+    GKE, then the ``ServingStack``."""
+    from stacks.serving_stack import ServingStack
 
-    if config.gke is None:
-        return [MlServingStack(app, config)]
-    gke = config.gke
-    stack = GkeServingStack(
-        app, config.stack_name,
-        project_id=config.project_id, region=config.regions[0],
-        naming=Naming(app=config.app, env=config.name, labels=config.labels),
-        workloads=gke.workloads, cluster=gke.cluster, network=config.network, model_store=config.model_store,
-        load_balancer=config.load_balancer, backend_services=gke.backend_services,
-        static_content=config.static_content,
-        cloud_armor=config.cloud_armor.spec() if config.cloud_armor.enabled else None,
-        backend=config.backend,
-    )
-    return [stack.cluster_stack, stack]
+    return list(ServingStack(app, config).stacks)

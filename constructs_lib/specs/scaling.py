@@ -1,33 +1,35 @@
-"""``FleetAutoscaler``: a regional autoscaler that sizes a model server group.
-
-Signals: CPU utilization (default target 0.6, optionally predictive), load-balancing
-utilization, Cloud Monitoring metrics (GPU duty cycle, queue depth...), and scaling schedules
-(a warm floor for known peaks). Scale-in control keeps a traffic dip from dropping VMs that
-took minutes to load their model. The cooldown (GCP's "initialization period") defaults to
-the fleet's auto-healing initial delay: a VM still loading its model says nothing useful
-about load.
+"""Spec of how a model scales (``[models.scaling]``): replica bounds and the signals the
+autoscaler follows (CPU, load-balancer utilisation, Cloud Monitoring metrics, schedules).
+Constructs: ``constructs_lib.vm.autoscaler.FleetAutoscaler`` (regional MIG autoscaler) and the
+HorizontalPodAutoscaler of ``constructs_lib.gke.workload.ModelWorkload``.
 """
 
 from __future__ import annotations
 
 import re
 import zoneinfo
-from typing import Literal, Protocol, runtime_checkable
+from typing import Literal
 
-from constructs import Construct
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from constructs_lib._google import compute_region_autoscaler
-from constructs_lib.errors import ConfigurationError, invalid
-from constructs_lib.naming import Naming, check_name
-from constructs_lib.regions import check_region
+from constructs_lib.errors import ConfigurationError, Spec, invalid
+from constructs_lib.naming import check_name
+from constructs_lib.values import repeated
+
 
 DEFAULT_COOLDOWN_SEC = 300
 """Cooldown when the fleet does not say how long its VMs take to start."""
 
+
 _METRIC_NAME = re.compile(r"^[a-z][a-z0-9.-]*\.[a-z]{2,}/[A-Za-z0-9_./-]+$")
+
+
 _MONTHS = {m: i for i, m in enumerate(("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"), 1)}
+
+
 _DAYS = {d: i for i, d in enumerate(("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"))}
+
+
 _CRON_FIELDS = (
     ("minute", 0, 59, {}),
     ("hour", 0, 23, {}),
@@ -35,7 +37,6 @@ _CRON_FIELDS = (
     ("month", 1, 12, _MONTHS),
     ("day of week", 0, 7, _DAYS),
 )
-
 
 
 def _cron_value(text: str, low: int, high: int, names: dict[str, int]) -> int:
@@ -75,11 +76,9 @@ def check_cron(expression: str, field: str = "schedule") -> str:
     return expression
 
 
-class MetricSpec(BaseModel):
+class MetricSpec(Spec):
     """Scale on a Cloud Monitoring metric (``target`` per VM, or ``single_instance_assignment``
     for a per-group metric such as a queue depth)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = Field(description="Metric type, e.g. agent.googleapis.com/gpu/utilization or custom.googleapis.com/queue_depth.")
     target: float | None = Field(default=None, description="Per-VM target value (> 0).")
@@ -112,10 +111,8 @@ class MetricSpec(BaseModel):
         return self
 
 
-class ScaleInControlSpec(BaseModel):
+class ScaleInControlSpec(Spec):
     """Limit how many VMs may be removed within ``time_window_sec`` (exactly one of fixed / percent)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     max_scaled_in_replicas_fixed: int | None = Field(default=None, ge=0, description="VMs per window.")
     max_scaled_in_replicas_percent: int | None = Field(default=None, ge=0, le=100, description="Percent of the group per window.")
@@ -128,10 +125,8 @@ class ScaleInControlSpec(BaseModel):
         return self
 
 
-class ScheduleSpec(BaseModel):
+class ScheduleSpec(Spec):
     """A scaling schedule: at least ``min_required_replicas`` VMs for ``duration_sec`` from each cron start."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = Field(description="Schedule name (GCP name rule).")
     schedule: str = Field(description="5-field cron start time, e.g. '0 8 * * MON-FRI'.")
@@ -144,7 +139,10 @@ class ScheduleSpec(BaseModel):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        return check_name(value, "schedules.name")
+        try:
+            return check_name(value, "schedules.name")
+        except ConfigurationError as error:
+            raise ValueError(error.allowed) from None
 
     @field_validator("schedule")
     @classmethod
@@ -169,10 +167,12 @@ class ScheduleSpec(BaseModel):
         return value
 
 
-class AutoscalingSpec(BaseModel):
-    """Tunables of ``FleetAutoscaler``. Defaults: 1..10 VMs on CPU utilization 0.6."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class ScalingSpec(Spec):
+    """How a model's replicas scale (``[models.scaling]``), whatever the runtime: VM fleets get a
+    regional autoscaler per region, GKE models a HorizontalPodAutoscaler. Defaults: 1..10
+    replicas (per region on VMs) on CPU utilization 0.6. ``schedules``, ``scale_in_control``,
+    ``cpu_predictive``, ``mode`` and ``cooldown_period_sec`` are VM-fleet settings,
+    ``scale_down_stabilization_sec`` a GKE one."""
 
     min_replicas: int = Field(default=1, ge=0, le=1000, description="Defaults to 1: one warm server.")
     max_replicas: int = Field(default=10, ge=1, le=1000, description="Defaults to 10.")
@@ -193,6 +193,10 @@ class AutoscalingSpec(BaseModel):
     scale_in_control: ScaleInControlSpec | None = Field(default=None, description="Defaults to none.")
     schedules: tuple[ScheduleSpec, ...] = Field(default=(), description="Scaling schedules.")
     mode: Literal["ON", "ONLY_SCALE_OUT", "OFF"] = Field(default="ON", description="Defaults to ON.")
+    scale_down_stabilization_sec: int = Field(
+        default=300, ge=0, le=3600,
+        description="GKE: scale-down looks back this long, so a slow model load does not flap. Defaults to 300.",
+    )
 
     @field_validator("cpu_target", "load_balancing_target")
     @classmethod
@@ -202,17 +206,16 @@ class AutoscalingSpec(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _rules(self) -> "AutoscalingSpec":
+    def _rules(self) -> "ScalingSpec":
         if self.max_replicas < self.min_replicas:
             raise ValueError(f"max_replicas ({self.max_replicas}) must be >= min_replicas ({self.min_replicas})")
         if self.cpu_predictive and self.cpu_target is None:
             raise ValueError("cpu_predictive needs cpu_target (predictive scaling works on CPU utilization)")
         if self.cpu_target is None and self.load_balancing_target is None and not self.metrics and not self.schedules:
             raise ValueError("set at least one signal: cpu_target, load_balancing_target, metrics or schedules")
-        names = [s.name for s in self.schedules]
-        repeated = sorted({n for n in names if names.count(n) > 1})
-        if repeated:
-            raise ValueError(f"schedule names must be unique; repeated: {', '.join(repeated)}")
+        twice = repeated(s.name for s in self.schedules)
+        if twice:
+            raise ValueError(f"schedule names must be unique; repeated: {', '.join(twice)}")
         for index, schedule in enumerate(self.schedules):
             if schedule.min_required_replicas > self.max_replicas:
                 raise ValueError(
@@ -220,98 +223,3 @@ class AutoscalingSpec(BaseModel):
                 )
         return self
 
-
-@runtime_checkable
-class AutoscalingTarget(Protocol):
-    """What the autoscaler needs of a group: the regional MIG (``group_manager.id``) and its region."""
-
-    @property
-    def group_manager(self) -> object: ...
-
-    @property
-    def region(self) -> str: ...
-
-
-class FleetAutoscaler(Construct):
-    """``google_compute_region_autoscaler`` for a fleet's regional MIG (child id ``default``).
-
-    ``fleet`` is a ``ModelServerFleet`` or any object with ``group_manager`` (``.id``) and
-    ``region``; optional ``name`` (the autoscaler is ``<name>-as``, else ``<app>-<env>-<region>-as``)
-    and ``initial_delay_sec`` (the default cooldown) are used when present. Exposes
-    ``autoscaler``, ``spec`` and ``cooldown_period_sec``.
-    """
-
-    def __init__(
-        self,
-        scope: Construct,
-        id_: str,
-        *,
-        fleet: AutoscalingTarget,
-        naming: Naming,
-        spec: AutoscalingSpec | None = None,
-    ) -> None:
-        super().__init__(scope, id_)
-        spec = spec or AutoscalingSpec()
-        if not isinstance(fleet, AutoscalingTarget):
-            raise ConfigurationError("fleet", type(fleet).__name__, "must have group_manager and region (e.g. a ModelServerFleet)")
-        region = check_region(fleet.region, "fleet.region")
-        fleet_name = getattr(fleet, "name", None)
-        name = check_name(f"{fleet_name}-as", "name") if isinstance(fleet_name, str) else naming.name(region, "as")
-        delay = getattr(fleet, "initial_delay_sec", None)
-        cooldown = spec.cooldown_period_sec
-        if cooldown is None:
-            cooldown = delay if isinstance(delay, int) and delay >= 15 else DEFAULT_COOLDOWN_SEC
-        self.spec = spec
-        self.cooldown_period_sec = cooldown
-
-        policy = compute_region_autoscaler.ComputeRegionAutoscalerAutoscalingPolicy(
-            min_replicas=spec.min_replicas,
-            max_replicas=spec.max_replicas,
-            cooldown_period=cooldown,
-            mode=spec.mode,
-            cpu_utilization=compute_region_autoscaler.ComputeRegionAutoscalerAutoscalingPolicyCpuUtilization(
-                target=spec.cpu_target,
-                predictive_method="OPTIMIZE_AVAILABILITY" if spec.cpu_predictive else "NONE",
-            ) if spec.cpu_target is not None else None,
-            load_balancing_utilization=compute_region_autoscaler.ComputeRegionAutoscalerAutoscalingPolicyLoadBalancingUtilization(
-                target=spec.load_balancing_target,
-            ) if spec.load_balancing_target is not None else None,
-            metric=[
-                compute_region_autoscaler.ComputeRegionAutoscalerAutoscalingPolicyMetric(
-                    name=m.name,
-                    target=m.target,
-                    type=m.type,
-                    filter=m.filter,
-                    single_instance_assignment=m.single_instance_assignment,
-                ) for m in spec.metrics
-            ] or None,
-            scale_in_control=compute_region_autoscaler.ComputeRegionAutoscalerAutoscalingPolicyScaleInControl(
-                time_window_sec=spec.scale_in_control.time_window_sec,
-                max_scaled_in_replicas=compute_region_autoscaler.ComputeRegionAutoscalerAutoscalingPolicyScaleInControlMaxScaledInReplicas(
-                    fixed=spec.scale_in_control.max_scaled_in_replicas_fixed,
-                    percent=spec.scale_in_control.max_scaled_in_replicas_percent,
-                ),
-            ) if spec.scale_in_control is not None else None,
-            scaling_schedules=[
-                compute_region_autoscaler.ComputeRegionAutoscalerAutoscalingPolicyScalingSchedules(
-                    name=s.name,
-                    schedule=s.schedule,
-                    duration_sec=s.duration_sec,
-                    min_required_replicas=s.min_required_replicas,
-                    time_zone=s.time_zone,
-                    description=s.description,
-                    disabled=s.disabled,
-                ) for s in spec.schedules
-            ] or None,
-        )
-        self.autoscaler = compute_region_autoscaler.ComputeRegionAutoscaler(
-            self, "default",
-            name=name,
-            region=region,
-            target=fleet.group_manager.id,  # type: ignore[attr-defined]
-            description="Sizes the model server group (managed by cdktf)",
-            autoscaling_policy=policy,
-        )
-        attach = getattr(fleet, "_attach_autoscaler", None)
-        if callable(attach):
-            attach(self)

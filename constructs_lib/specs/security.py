@@ -1,45 +1,48 @@
-"""``CloudArmorPolicy``: a Cloud Armor security policy for the model endpoints' backend services.
-
-One ``google_compute_security_policy`` with, in evaluation order (Cloud Armor stops at the first
-matching rule, lowest priority number first):
-
-1. deny lists of source ranges (priorities 100, 101, ...; at most 10 ranges per rule, an API limit),
-2. preconfigured WAF rules (``evaluatePreconfiguredWaf('sqli-v33-stable', ...)``, priorities 1000, 1001, ...),
-3. per-client rate limiting (``throttle`` or ``rate_based_ban``, priority 10000): its conform action
-   *allows* the request, which ends evaluation, so it must come after every deny rule,
-4. the default rule (priority 2147483647, ``allow`` unless told otherwise).
-
-Attach it with ``GlobalLoadBalancer.add_backend_service(..., security_policy=policy)`` or
-``policy.attach_to(backend, ...)``.
+"""Specs of the Cloud Armor policy in front of the model endpoints: per-client rate limiting,
+preconfigured WAF rule sets, deny lists, Adaptive Protection. Construct:
+``constructs_lib.edge.security.CloudArmorPolicy`` (rule order and priorities are there).
 """
 
 from __future__ import annotations
 
-import ipaddress
-from typing import Any, Literal
+from typing import Literal
 
-from constructs import Construct
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from constructs_lib._google import compute_security_policy
-from constructs_lib.errors import ConfigurationError
-from constructs_lib.naming import NamePart, Naming
+from constructs_lib.errors import Spec
+from constructs_lib.naming import NamePart
+from constructs_lib.values import AnyCidr, repeated
+
 
 DEFAULT_RULE_PRIORITY = 2147483647
+
+
 DENY_LIST_PRIORITY = 100
+
+
 WAF_PRIORITY = 1000
+
+
 RATE_LIMIT_PRIORITY = 10000
+
+
 MAX_RANGES_PER_RULE = 10
 """Cloud Armor accepts at most 10 source ranges in one rule's ``src_ip_ranges``."""
 
+
 RATE_LIMIT_INTERVALS: tuple[int, ...] = (10, 30, 60, 120, 180, 240, 300, 600, 900, 1200, 1800, 2700, 3600)
 """The only values Cloud Armor accepts for ``rate_limit_threshold.interval_sec`` / ``ban_threshold.interval_sec``."""
+
 
 _WAF_FAMILIES = (
     "sqli", "xss", "lfi", "rfi", "rce", "methodenforcement", "scannerdetection",
     "protocolattack", "php", "sessionfixation",
 )
+
+
 _WAF_V33_ONLY = ("java", "nodejs")
+
+
 PRECONFIGURED_WAF_RULES: frozenset[str] = frozenset(
     [f"{family}-v33-{track}" for family in (*_WAF_FAMILIES, *_WAF_V33_ONLY) for track in ("stable", "canary")]
     + [f"{family}-{track}" for family in _WAF_FAMILIES for track in ("stable", "canary")]
@@ -47,23 +50,14 @@ PRECONFIGURED_WAF_RULES: frozenset[str] = frozenset(
 )
 """Cloud Armor's preconfigured WAF rule sets (ModSecurity CRS 3.3 ``-v33-`` and 3.0 names)."""
 
+
 DenyAction = Literal["deny(403)", "deny(404)", "deny(429)", "deny(502)"]
 
 
-def _cidr(value: str) -> str:
-    try:
-        ipaddress.ip_network(value, strict=True)
-    except ValueError:
-        raise ValueError(f"{value!r} is not an IPv4 or IPv6 CIDR block such as 203.0.113.0/24") from None
-    return value
-
-
-class RateLimitSpec(BaseModel):
+class RateLimitSpec(Spec):
     """Per-client rate limiting. Defaults to ``throttle`` at 600 requests per 60 s per client IP,
     answering 429 above it: generous for an inference client, tight enough to stop one caller
     from starving a GPU fleet."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     action: Literal["throttle", "rate_based_ban"] = Field(
         default="throttle",
@@ -121,11 +115,9 @@ class RateLimitSpec(BaseModel):
         return self
 
 
-class WafRuleSpec(BaseModel):
+class WafRuleSpec(Spec):
     """One preconfigured WAF rule set. Defaults to sensitivity 1 (the fewest false positives) and
     deny(403)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = Field(description="Rule set name, e.g. sqli-v33-stable, xss-v33-stable.")
     sensitivity: int = Field(default=1, ge=1, le=4, description="Paranoia level 1-4. Defaults to 1: fewest false positives on JSON inference payloads.")
@@ -151,11 +143,9 @@ class WafRuleSpec(BaseModel):
         return f"evaluatePreconfiguredWaf('{self.name}', {{{options}}})"
 
 
-class CloudArmorSpec(BaseModel):
+class CloudArmorSpec(Spec):
     """Tunables of ``CloudArmorPolicy``. The defaults give a policy that allows everything except
     clients above the rate limit; WAF rules, deny lists and Adaptive Protection are opt-in."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: NamePart = Field(default="armor", description="Role part of the policy name: <app>-<env>-<name>. Defaults to 'armor'.")
     description: str = Field(default="Cloud Armor policy for model endpoints (managed by cdktf)")
@@ -167,7 +157,7 @@ class CloudArmorSpec(BaseModel):
         description="Per-client rate limiting; None turns it off. Defaults to RateLimitSpec() (throttle, 600 req/60 s per IP).",
     )
     waf_rules: tuple[WafRuleSpec, ...] = Field(default=(), description="Preconfigured WAF rule sets. None by default: they need tuning against real traffic.")
-    deny_source_ranges: tuple[str, ...] = Field(default=(), description="Source CIDRs always denied with 403.")
+    deny_source_ranges: tuple[AnyCidr, ...] = Field(default=(), description="Source CIDRs always denied with 403.")
     adaptive_protection: bool = Field(default=False, description="Layer 7 DDoS Adaptive Protection (ML-based alerts). Off by default: full value needs Cloud Armor Enterprise.")
     adaptive_protection_rule_visibility: Literal["STANDARD", "PREMIUM"] = Field(default="STANDARD", description="Defaults to STANDARD.")
     json_parsing: Literal["DISABLED", "STANDARD", "STANDARD_WITH_GRAPHQL"] = Field(
@@ -176,125 +166,10 @@ class CloudArmorSpec(BaseModel):
     )
     log_level: Literal["NORMAL", "VERBOSE"] = Field(default="NORMAL", description="Defaults to NORMAL.")
 
-    @field_validator("deny_source_ranges")
-    @classmethod
-    def _ranges(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for cidr in value:
-            _cidr(cidr)
-        return value
-
     @model_validator(mode="after")
     def _unique_waf(self) -> "CloudArmorSpec":
-        names = [rule.name for rule in self.waf_rules]
-        repeated = sorted({n for n in names if names.count(n) > 1})
-        if repeated:
-            raise ValueError(f"waf_rules may name each rule set once; repeated: {', '.join(repeated)}")
+        twice = repeated(rule.name for rule in self.waf_rules)
+        if twice:
+            raise ValueError(f"waf_rules may name each rule set once; repeated: {', '.join(twice)}")
         return self
 
-
-class CloudArmorPolicy(Construct):
-    """A Cloud Armor policy (``google_compute_security_policy``, construct id ``default``).
-
-    Exposes ``policy``, ``id`` (what ``security_policy`` of a backend service takes), ``name``
-    and ``spec``. ``attach_to(*backends)`` sets the policy on backend handles (anything with a
-    ``backend_service`` attribute, e.g. ``GlobalLoadBalancer.add_backend_service(...)``'s result).
-    """
-
-    def __init__(self, scope: Construct, id_: str, *, naming: Naming, spec: CloudArmorSpec | None = None) -> None:
-        super().__init__(scope, id_)
-        spec = spec or CloudArmorSpec()
-        self.spec = spec
-        self.name = naming.name(spec.name)
-        sp = compute_security_policy
-        rules = [self._default_rule(spec)]
-        for index in range(0, len(spec.deny_source_ranges), MAX_RANGES_PER_RULE):
-            chunk = spec.deny_source_ranges[index:index + MAX_RANGES_PER_RULE]
-            rules.append(sp.ComputeSecurityPolicyRule(
-                action="deny(403)",
-                priority=DENY_LIST_PRIORITY + index // MAX_RANGES_PER_RULE,
-                description="Denied source ranges",
-                match=sp.ComputeSecurityPolicyRuleMatch(
-                    versioned_expr="SRC_IPS_V1",
-                    config=sp.ComputeSecurityPolicyRuleMatchConfig(src_ip_ranges=list(chunk)),
-                ),
-            ))
-        for index, waf in enumerate(spec.waf_rules):
-            rules.append(sp.ComputeSecurityPolicyRule(
-                action=waf.action,
-                priority=WAF_PRIORITY + index,
-                description=f"Preconfigured WAF {waf.name} (sensitivity {waf.sensitivity})",
-                preview=waf.preview,
-                match=sp.ComputeSecurityPolicyRuleMatch(expr=sp.ComputeSecurityPolicyRuleMatchExpr(expression=waf.expression)),
-            ))
-        if spec.rate_limit is not None:
-            rules.append(self._rate_limit_rule(spec.rate_limit))
-
-        self.policy = sp.ComputeSecurityPolicy(
-            self, "default",
-            name=self.name,
-            description=spec.description,
-            type="CLOUD_ARMOR",
-            rule=rules,
-            advanced_options_config=sp.ComputeSecurityPolicyAdvancedOptionsConfig(
-                json_parsing=spec.json_parsing, log_level=spec.log_level,
-            ),
-            adaptive_protection_config=sp.ComputeSecurityPolicyAdaptiveProtectionConfig(
-                layer7_ddos_defense_config=sp.ComputeSecurityPolicyAdaptiveProtectionConfigLayer7DdosDefenseConfig(
-                    enable=True, rule_visibility=spec.adaptive_protection_rule_visibility,
-                ),
-            ) if spec.adaptive_protection else None,
-        )
-        self.id: str = self.policy.id
-
-    @staticmethod
-    def _default_rule(spec: CloudArmorSpec) -> Any:
-        sp = compute_security_policy
-        return sp.ComputeSecurityPolicyRule(
-            action=spec.default_action,
-            priority=DEFAULT_RULE_PRIORITY,
-            description="Default rule",
-            match=sp.ComputeSecurityPolicyRuleMatch(
-                versioned_expr="SRC_IPS_V1",
-                config=sp.ComputeSecurityPolicyRuleMatchConfig(src_ip_ranges=["*"]),
-            ),
-        )
-
-    @staticmethod
-    def _rate_limit_rule(limit: RateLimitSpec) -> Any:
-        sp = compute_security_policy
-        ban = limit.action == "rate_based_ban"
-        ban_duration = limit.ban_duration_sec if limit.ban_duration_sec is not None else (600 if ban else None)
-        return sp.ComputeSecurityPolicyRule(
-            action=limit.action,
-            priority=RATE_LIMIT_PRIORITY,
-            description=f"Rate limit: {limit.count} requests per {limit.interval_sec} s per {limit.enforce_on_key}",
-            preview=limit.preview,
-            match=sp.ComputeSecurityPolicyRuleMatch(
-                versioned_expr="SRC_IPS_V1",
-                config=sp.ComputeSecurityPolicyRuleMatchConfig(src_ip_ranges=["*"]),
-            ),
-            rate_limit_options=sp.ComputeSecurityPolicyRuleRateLimitOptions(
-                conform_action=limit.conform_action,
-                exceed_action=limit.exceed_action,
-                enforce_on_key=limit.enforce_on_key,
-                enforce_on_key_name=limit.enforce_on_key_name,
-                rate_limit_threshold=sp.ComputeSecurityPolicyRuleRateLimitOptionsRateLimitThreshold(
-                    count=limit.count, interval_sec=limit.interval_sec,
-                ),
-                ban_duration_sec=ban_duration,
-                ban_threshold=sp.ComputeSecurityPolicyRuleRateLimitOptionsBanThreshold(
-                    count=limit.ban_threshold_count, interval_sec=limit.ban_threshold_interval_sec,
-                ) if limit.ban_threshold_count is not None else None,
-            ),
-        )
-
-    def attach_to(self, *backends: Any) -> None:
-        """Set this policy as ``security_policy`` of each backend handle (``.backend_service``)."""
-        for index, backend in enumerate(backends):
-            service = getattr(backend, "backend_service", None)
-            if service is None:
-                raise ConfigurationError(
-                    f"attach_to.backends[{index}]", type(backend).__name__,
-                    "must be a backend handle with a backend_service attribute (GlobalLoadBalancer.add_backend_service's result)",
-                )
-            service.security_policy = self.id

@@ -1,4 +1,5 @@
-"""GPU catalogue: which accelerator types exist, in what counts, on which machine types, where.
+"""Machine types and the GPU catalogue: shapes (vCPUs, memory), which accelerator types exist,
+in what counts, on which machine types, where. One table for VM fleets and GKE node pools.
 
 A fleet that asks for a GPU Compute Engine cannot give fails at apply time, often only when
 the MIG tries to create its first VM. This table lets ``FleetSpec`` / ``ModelServerFleet`` fail
@@ -45,28 +46,52 @@ MACHINE_TYPE_RULE = (
 _N2 = (2, 4, 8, 16, 32, 48, 64, 80, 96, 128)
 _N1 = (1, 2, 4, 8, 16, 32, 64, 96)
 _C3 = (4, 8, 22, 44, 88, 176)
-MACHINE_SIZES: dict[tuple[str, str], tuple[int, ...]] = {
-    ("e2", "standard"): (2, 4, 8, 16, 32),
-    ("e2", "highmem"): (2, 4, 8, 16),
-    ("e2", "highcpu"): (2, 4, 8, 16, 32),
-    ("n1", "standard"): _N1,
-    ("n1", "highmem"): _N1[1:],
-    ("n1", "highcpu"): _N1[1:],
-    ("n2", "standard"): _N2,
-    ("n2", "highmem"): _N2,
-    ("n2", "highcpu"): _N2[:-1],
-    ("n2d", "standard"): (*_N2, 224),
-    ("n2d", "highmem"): _N2[:-1],
-    ("n2d", "highcpu"): (*_N2, 224),
-    ("c2", "standard"): (4, 8, 16, 30, 60),
-    ("c2d", "standard"): (2, 4, 8, 16, 32, 56, 112),
-    ("c3", "standard"): _C3,
-    ("c3", "highmem"): _C3,
-    ("c3", "highcpu"): _C3,
-    ("g2", "standard"): (4, 8, 12, 16, 24, 32, 48, 96),
+MACHINE_FAMILIES: dict[tuple[str, str], tuple[float, tuple[int, ...]]] = {
+    ("e2", "standard"): (4, (2, 4, 8, 16, 32)),
+    ("e2", "highmem"): (8, (2, 4, 8, 16)),
+    ("e2", "highcpu"): (1, (2, 4, 8, 16, 32)),
+    ("n1", "standard"): (3.75, _N1),
+    ("n1", "highmem"): (6.5, _N1[1:]),
+    ("n1", "highcpu"): (0.9, _N1[1:]),
+    ("n2", "standard"): (4, _N2),
+    ("n2", "highmem"): (8, _N2),
+    ("n2", "highcpu"): (1, _N2[:-1]),
+    ("n2d", "standard"): (4, (*_N2, 224)),
+    ("n2d", "highmem"): (8, _N2[:-1]),
+    ("n2d", "highcpu"): (1, (*_N2, 224)),
+    ("c2", "standard"): (4, (4, 8, 16, 30, 60)),
+    ("c2d", "standard"): (4, (2, 4, 8, 16, 32, 56, 112)),
+    ("c3", "standard"): (4, _C3),
+    ("c3", "highmem"): (8, _C3),
+    ("c3", "highcpu"): (2, _C3),
+    ("g2", "standard"): (4, (4, 8, 12, 16, 24, 32, 48, 96)),
 }
-"""vCPU sizes of the predefined shapes of common families (Compute Engine machine families,
-2025). Families and kinds not listed are checked by pattern only; custom types are free-form."""
+"""(family, kind) -> (GiB of memory per vCPU, vCPU sizes) of the predefined shapes of common
+families (Compute Engine machine family pages, 2025). Families and kinds not listed are checked
+by pattern only; custom types are free-form."""
+
+ACCELERATOR_SHAPES: dict[str, tuple[int, float]] = {
+    "a2-highgpu-1g": (12, 85), "a2-highgpu-2g": (24, 170), "a2-highgpu-4g": (48, 340), "a2-highgpu-8g": (96, 680),
+    "a2-megagpu-16g": (96, 1360),
+    "a2-ultragpu-1g": (12, 170), "a2-ultragpu-2g": (24, 340), "a2-ultragpu-4g": (48, 680), "a2-ultragpu-8g": (96, 1360),
+    "a3-highgpu-1g": (26, 234), "a3-highgpu-2g": (52, 468), "a3-highgpu-4g": (104, 936), "a3-highgpu-8g": (208, 1872),
+    "a3-megagpu-8g": (208, 1872), "a3-edgegpu-8g": (208, 1872),
+}
+"""Accelerator-optimized machine types -> (vCPUs, memory GB): their names do not state either."""
+
+
+def machine_shape(machine_type: str) -> tuple[int, float] | None:
+    """(vCPUs, memory GiB) of a predefined machine type, or None when the tables do not know it."""
+    if machine_type in ACCELERATOR_SHAPES:
+        return ACCELERATOR_SHAPES[machine_type]
+    match = MACHINE_TYPE_PATTERN.fullmatch(machine_type)
+    if not match or not match["size"] or match["unit"]:
+        return None
+    family = MACHINE_FAMILIES.get((match["family"], match["kind"]))
+    vcpus = int(match["size"])
+    if family is None or vcpus not in family[1]:
+        return None
+    return vcpus, family[0] * vcpus
 
 
 @dataclass(frozen=True)
@@ -93,7 +118,8 @@ def parse_machine_type(value: str, field_name: str = "machine_type") -> MachineT
     vcpus = None
     if match["size"] and not match["unit"] and match["kind"] in ("standard", "highmem", "highcpu", "custom", "megamem", "ultramem"):
         vcpus = int(match["size"])
-    sizes = MACHINE_SIZES.get((match["family"], match["kind"]))
+    family = MACHINE_FAMILIES.get((match["family"], match["kind"]))
+    sizes = family[1] if family is not None else None
     if sizes is not None and vcpus not in sizes:
         shapes = ", ".join(f"{match['family']}-{match['kind']}-{n}" for n in sizes)
         raise ConfigurationError(field_name, value, f"is not a predefined machine type; {match['family']}-{match['kind']} comes in {shapes}")
@@ -293,3 +319,34 @@ def check_gpu_region(name: str, region: str, field_name: str = "region") -> str:
             "set gpu.skip_region_check = true if Google has added it",
         )
     return region
+
+
+DEFAULT_CPU_MACHINE = "n2-standard-4"
+"""Machine of a CPU model: 4 dedicated vCPUs / 16 GB, enough for a CPU model server."""
+
+PREFERRED_SINGLE_GPU_MACHINES = {"nvidia-l4": "g2-standard-8"}
+"""One-GPU machines with more host memory than the smallest carrier: g2-standard-8 (32 GB) holds
+an L4's 24 GB of weights while loading them; g2-standard-4 (16 GB) does not."""
+
+GENERAL_PURPOSE_GPU_MACHINE = "n1-standard-8"
+"""Machine for GPUs that attach to N1 (T4, V100, P4, P100): 8 vCPUs are within every GPU's ceiling."""
+
+
+def default_machine_type(accelerator: str | None, count: int | None = None) -> str:
+    """The usual machine for a model: ``DEFAULT_CPU_MACHINE`` without GPUs, the smallest
+    accelerator-optimized type that carries ``count`` (default: one) of ``accelerator``, or an
+    N1 machine for GPUs that attach to N1."""
+    if accelerator is None:
+        return DEFAULT_CPU_MACHINE
+    gpu = gpu_type(accelerator)
+    if not gpu.machine_types:
+        return GENERAL_PURPOSE_GPU_MACHINE
+    wanted = count or min(gpu.machine_types.values())
+    if wanted == 1 and accelerator in PREFERRED_SINGLE_GPU_MACHINES:
+        return PREFERRED_SINGLE_GPU_MACHINES[accelerator]
+    for machine, fixed in gpu.machine_types.items():
+        if fixed == wanted:
+            return machine
+    raise ConfigurationError(
+        "accelerator.count", count, f"no machine type carries {wanted} x {accelerator}; machine types: {gpu.allowed_machines()}",
+    )

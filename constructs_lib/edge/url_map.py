@@ -13,128 +13,19 @@ For the classic EXTERNAL scheme plain ``path_rules`` are written and the advance
 rejected.
 
 Routes without ``hosts`` apply to every host: they go to an ``all-hosts`` matcher (host ``*``)
-and are copied into every host-specific matcher, after that host's own routes.
+and are copied into every host-specific matcher, after that host's own routes. The path,
+host, header and weight rules are in ``constructs_lib.specs.load_balancer``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal, Mapping, Sequence
-
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from typing import Any, Sequence
 
 from constructs_lib._google import compute_url_map
 from constructs_lib.errors import ConfigurationError
-
-RETRY_CONDITIONS: tuple[str, ...] = (
-    "5xx", "gateway-error", "reset", "connect-failure", "retriable-4xx", "refused-stream",
-    "cancelled", "deadline-exceeded", "internal", "resource-exhausted", "unavailable",
-)
-"""Retry conditions the global external Application Load Balancer accepts."""
-
-_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
-MAX_PATH_LENGTH = 1024
-
-
-class RetryPolicy(BaseModel):
-    """Per-route retries. Defaults to one retry on connect-failure / refused-stream only: the
-    request never reached a model server, so retrying cannot run an expensive (and not always
-    idempotent) inference twice."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    num_retries: int = Field(default=1, ge=1, description="Retries after the first attempt. Defaults to 1.")
-    retry_conditions: tuple[str, ...] = Field(default=("connect-failure", "refused-stream"), min_length=1)
-    per_try_timeout_sec: int | None = Field(default=None, ge=1, description="Timeout of each attempt; None = the route's timeout.")
-
-    @field_validator("retry_conditions")
-    @classmethod
-    def _conditions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        unknown = [c for c in value if c not in RETRY_CONDITIONS]
-        if unknown:
-            raise ValueError(f"unknown retry condition(s) {', '.join(unknown)}; allowed: {', '.join(RETRY_CONDITIONS)}")
-        return value
-
-
-def check_domain(value: str, field: str, *, allow_wildcard: bool) -> str:
-    """Return ``value`` if it is a lowercase fully qualified domain name (``*.`` only if allowed)."""
-    if not isinstance(value, str):
-        raise ConfigurationError(field, value, "must be a domain name string")
-    name = value
-    if value.startswith("*."):
-        if not allow_wildcard:
-            raise ConfigurationError(
-                field, value,
-                "wildcard domains are not supported by Google-managed certificates; list each host, or use a "
-                "Certificate Manager map (certificate_map) with a DNS-authorized wildcard certificate",
-            )
-        name = value[2:]
-    labels = name.split(".")
-    if (len(name) > 253 or len(labels) < 2 or not all(_LABEL.fullmatch(label) for label in labels)
-            or labels[-1].isdigit()):
-        raise ConfigurationError(
-            field, value,
-            "must be a lowercase fully qualified domain name such as api.example.com (labels of 1-63 letters, "
-            "digits and hyphens, not starting or ending with a hyphen, at most 253 characters)",
-        )
-    return value
-
-
-def _route_path_value(path: str) -> str:
-    try:
-        check_route_path(path, "path")
-    except ConfigurationError as error:
-        raise ValueError(error.allowed) from None
-    return path
-
-
-RoutePath = Annotated[str, AfterValidator(_route_path_value)]
-"""Spec field type: a routed path, ``/exact`` or ``/prefix/*`` (checked like add_model_route does)."""
-
-
-def check_route_path(path: str, field: str) -> tuple[Literal["full", "prefix"], str]:
-    """Classify a path-rule style path: ``/a/b`` is an exact match, ``/a/*`` a prefix match on ``/a/``."""
-    if not isinstance(path, str) or not path.startswith("/") or len(path) > MAX_PATH_LENGTH:
-        raise ConfigurationError(field, path, f"must start with / and be at most {MAX_PATH_LENGTH} characters")
-    if any(c in path for c in "?# "):
-        raise ConfigurationError(field, path, "must not contain ?, # or spaces (query strings are not matched by paths)")
-    if "*" in path[:-1] or (path.endswith("*") and not path.endswith("/*")):
-        raise ConfigurationError(field, path, "* is only allowed as a trailing /* (e.g. /v1/models/resnet/*)")
-    if path.endswith("/*"):
-        return "prefix", path[:-1]
-    return "full", path
-
-
-def check_hosts(hosts: Sequence[str], field: str) -> tuple[str, ...]:
-    """Host-rule hosts: domain names, ``*.`` wildcards allowed; sorted and de-duplicated."""
-    for index, host in enumerate(hosts):
-        check_domain(host, f"{field}[{index}]", allow_wildcard=True)
-    return tuple(sorted(set(hosts)))
-
-
-def check_headers(headers: Mapping[str, str], field: str) -> tuple[tuple[str, str], ...]:
-    """Exact-match request headers, e.g. ``{"x-model-version": "v2"}``."""
-    for name, value in headers.items():
-        if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
-            raise ConfigurationError(f"{field}.{name}", name, "must be an HTTP header name (letters, digits and -)")
-        if not isinstance(value, str) or not value:
-            raise ConfigurationError(f"{field}.{name}", value, "must be a non-empty string to match exactly")
-    return tuple(sorted(headers.items()))
-
-
-def check_weights(weights: Mapping[str, int], field: str) -> None:
-    """A canary split: two or more backends, integer percentages that sum to 100."""
-    if len(weights) < 2:
-        raise ConfigurationError(field, dict(weights), "a traffic split needs at least two backend services")
-    for label, weight in weights.items():
-        if not isinstance(weight, int) or isinstance(weight, bool) or not 0 <= weight <= 100:
-            raise ConfigurationError(f"{field}[{label}]", weight, "must be an integer percentage between 0 and 100")
-    total = sum(weights.values())
-    if total != 100:
-        raise ConfigurationError(field, dict(weights), f"weights must sum to 100 (they sum to {total})")
+from constructs_lib.specs.load_balancer import RetryPolicy, check_route_path
 
 
 @dataclass(frozen=True)
@@ -305,3 +196,4 @@ def _route_rule(priority: int, rule: _Rule) -> Any:
         service=None if route.weighted else route.service,
         route_action=action,
     )
+

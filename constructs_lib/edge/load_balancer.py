@@ -14,18 +14,19 @@ The managed certificate is named after a hash of its (sorted) domains and has
 ``create_before_destroy``: changing the domain list creates the new certificate, moves the proxy
 onto it and only then deletes the old one, instead of failing with
 ``resourceInUseByAnotherResource`` (the anchors' most reported problem).
+Spec: ``constructs_lib.specs.load_balancer``.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any, Literal, Mapping, Sequence, Union
+from typing import Any, Mapping, Sequence, Union
 
 import jsii
 from cdktf import TerraformOutput, TerraformResourceLifecycle
 from constructs import Construct, IValidation
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel
 
 from constructs_lib._google import (
     compute_global_address,
@@ -36,113 +37,22 @@ from constructs_lib._google import (
     compute_target_https_proxy,
     compute_url_map,
 )
-from constructs_lib.backends import (
-    BackendBucketSpec,
-    BackendServiceSpec,
-    CdnPolicySpec,
-    ModelBackend,
-    Target,
-    backend_bucket,
-)
+from constructs_lib.edge.backends import DEFAULT_HEALTH_PATH, ModelBackend, backend_bucket
+from constructs_lib.edge.url_map import Route, RoutingTable
 from constructs_lib.errors import ConfigurationError
-from constructs_lib.naming import NamePart, Naming, check_name_part
-from constructs_lib.network import HEALTH_CHECK_RANGES, ServingNetwork
-from constructs_lib.url_map import (
+from constructs_lib.interfaces import BackendTarget
+from constructs_lib.labels import apply_common_labels
+from constructs_lib.naming import Naming, check_name_part
+from constructs_lib.specs.backends import BackendBucketSpec, BackendServiceSpec, CdnPolicySpec
+from constructs_lib.specs.load_balancer import (
+    CERTIFICATE_MANAGER_PREFIX,
+    LoadBalancerSpec,
     RetryPolicy,
-    Route,
-    RoutingTable,
-    check_domain,
     check_headers,
     check_hosts,
     check_weights,
 )
-
-MAX_DOMAINS_PER_CERTIFICATE = 100
-CERTIFICATE_MANAGER_PREFIX = "//certificatemanager.googleapis.com/"
-
-
-class SslPolicySpec(BaseModel):
-    """The HTTPS proxy's SSL policy. Defaults to MODERN with TLS 1.2 minimum: every current client,
-    no TLS 1.0/1.1 and no weak ciphers (what scanners such as checkov require)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    min_tls_version: Literal["TLS_1_0", "TLS_1_1", "TLS_1_2", "TLS_1_3"] = Field(default="TLS_1_2", description="Defaults to TLS_1_2.")
-    profile: Literal["COMPATIBLE", "MODERN", "RESTRICTED", "CUSTOM"] = Field(default="MODERN", description="Defaults to MODERN.")
-    custom_features: tuple[str, ...] = Field(default=(), description="Cipher suites; CUSTOM profile only.")
-
-    @model_validator(mode="after")
-    def _custom(self) -> "SslPolicySpec":
-        if self.profile == "CUSTOM" and not self.custom_features:
-            raise ValueError("profile CUSTOM needs custom_features (the allowed cipher suites)")
-        if self.profile != "CUSTOM" and self.custom_features:
-            raise ValueError(f"custom_features only apply to profile CUSTOM, not {self.profile}")
-        return self
-
-
-class LoadBalancerSpec(BaseModel):
-    """Tunables of ``GlobalLoadBalancer``; the ``[load_balancer]`` section of an environment file."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    name: NamePart = Field(default="lb", max_length=20, description="Role part of every physical name: <app>-<env>-<name>-... Defaults to 'lb'; change it to run two load balancers in one environment.")
-    load_balancing_scheme: Literal["EXTERNAL_MANAGED", "EXTERNAL"] = Field(
-        default="EXTERNAL_MANAGED",
-        description="Defaults to EXTERNAL_MANAGED (Envoy-based global external Application LB): weighted canaries, header routes, "
-        "retries, outlier detection. EXTERNAL is the classic LB (plain path rules only).",
-    )
-    domains: tuple[str, ...] = Field(default=(), description="Domains of the Google-managed certificate (at most 100, no wildcards). Giving domains turns HTTPS on.")
-    ssl_certificates: tuple[str, ...] = Field(default=(), description="Existing compute SSL certificate ids/self links to serve (besides the managed one).")
-    certificate_map: str | None = Field(default=None, description="Certificate Manager map id (projects/.../certificateMaps/...) instead of compute certificates.")
-    https: bool | None = Field(default=None, description="None = on when domains, ssl_certificates or certificate_map are given.")
-    http_redirect: bool | None = Field(default=None, description="HTTP :80 -> HTTPS 301 redirect. None = on whenever HTTPS is on.")
-    ipv6: bool = Field(default=False, description="Also reserve a global IPv6 address with its own forwarding rules. Off by default.")
-    ssl_policy: Union[SslPolicySpec, str] = Field(default_factory=SslPolicySpec, description="A policy to create, or the id of an existing SSL policy.")
-    quic_override: Literal["NONE", "ENABLE", "DISABLE"] = Field(default="NONE", description="HTTP/3 (QUIC) negotiation. Defaults to NONE: Google decides.")
-    http_keep_alive_timeout_sec: int | None = Field(default=None, ge=5, le=1200, description="Client keep-alive. None = API default (610 s).")
-    prevent_destroy: bool = Field(default=True, description="prevent_destroy on the reserved IP addresses: DNS points at them. Defaults to True.")
-
-    @field_validator("domains")
-    @classmethod
-    def _domains(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for index, domain in enumerate(value):
-            try:
-                check_domain(domain, f"domains[{index}]", allow_wildcard=False)
-            except ConfigurationError as error:
-                raise ValueError(f"{domain!r}: {error.allowed}") from None
-        repeated = sorted({d for d in value if value.count(d) > 1})
-        if repeated:
-            raise ValueError(f"each domain may be listed once; repeated: {', '.join(repeated)}")
-        if len(value) > MAX_DOMAINS_PER_CERTIFICATE:
-            raise ValueError(
-                f"{len(value)} domains: a Google-managed certificate takes at most {MAX_DOMAINS_PER_CERTIFICATE}; "
-                "use a Certificate Manager map (certificate_map) for more"
-            )
-        return value
-
-    @model_validator(mode="after")
-    def _frontend(self) -> "LoadBalancerSpec":
-        if self.certificate_map is not None and (self.domains or self.ssl_certificates):
-            raise ValueError("certificate_map replaces compute certificates: give certificate_map or domains/ssl_certificates, not both")
-        if self.https is True and not self.has_certificates:
-            raise ValueError("https = True: needs domains (managed certificate), ssl_certificates or certificate_map")
-        if self.https is False and self.has_certificates:
-            raise ValueError("https = False: but domains/ssl_certificates/certificate_map are given; drop them or turn HTTPS on")
-        if self.http_redirect is True and not self.https_enabled:
-            raise ValueError("http_redirect = True: a redirect to HTTPS needs HTTPS (give domains, ssl_certificates or certificate_map)")
-        return self
-
-    @property
-    def has_certificates(self) -> bool:
-        return bool(self.domains or self.ssl_certificates or self.certificate_map)
-
-    @property
-    def https_enabled(self) -> bool:
-        return self.has_certificates if self.https is None else self.https
-
-    @property
-    def redirect_enabled(self) -> bool:
-        return self.https_enabled if self.http_redirect is None else self.http_redirect
+from constructs_lib.specs.network import HEALTH_CHECK_RANGES
 
 
 def certificate_name(naming: Naming, role: str, domains: Sequence[str]) -> str:
@@ -198,20 +108,18 @@ class GlobalLoadBalancer(Construct):
         id_: str,
         *,
         naming: Naming,
-        network: ServingNetwork | None = None,
         spec: LoadBalancerSpec | None = None,
     ) -> None:
         super().__init__(scope, id_)
+        apply_common_labels(self, naming)
         spec = spec or LoadBalancerSpec()
         self.naming = naming
-        self.network = network
         self.spec = spec
         self.role = spec.name
         self.backend_services: dict[str, ModelBackend] = {}
         self.backend_buckets: dict[str, BackendBucket] = {}
         self._default: Backend | None = None
         self._table = RoutingTable(advanced=spec.load_balancing_scheme == "EXTERNAL_MANAGED")
-        labels = naming.common_labels()
         protect = TerraformResourceLifecycle(prevent_destroy=spec.prevent_destroy)
 
         self.ipv4 = compute_global_address.ComputeGlobalAddress(
@@ -220,7 +128,6 @@ class GlobalLoadBalancer(Construct):
             description=f"Public IPv4 address of {naming.prefix} model endpoints (managed by cdktf)",
             address_type="EXTERNAL",
             ip_version="IPV4",
-            labels=labels,
             lifecycle=protect,
         )
         self.ipv6 = compute_global_address.ComputeGlobalAddress(
@@ -229,7 +136,6 @@ class GlobalLoadBalancer(Construct):
             description=f"Public IPv6 address of {naming.prefix} model endpoints (managed by cdktf)",
             address_type="EXTERNAL",
             ip_version="IPV6",
-            labels=labels,
             lifecycle=protect,
         ) if spec.ipv6 else None
         self.ipv4_address: str = self.ipv4.address
@@ -343,7 +249,6 @@ class GlobalLoadBalancer(Construct):
                 ip_address=address.address,
                 port_range=port,
                 target=target,
-                labels=self.naming.common_labels(),
             )
 
     @property
@@ -364,13 +269,14 @@ class GlobalLoadBalancer(Construct):
         self,
         name: str,
         *,
-        targets: Sequence[Target],
+        targets: Sequence[BackendTarget],
         spec: BackendServiceSpec | None = None,
         security_policy: Any = None,
+        health_path: str = DEFAULT_HEALTH_PATH,
     ) -> ModelBackend:
-        """A backend service + health check for model ``name`` over ``targets`` (instance groups
-        or network endpoint groups). The first one added is the URL map's default backend.
-        ``security_policy``: a ``CloudArmorPolicy`` or a security policy id."""
+        """A backend service + health check for model ``name`` over ``targets`` (a fleet's instance
+        groups or a workload's NEGs), probing ``health_path`` unless the spec's health check names
+        another path. ``security_policy``: a ``CloudArmorPolicy`` or a security policy id."""
         check_name_part(name, "name")
         if name in self.backend_services:
             raise ConfigurationError("name", name, "a backend service with this name exists already; model names must be unique")
@@ -391,7 +297,7 @@ class GlobalLoadBalancer(Construct):
         backend = ModelBackend(
             self, f"backend-{name}",
             naming=self.naming, name=name, role=self.role, targets=targets, spec=spec,
-            load_balancing_scheme=self.spec.load_balancing_scheme, security_policy=security_policy,
+            load_balancing_scheme=self.spec.load_balancing_scheme, security_policy=security_policy, health_path=health_path,
         )
         self.backend_services[name] = backend
         self._render()
@@ -540,23 +446,21 @@ class GlobalLoadBalancer(Construct):
     def validation_errors(self) -> list[str]:
         """Synth-time cross-checks (also run by ``app.synth()`` through ``node.add_validation``):
         at least one backend, and a firewall rule admitting the health-check ranges to the port
-        each instance group is probed on (when a ``network`` was given)."""
+        each target is probed on."""
         errors: list[str] = []
         if not self.backend_services and not self.backend_buckets:
             errors.append(
                 "backend_services = {}: a load balancer needs at least one backend; call add_backend_service(...)"
             )
-        if self.network is not None:
-            for name, backend in self.backend_services.items():
-                for index, target in enumerate(backend.instance_group_targets):
-                    port = backend.health_check_port(target)
-                    if not self.network.admits_health_checks(port, tag=target.network_tag):
-                        errors.append(
-                            f"backend_services[{name}].targets[{index}] = {target.region} tag {target.network_tag!r} port {port}: "
-                            f"no firewall rule admits the health-check ranges ({', '.join(HEALTH_CHECK_RANGES)}) to tcp:{port} "
-                            f"on tag {target.network_tag!r}; call network.allow_health_checks(port={port}, "
-                            f"target_tags=[{target.network_tag!r}])"
-                        )
+        for name, backend in self.backend_services.items():
+            for index, target in enumerate(backend.targets):
+                port = backend.health_check_port(target)
+                if not target.admits_health_checks(port):
+                    errors.append(
+                        f"backend_services[{name}].targets[{index}] = {target.location} port {port}: no firewall rule admits "
+                        f"the health-check ranges ({', '.join(HEALTH_CHECK_RANGES)}) to tcp:{port} on its VMs or nodes; "
+                        f"call network.allow_health_checks(port={port}, ...) for them"
+                    )
         return errors
 
     def add_outputs(self) -> dict[str, TerraformOutput]:

@@ -1,0 +1,35 @@
+"""The spec models: every tunable of the library as frozen pydantic models (``<Thing>Spec``),
+the same models environment files validate into, so defaults and limits are written once.
+
+Pure Python: importing them starts no Node process and loads no provider bindings, so an
+environment file is checked in well under a second. Constructs live next door
+(``constructs_lib.network``, ``constructs_lib.vm``, ``constructs_lib.gke``, ``constructs_lib.edge``...).
+"""
+
+from constructs_lib.specs.backends import (
+    BackendBucketSpec,
+    BackendHealthCheckSpec,
+    BackendServiceSpec,
+    CacheKeyPolicySpec,
+    CdnPolicySpec,
+    IapSpec,
+    OutlierDetectionSpec,
+)
+from constructs_lib.specs.cache import CacheClusterSpec, CacheSpec, MaintenanceWindow
+from constructs_lib.specs.gke import GkeClusterSpec, GkeRuntimeSpec, NodeGpuSpec, NodePoolSpec, TaintSpec
+from constructs_lib.specs.load_balancer import LoadBalancerSpec, RetryPolicy, SslPolicySpec
+from constructs_lib.specs.model import AcceleratorSpec, ModelSpec
+from constructs_lib.specs.model_store import ModelStoreSpec
+from constructs_lib.specs.network import FlowLogsSpec, NetworkSpec, RouteSpec
+from constructs_lib.specs.scaling import MetricSpec, ScaleInControlSpec, ScalingSpec, ScheduleSpec
+from constructs_lib.specs.security import CloudArmorSpec, RateLimitSpec, WafRuleSpec
+from constructs_lib.specs.vm import AutohealSpec, UpdatePolicySpec, VmCanarySpec, VmRuntimeSpec
+
+__all__ = [
+    "AcceleratorSpec", "AutohealSpec", "BackendBucketSpec", "BackendHealthCheckSpec", "BackendServiceSpec",
+    "CacheClusterSpec", "CacheKeyPolicySpec", "CacheSpec", "CdnPolicySpec", "CloudArmorSpec", "FlowLogsSpec",
+    "GkeClusterSpec", "GkeRuntimeSpec", "IapSpec", "LoadBalancerSpec", "MaintenanceWindow", "MetricSpec",
+    "ModelSpec", "ModelStoreSpec", "NetworkSpec", "NodeGpuSpec", "NodePoolSpec", "OutlierDetectionSpec",
+    "RateLimitSpec", "RetryPolicy", "RouteSpec", "ScaleInControlSpec", "ScalingSpec", "ScheduleSpec",
+    "SslPolicySpec", "TaintSpec", "UpdatePolicySpec", "VmCanarySpec", "VmRuntimeSpec", "WafRuleSpec",
+]

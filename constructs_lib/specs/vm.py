@@ -1,0 +1,212 @@
+"""Spec of the VM-fleet runtime (``[models.vm]``): what a model's regional managed instance
+groups run on and how they roll out. The model-server contract (image, port, env, health path,
+accelerator) is the model's own (``specs.model``). Constructs: ``constructs_lib.vm``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from constructs_lib.errors import Spec, invalid
+from constructs_lib.iam import AccountId, check_role
+from constructs_lib.machines import DEFAULT_CPU_MACHINE, parse_machine_type
+from constructs_lib.naming import NAME_PATTERN, NAME_RULE, Labels, NamePart
+from constructs_lib.values import Image, check_unique
+
+COS_IMAGE = "cos-cloud/cos-stable"
+"""Container-Optimized OS, stable channel: the default boot image when the model runs an image."""
+
+DEBIAN_IMAGE = "debian-cloud/debian-12"
+"""The default boot image for startup-script mode."""
+
+DEFAULT_MACHINE_TYPE = DEFAULT_CPU_MACHINE
+
+DEFAULT_FLEET_ROLES: tuple[str, ...] = (
+    "roles/logging.logWriter",
+    "roles/monitoring.metricWriter",
+    "roles/artifactregistry.reader",
+)
+"""Project roles a model server needs: write logs and metrics, pull its image."""
+
+HARDENING_METADATA = {
+    "enable-oslogin": "TRUE",
+    "block-project-ssh-keys": "true",
+    "serial-port-enable": "FALSE",
+}
+ENV_METADATA_KEY = "model-server-env"
+RESERVED_METADATA = frozenset({
+    *HARDENING_METADATA, "gce-container-declaration", "startup-script", "user-data", ENV_METADATA_KEY,
+    "ssh-keys", "sshKeys", "enable-oslogin-2fa", "google-logging-enabled", "google-monitoring-enabled",
+})
+"""Metadata keys the fleet owns (hardening and runtime); ``metadata`` may not set them."""
+
+_METADATA_KEY_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
+_BOOT_IMAGE_PATTERN = re.compile(r"^(projects/)?[a-z][-a-z0-9]*[a-z0-9]/(global/images/)?(family/)?[a-z][-a-z0-9]*[a-z0-9]$")
+
+
+class AutohealSpec(Spec):
+    """The auto-healing HTTP health check of the group, on the model's port and health path.
+    Defaults: every 10 s, 5 s timeout, healthy after 2, recreated after 3 failures (30 s)."""
+
+    check_interval_sec: int = Field(default=10, ge=1, le=300, description="Defaults to 10 s.")
+    timeout_sec: int = Field(default=5, ge=1, le=300, description="Defaults to 5 s; must be <= check_interval_sec.")
+    healthy_threshold: int = Field(default=2, ge=1, le=10, description="Defaults to 2 successes.")
+    unhealthy_threshold: int = Field(
+        default=3, ge=1, le=10, description="Defaults to 3 failures (30 s at the default interval) before a VM is recreated."
+    )
+
+    @model_validator(mode="after")
+    def _timeout(self) -> "AutohealSpec":
+        if self.timeout_sec > self.check_interval_sec:
+            raise ValueError(
+                f"health_check.timeout_sec ({self.timeout_sec}) must be <= check_interval_sec ({self.check_interval_sec})"
+            )
+        return self
+
+
+class UpdatePolicySpec(Spec):
+    """How the group rolls out a new template."""
+
+    type: Literal["PROACTIVE", "OPPORTUNISTIC"] = Field(
+        default="PROACTIVE", description="Defaults to PROACTIVE: a template change rolls out without manual action."
+    )
+    minimal_action: Literal["REPLACE", "RESTART", "REFRESH", "NONE"] = Field(
+        default="REPLACE", description="Defaults to REPLACE: new VMs from the new template (image and disk change too)."
+    )
+    replacement_method: Literal["SUBSTITUTE", "RECREATE"] = Field(
+        default="SUBSTITUTE", description="Defaults to SUBSTITUTE: new VMs get new names, so surge works."
+    )
+    max_surge_fixed: int | None = Field(
+        default=None, ge=0,
+        description="Extra VMs during a rollout. Defaults to the number of zones (the minimum a regional group accepts above 0).",
+    )
+    max_unavailable_fixed: int = Field(
+        default=0, ge=0, description="VMs that may be down during a rollout. Defaults to 0: capacity never drops."
+    )
+
+
+class VmCanarySpec(Spec):
+    """A second version of the group that runs ``percent`` of its VMs from its own template (a
+    rollout inside one region; for a traffic split between two models use ``canary_of``)."""
+
+    percent: int = Field(default=10, ge=0, le=100, description="Share of VMs on the canary version, 0..100. Defaults to 10.")
+    image: Image | None = Field(default=None, description="Container image of the canary version.")
+    boot_image: str | None = Field(default=None, description="Boot image of the canary version.")
+
+    @model_validator(mode="after")
+    def _something(self) -> "VmCanarySpec":
+        if self.image is None and self.boot_image is None:
+            raise ValueError("canary: set image and/or boot_image (what the canary version runs)")
+        return self
+
+
+class VmRuntimeSpec(Spec):
+    """Where and how a VM-fleet model runs: one regional managed instance group per region."""
+
+    machine_type: str | None = Field(
+        default=None,
+        description=f"Defaults to {DEFAULT_MACHINE_TYPE} for CPU models and to the accelerator's usual machine for GPU "
+        "models (nvidia-l4: g2-standard-8, nvidia-tesla-t4: n1-standard-8, A100: a2-highgpu-1g / a2-ultragpu-1g, H100: a3-highgpu-1g).",
+    )
+    startup_script: str | None = Field(
+        default=None, description="Run the server from this script on Debian instead of running the model's image.",
+    )
+    restart_policy: Literal["Always", "OnFailure", "Never"] = Field(
+        default="Always", description="Container restart policy. Defaults to Always: a crashed server comes back without waiting for auto-healing.",
+    )
+    privileged: bool = Field(
+        default=False,
+        description="Run the container privileged. Defaults to False; GPU models get the device access they need without it.",
+    )
+    boot_image: str | None = Field(
+        default=None, description=f"Defaults to {COS_IMAGE} (image mode) or {DEBIAN_IMAGE} (startup-script mode).",
+    )
+    boot_disk_size_gb: int = Field(
+        default=100, ge=10, le=65536,
+        description="Defaults to 100 GB: CUDA server images are 5-15 GB and model files are downloaded to disk.",
+    )
+    boot_disk_type: Literal["pd-balanced", "pd-ssd", "pd-standard", "hyperdisk-balanced"] = Field(
+        default="pd-balanced", description="Defaults to pd-balanced: SSD-backed at a moderate price.",
+    )
+    spot: bool = Field(default=False, description="Spot VMs (cheaper, may be preempted). Defaults to False.")
+    spot_termination_action: Literal["STOP", "DELETE"] = Field(
+        default="DELETE", description="What preemption does to a Spot VM. Defaults to DELETE: the group recreates it.",
+    )
+    secure_boot: bool = Field(
+        default=True,
+        description="Shielded VM secure boot. Defaults to True; turn off only for unsigned kernel modules (vTPM and integrity monitoring stay on).",
+    )
+    zones: tuple[str, ...] = Field(default=(), description="Zones to spread over. Defaults to all zones of the region.")
+    distribution_target_shape: Literal["EVEN", "BALANCED", "ANY", "ANY_SINGLE_ZONE"] = Field(
+        default="EVEN", description="Defaults to EVEN: the same number of VMs per zone, so losing a zone loses a known share.",
+    )
+    port_name: NamePart = Field(default="http", description="Named port the backend service uses. Defaults to 'http'.")
+    health_check: AutohealSpec = Field(default_factory=AutohealSpec, description="Auto-healing health check timing.")
+    update_policy: UpdatePolicySpec = Field(default_factory=UpdatePolicySpec)
+    canary: VmCanarySpec | None = Field(default=None, description="A canary version inside each group. Defaults to none.")
+    target_size: int | None = Field(
+        default=None, ge=0,
+        description="Fixed group size instead of autoscaling. Defaults to None: the model's scaling sizes the group.",
+    )
+    wait_for_instances: bool = Field(
+        default=False, description="Make apply wait until VMs are running. Defaults to False: model loading would stall apply.",
+    )
+    network_tags: tuple[str, ...] = Field(default=(), description="Extra network tags; the network's fleet tag is always set.")
+    labels: Labels = Field(default_factory=dict, description="Extra labels on the template and its disks.")
+    metadata: dict[str, str] = Field(default_factory=dict, description="Extra instance metadata (hardening and runtime keys are reserved).")
+    roles: tuple[str, ...] = Field(
+        default=DEFAULT_FLEET_ROLES,
+        description="Project roles of the model's service account. Defaults to log writer, metric writer, Artifact Registry reader.",
+    )
+    account_id: AccountId | None = Field(
+        default=None, description="Id of the model's service account. Defaults to <app>-<env>-<model>.",
+    )
+
+    @field_validator("machine_type")
+    @classmethod
+    def _machine_type(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_machine_type(value)
+        return value
+
+    @field_validator("boot_image")
+    @classmethod
+    def _boot_image(cls, value: str | None) -> str | None:
+        if value is not None and not _BOOT_IMAGE_PATTERN.fullmatch(value):
+            raise invalid("boot_image", value, "must be <project>/<image or family>, e.g. cos-cloud/cos-stable or projects/p/global/images/family/f")
+        return value
+
+    @field_validator("zones")
+    @classmethod
+    def _zones(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        check_unique(value, "zones", "zone")
+        return value
+
+    @field_validator("network_tags")
+    @classmethod
+    def _tags(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for index, tag in enumerate(value):
+            if not NAME_PATTERN.fullmatch(tag):
+                raise invalid(f"network_tags[{index}]", tag, NAME_RULE)
+        return value
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if key in RESERVED_METADATA:
+                raise invalid(f"metadata.{key}", key, f"is set by the fleet; reserved keys: {', '.join(sorted(RESERVED_METADATA))}")
+            if not _METADATA_KEY_PATTERN.fullmatch(key):
+                raise invalid(f"metadata.{key}", key, "metadata keys are 1-128 letters, digits, '-' and '_'")
+        return value
+
+    @field_validator("roles")
+    @classmethod
+    def _roles(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for index, role in enumerate(value):
+            check_role(role, f"roles[{index}]")
+        check_unique([role.rsplit("/", 1)[-1] for role in value], "roles", "role")
+        return value

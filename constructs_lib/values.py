@@ -1,0 +1,196 @@
+"""Rules for plain values that several specs share, written once: Terraform tokens, request and
+object paths, HTTP header names, CIDR blocks, environment variable names, container images and
+lists whose items must be unique.
+
+Pure Python (no cdktf, no jsii): environment files validate without starting Node. Each rule
+is a ``check_*`` function that raises ``ConfigurationError(field, value, allowed)`` and, where
+specs need it, an ``Annotated`` field type built with ``errors.rule`` (pydantic then names the
+key path and the message is the rule's ``allowed`` text).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Any, Iterable, Sequence
+
+from constructs_lib.errors import ConfigurationError, rule
+
+TOKEN_MARKERS = ("${TfToken[", "#{TfToken[")
+"""How cdktf encodes unresolved values in strings and list elements (``${TfToken[TOKEN.12]}``)."""
+
+
+def is_token(value: Any) -> bool:
+    """Whether ``value`` is (or contains) an unresolved cdktf token: a reference that Terraform
+    resolves at plan time (``service_account.email``), so it cannot be checked here."""
+    if isinstance(value, str):
+        return any(marker in value for marker in TOKEN_MARKERS)
+    if isinstance(value, (list, tuple)):
+        return any(is_token(item) for item in value)
+    return False
+
+
+# -- unique items -------------------------------------------------------------------------------
+
+def repeated(items: Iterable[Any]) -> list[Any]:
+    """The items that occur more than once, sorted, each once."""
+    seen: set[Any] = set()
+    twice: set[Any] = set()
+    for item in items:
+        (twice if item in seen else seen).add(item)
+    return sorted(twice)
+
+
+def check_unique(items: Sequence[Any], field: str, what: str = "item") -> Sequence[Any]:
+    """``items`` if no item occurs twice, else ``<field> = [...]: each <what> may be listed once``."""
+    twice = repeated(items)
+    if twice:
+        raise ConfigurationError(field, list(items), f"each {what} may be listed once; repeated: {', '.join(map(str, twice))}")
+    return items
+
+
+# -- paths --------------------------------------------------------------------------------------
+
+MAX_REQUEST_PATH = 1024
+
+
+def check_request_path(value: str, field: str = "path") -> str:
+    """An absolute HTTP request path for probes and health checks: ``/healthz`` (no query,
+    fragment or spaces: probes send the path as is)."""
+    if not isinstance(value, str) or not value.startswith("/") or len(value) > MAX_REQUEST_PATH \
+            or any(c in value for c in " ?#") or any(c.isspace() for c in value):
+        raise ConfigurationError(field, value, "must be an absolute request path such as /healthz (no spaces, ? or #, at most 1024 characters)")
+    return value
+
+
+def check_object_path(value: str, field: str = "model_path") -> str:
+    """A relative Cloud Storage object prefix: ``resnet/v3`` or ``llm/v2/`` (no leading ``/``, no ``..``,
+    no ``//``)."""
+    if (not isinstance(value, str) or not value.strip("/") or value.startswith("/") or "//" in value
+            or ".." in value.split("/") or any(c in value for c in "\n\r")):
+        raise ConfigurationError(field, value, "must be a relative object prefix such as resnet/v3 (no leading /, no .., no //)")
+    return value
+
+
+RequestPath = Annotated[str, rule(check_request_path)]
+"""Spec field type: a probe / health-check request path."""
+
+ObjectPath = Annotated[str, rule(check_object_path)]
+"""Spec field type: a relative object prefix in the model bucket."""
+
+
+# -- HTTP headers -------------------------------------------------------------------------------
+
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+_HEADER_LINE = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+:\s?.*$")
+
+
+def check_header_name(value: str, field: str = "header") -> str:
+    """An HTTP header name (RFC 9110 token characters)."""
+    if not isinstance(value, str) or not _HEADER_NAME.fullmatch(value):
+        raise ConfigurationError(field, value, "must be an HTTP header name (letters, digits and -)")
+    return value
+
+
+def check_header_line(value: str, field: str = "header") -> str:
+    """A custom header as the load balancer takes it: ``Header-Name: value``."""
+    if not isinstance(value, str) or not _HEADER_LINE.fullmatch(value):
+        raise ConfigurationError(field, value, "must look like 'Header-Name: value'")
+    return value
+
+
+HeaderName = Annotated[str, rule(check_header_name)]
+HeaderLine = Annotated[str, rule(check_header_line)]
+
+
+# -- CIDR blocks and addresses ------------------------------------------------------------------
+
+PRIVATE_RANGES = tuple(
+    ipaddress.ip_network(cidr) for cidr in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")
+)
+"""RFC 1918 ranges plus the shared address space GCP accepts for subnets."""
+
+
+def parse_cidr(value: str, field: str = "cidr", *, ipv6: bool = False) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """``value`` as a network (host bits must be zero); IPv6 only when ``ipv6``."""
+    example = "203.0.113.0/24" if ipv6 else "10.20.0.0/20"
+    try:
+        network = ipaddress.ip_network(value, strict=True)
+    except (ValueError, TypeError):
+        raise ConfigurationError(field, value, f"must be a CIDR block such as {example}") from None
+    if not ipv6 and not isinstance(network, ipaddress.IPv4Network):
+        raise ConfigurationError(field, value, f"must be an IPv4 CIDR block such as {example}")
+    return network
+
+
+def check_cidr(value: str, field: str = "cidr") -> str:
+    """An IPv4 CIDR block."""
+    parse_cidr(value, field)
+    return value
+
+
+def check_any_cidr(value: str, field: str = "cidr") -> str:
+    """An IPv4 or IPv6 CIDR block (source ranges of security rules)."""
+    parse_cidr(value, field, ipv6=True)
+    return value
+
+
+def check_private_cidr(value: str, field: str = "cidr") -> str:
+    """An IPv4 CIDR block inside the private ranges (``PRIVATE_RANGES``)."""
+    network = parse_cidr(value, field)
+    if not any(network.subnet_of(private) for private in PRIVATE_RANGES):
+        raise ConfigurationError(
+            field, value, "must be a private range inside 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 or 100.64.0.0/10",
+        )
+    return value
+
+
+def check_ipv4_address(value: str, field: str = "address") -> str:
+    """A dotted-quad IPv4 address."""
+    try:
+        ipaddress.IPv4Address(value)
+    except (ValueError, TypeError):
+        raise ConfigurationError(field, value, "must be an IPv4 address such as 10.30.0.0") from None
+    return value
+
+
+def check_disjoint(ranges: dict[str, str], field_prefix: str = "") -> None:
+    """Fail when two of the named CIDR blocks overlap (the later one is named)."""
+    items = [(name, ipaddress.ip_network(cidr)) for name, cidr in ranges.items()]
+    for index, (name_a, net_a) in enumerate(items):
+        for name_b, net_b in items[index + 1:]:
+            if net_a.overlaps(net_b):
+                raise ConfigurationError(f"{field_prefix}{name_b}", str(net_b), f"overlaps {name_a} ({net_a}); the ranges must be disjoint")
+
+
+Cidr = Annotated[str, rule(check_cidr)]
+AnyCidr = Annotated[str, rule(check_any_cidr)]
+PrivateCidr = Annotated[str, rule(check_private_cidr)]
+Ipv4Address = Annotated[str, rule(check_ipv4_address)]
+
+
+# -- process environment and images -------------------------------------------------------------
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_IMAGE = re.compile(
+    r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:[._-]+[a-z0-9]+)*)*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"
+)
+
+
+def check_env_name(value: str, field: str = "env") -> str:
+    """An environment variable name: ``^[A-Za-z_][A-Za-z0-9_]*$``."""
+    if not isinstance(value, str) or not _ENV_NAME.fullmatch(value):
+        raise ConfigurationError(field, value, "must be an environment variable name matching ^[A-Za-z_][A-Za-z0-9_]*$")
+    return value
+
+
+def check_image(value: str, field: str = "image") -> str:
+    """A container image reference: ``registry/path/name[:tag][@sha256:digest]`` (lowercase path)."""
+    if not isinstance(value, str) or not _IMAGE.fullmatch(value):
+        raise ConfigurationError(field, value, "must be a container image reference such as us-docker.pkg.dev/project/repo/server:1.2")
+    return value
+
+
+Image = Annotated[str, rule(check_image)]
+"""Spec field type: a container image reference."""

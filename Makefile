@@ -22,9 +22,14 @@ help:
 	@echo "make scan          synth everything, then checkov over every stack (zero failed checks; skips in .checkov.yaml)"
 	@echo "make bench         synth benchmark: naive vs fast import of the google bindings, suite import cost, scale series"
 
+# jsii prints Node 20's end-of-life banner when its runtime starts; the .pth file silences it for
+# every process of the venv, whatever a program imports first (`import cdktf` before our modules).
+JSII_PTH = import os; os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20"); os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet -r requirements-dev.txt
+	echo '$(JSII_PTH)' > "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/ml_serving_jsii.pth"
 	touch $@
 
 # checkov lives in its own venv: its dependency pins clash with ours.

@@ -41,9 +41,14 @@ class SpecError(ConfigurationError):
     def __init__(self, model: type[BaseModel], error: ValidationError) -> None:
         lines = describe_errors(error, model=model)
         first = error.errors(include_url=False)[0] if error.errors() else {}
-        self.field = _loc_to_path(_user_loc(model, tuple(first.get("loc", ())))) or model.__name__
-        self.value = first.get("input")
-        self.allowed = lines[0].split(": ", 1)[-1] if lines else "invalid"
+        loc = _user_loc(model, tuple(first.get("loc", ())))
+        cause = (first.get("ctx") or {}).get("error")
+        if isinstance(cause, ConfigurationError):
+            self.field, self.value, self.allowed = _join(loc, cause.field), cause.value, cause.allowed
+        else:
+            self.field = _loc_to_path(loc) or model.__name__
+            self.value = first.get("input")
+            self.allowed = lines[0].split(": ", 1)[-1] if lines else "invalid"
         ValueError.__init__(self, f"{model.__name__}: {'; '.join(lines)}")
 
 
@@ -83,10 +88,11 @@ def rule(check: Callable[[T, str], Any]) -> AfterValidator:
     return AfterValidator(validate)
 
 
-def invalid(field: str, value: Any, allowed: str) -> ValueError:
-    """A plain ValueError with the ConfigurationError message, for pydantic validators (pydantic
-    wraps ValueErrors into its ValidationError; the message keeps our one-line format)."""
-    return ValueError(str(ConfigurationError(field, value, allowed)))
+def invalid(field: str, value: Any, allowed: str) -> ConfigurationError:
+    """The error a pydantic validator raises for a rule on ``field`` (a path relative to the model
+    it validates): pydantic wraps it, and ``describe_errors`` prefixes the model's own key path, so
+    ``raise invalid("scaling.schedules", ...)`` in ``ModelSpec`` reads ``models[0].scaling.schedules = ...``."""
+    return ConfigurationError(field, value, allowed)
 
 
 def _show(value: Any) -> str:
@@ -219,6 +225,18 @@ def _model_at(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> Any:
     return current
 
 
+def _join(loc: tuple[Any, ...], field: str) -> str:
+    """A rule's ``field`` (relative to the model or field that raised it) under pydantic's ``loc``:
+    a field validator names its own field again (``env.PORT`` raised at ``models[0].env``)."""
+    head = field.split(".", 1)[0].split("[", 1)[0]
+    if loc and str(loc[-1]) == head:
+        loc = loc[:-1]
+    base = _loc_to_path(loc)
+    if not base:
+        return field
+    return f"{base}{field}" if field.startswith("[") else f"{base}.{field}"
+
+
 def _did_you_mean(key: str, allowed: list[str]) -> str:
     close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.7)
     return f"did you mean {close[0]!r}" if close else ""
@@ -248,6 +266,10 @@ def describe_errors(
         loc = _user_loc(model, raw_loc)
         # Errors raised inside a model validator carry no field location; the message names it.
         path = prefix + _loc_to_path(loc) if loc else prefix.rstrip(".")
+        cause = (item.get("ctx") or {}).get("error")
+        if isinstance(cause, ConfigurationError):
+            lines.append(f"{prefix}{_join(loc, cause.field)} = {_show(cause.value)}: {cause.allowed}")
+            continue
         message = str(item.get("msg", "invalid"))
         message = message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
         kind = item.get("type")
@@ -272,7 +294,7 @@ def describe_errors(
             key = str(raw_loc[-1]) if raw_loc else ""
             moved = getattr(_model_at(model, raw_loc[:-1]), "moved_keys", {}).get(key)
             if moved is not None:
-                lines.append(f"{path}: this key moved: {moved}")
+                lines.append(f"{path} = {_show(item.get('input'))}: this key moved: {moved}")
                 continue
             hint = _did_you_mean(key, allowed or [])
             message = "unknown key" + (f"; {hint}?" if hint else "")

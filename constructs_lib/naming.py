@@ -12,9 +12,9 @@ import ipaddress
 import re
 from typing import Annotated, Mapping
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, Field
 
-from constructs_lib.errors import ConfigurationError, invalid, rule
+from constructs_lib.errors import ConfigurationError, Spec, invalid, rule
 
 NAME_PATTERN = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 """GCP resource names (Compute Engine, Memorystore, service accounts' ids are stricter)."""
@@ -88,14 +88,12 @@ Labels = Annotated[dict[str, str], AfterValidator(_labels_value)]
 """Spec field type: extra labels, checked against GCP's label rules."""
 
 
-class Naming(BaseModel):
+class Naming(Spec):
     """Deterministic names and common labels for one application environment.
 
     ``Naming(app="ml", env="dev").name("net")`` is ``ml-dev-net``. Constructs receive a
     ``Naming`` (``naming=``) and derive every physical name and label set from it.
     """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     app: NamePart = Field(default="ml", description="Application prefix of every name. Defaults to 'ml'.")
     env: NamePart = Field(description="Environment name, the second part of every name (dev, prod...).")

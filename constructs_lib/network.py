@@ -288,32 +288,51 @@ class ServingNetwork(Construct):
 class NetworkReference:
     """A ``ServingNetwork`` of another stack of the same app, as the stacks that use it see it:
     ids built from the deterministic names (``projects/<p>/global/networks/<app>-<env>-vpc``)
-    instead of cross-stack references, so no state is read across stacks. Intent methods act on
-    the network itself (a firewall rule belongs with its network); the stack that uses the
+    instead of references, so no state is read across stacks. Intent methods act on the network
+    itself (a firewall rule or a peering belongs with its network); the stack that uses the
     reference must ``add_dependency`` on the network's stack."""
 
     network: ServingNetwork
     project_id: str
 
-    def __getattr__(self, name: str) -> Any:  # naming, spec, regions, fleet_tag, subnet_cidrs...
-        if name in ("naming", "spec", "regions", "fleet_tag", "subnet_cidrs", "admits_health_checks",
-                    "allow_health_checks", "private_services_range_name"):
-            return getattr(self.network, name)
-        raise AttributeError(name)
+    @property
+    def naming(self) -> Naming:
+        return self.network.naming
+
+    @property
+    def spec(self) -> NetworkSpec:
+        return self.network.spec
+
+    @property
+    def regions(self) -> tuple[str, ...]:
+        return self.network.regions
+
+    @property
+    def fleet_tag(self) -> str:
+        return self.network.fleet_tag
 
     @property
     def network_id(self) -> str:
-        return f"projects/{self.project_id}/global/networks/{self.network.naming.name('vpc')}"
+        return f"projects/{self.project_id}/global/networks/{self.naming.name('vpc')}"
 
     def subnet_self_link(self, region: str) -> str:
         self.network.subnet_self_link(region)
-        return f"projects/{self.project_id}/regions/{region}/subnetworks/{self.network.naming.name('serving', region)}"
+        return f"projects/{self.project_id}/regions/{region}/subnetworks/{self.naming.name('serving', region)}"
 
     def subnet_id(self, region: str) -> str:
         return self.subnet_self_link(region)
+
+    @property
+    def private_services_range_name(self) -> str:
+        return self.naming.name("psa")
 
     def enable_private_services(self) -> None:
         """Private services access on the network's own stack; nothing to depend on here (the
         stack dependency orders it)."""
         self.network.enable_private_services()
-        return None
+
+    def admits_health_checks(self, port: int, *, tag: str | None = None, service_account: str | None = None) -> bool:
+        return self.network.admits_health_checks(port, tag=tag, service_account=service_account)
+
+    def allow_health_checks(self, **options: Any) -> Any:
+        return self.network.allow_health_checks(**options)

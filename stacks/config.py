@@ -155,7 +155,7 @@ class EnvironmentConfig(BaseModel):
     load_balancer: LoadBalancerSpec = Field(default_factory=LoadBalancerSpec, description="The global load balancer's frontend.")
     cloud_armor: CloudArmorSettings = Field(default_factory=CloudArmorSettings, description="Edge security policy. Off by default.")
     static_content: StaticContent | None = Field(default=None, description="Static files from a bucket. None by default.")
-    models: tuple[ModelSpec, ...] = Field(description="The served models ([[models]] tables), each on its runtime (VM fleets or GKE).")
+    models: tuple[ModelSpec, ...] = Field(default=(), description="The served models ([[models]] tables, at least one), each on its runtime (VM fleets or GKE).")
     gke: GkeSettings = Field(default_factory=GkeSettings, description="The GKE cluster of models with runtime = 'gke' ([gke] section).")
 
     @field_validator("project_id")
@@ -181,10 +181,7 @@ class EnvironmentConfig(BaseModel):
     def _models(self) -> "EnvironmentConfig":
         static = self.static_content
         other_paths = [(f"static_content.paths[{i}]", p, "static_content") for i, p in enumerate(static.paths)] if static else []
-        try:
-            check_models(self.models, self.regions, other_paths)
-        except ConfigurationError as error:
-            raise ValueError(str(error)) from None
+        check_models(self.models, self.regions, other_paths)
         return self
 
     @property

@@ -14,7 +14,7 @@ import pytest
 from stacks.config import environment_files, load_environment
 
 ROOT = Path(__file__).resolve().parent.parent
-MODEL = '\n[[models]]\nname = "resnet"\n[models.fleet]\ncontainer = { image = "us-docker.pkg.dev/p/r/server:1" }\n'
+MODEL = '\n[[models]]\nname = "resnet"\nimage = "us-docker.pkg.dev/p/r/server:1"\n'
 
 
 def _run_main(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -37,7 +37,7 @@ def test_main_synthesizes_every_environment(synthesized_out: Path):
     expected = []
     for path in environment_files():
         config = load_environment(path)
-        expected += [config.stack_name] + ([f"{config.stack_name}-cluster"] if config.gke else [])
+        expected += [config.stack_name] + ([f"{config.stack_name}-cluster"] if config.uses_gke else [])
     assert stacks == sorted(expected)
     dev = json.loads((synthesized_out / "stacks" / "ml-serving-dev" / "cdk.tf.json").read_text())
     assert "google_compute_network" in dev["resource"]

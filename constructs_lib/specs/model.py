@@ -39,6 +39,10 @@ MAX_MODEL_NAME = 20
 """Model names end up inside VM, MIG, health-check and backend names next to <app>-<env>- and
 the region: 20 characters keep every derived name inside GCP's 63."""
 
+MAX_VM_STARTUP_SEC = 3600
+"""On VM fleets ``startup_timeout_sec`` is the group's auto-healing initial delay and the
+autoscaler's initialization period: Compute Engine accepts at most 3600 s for both."""
+
 Runtime = Literal["vm", "gke"]
 
 SERVER_ENV = frozenset({
@@ -84,10 +88,7 @@ class AcceleratorSpec(Spec):
     @model_validator(mode="after")
     def _count(self) -> "AcceleratorSpec":
         if self.count is not None:
-            try:
-                check_gpu_count(self.type, self.count)
-            except ConfigurationError as error:
-                raise ValueError(str(error)) from None
+            check_gpu_count(self.type, self.count, "count")
         return self
 
 
@@ -153,12 +154,20 @@ class ModelSpec(Spec):
                 raise ValueError("set exactly one of image (a container on Container-Optimized OS) or vm.startup_script")
             if self.vm.canary is not None and self.vm.canary.image is not None and self.image is None:
                 raise invalid("vm.canary.image", self.vm.canary.image, "needs image mode (set image, not vm.startup_script)")
+            if self.startup_timeout_sec > MAX_VM_STARTUP_SEC:
+                raise invalid(
+                    "startup_timeout_sec", self.startup_timeout_sec,
+                    f"must be <= {MAX_VM_STARTUP_SEC} on VM fleets: it is the group's auto-healing delay and the autoscaler's "
+                    "initialization period (Compute Engine's limit for both)",
+                )
             self._check_machine()
         else:
             if self.image is None:
                 raise invalid("image", None, "a GKE model runs an image: set image (vm.startup_script is for VM fleets)")
             if self.port is not None and self.port < 1024:
                 raise invalid("port", self.port, "must be >= 1024 on GKE: the container runs as a non-root user")
+            if self.scaling.min_replicas < 1:
+                raise invalid("scaling.min_replicas", self.scaling.min_replicas, "must be >= 1 on GKE: a HorizontalPodAutoscaler keeps at least one pod")
             vm_only = [key for key in VM_ONLY_SCALING if key in self.scaling.model_fields_set]
             if vm_only:
                 raise invalid(
@@ -168,24 +177,22 @@ class ModelSpec(Spec):
         return self
 
     def _check_machine(self) -> None:
+        """The machine fits the accelerator (messages name ``vm.machine_type`` and ``accelerator.*``)."""
         accelerator = self.accelerator
-        try:
-            if accelerator is not None:
-                resolve_gpu_count(accelerator.type, accelerator.count, self.machine_type, "vm.")
-            else:
-                check_machine_without_gpu(self.machine_type, "vm.machine_type")
-        except ConfigurationError as error:
-            raise ValueError(str(error)) from None
+        if accelerator is not None:
+            resolve_gpu_count(
+                accelerator.type, accelerator.count, self.machine_type, machine_field="vm.machine_type", gpu_field="accelerator",
+            )
+        else:
+            check_machine_without_gpu(self.machine_type, "vm.machine_type", gpu_field="accelerator")
 
     @property
     def machine_type(self) -> str:
         """``vm.machine_type`` or the usual machine for the model's accelerator (VM fleets)."""
         if self.vm.machine_type is not None:
             return self.vm.machine_type
-        try:
-            return default_machine_type(self.accelerator.type if self.accelerator else None, self.accelerator.count if self.accelerator else None)
-        except ConfigurationError as error:
-            raise ValueError(str(error)) from None
+        accelerator = self.accelerator
+        return default_machine_type(accelerator.type if accelerator else None, accelerator.count if accelerator else None)
 
     @property
     def gpus_per_vm(self) -> int:

@@ -199,7 +199,7 @@ def check_vm_hardening(stack) -> list[str]:  # noqa: ANN001
             model = (body.get("labels") or {}).get("model")
             for key in ("enable_vtpm", "enable_integrity_monitoring", "enable_secure_boot"):
                 if shielded.get(key) is not True:
-                    if key == "enable_secure_boot" and model and opted_out(stack, "fleet", "secure_boot", model=model):
+                    if key == "enable_secure_boot" and model and opted_out(stack, "vm", "secure_boot", model=model):
                         continue
                     problems.append(f"{at}: shielded_instance_config.{key} is {shielded.get(key)!r}, not true")
             problems += _service_account(at, first(body.get("service_account")).get("email"))

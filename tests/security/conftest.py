@@ -79,7 +79,7 @@ def synthesized_outdirs(tmp_path_factory) -> list[Path]:  # noqa: ANN001
     from stacks.synth import synthesize
 
     base = tmp_path_factory.mktemp("security")
-    outdirs = [synthesize(environment_configs(), base / "cdktf.out")]
+    outdirs = [synthesize(environment_configs(), base / "cdktf.out").outdir]
     examples = python_examples()
     if examples:
         app = App(outdir=str(base / "cdktf.out.python"))

@@ -42,19 +42,27 @@ label_value = st.from_regex(r"[a-z0-9_-]{0,12}", fullmatch=True)
 
 
 @st.composite
-def fleets(draw: st.DrawFn, project: str) -> dict[str, Any]:
-    fleet: dict[str, Any] = {}
-    if draw(st.booleans()):
-        fleet["container"] = {"image": f"us-docker.pkg.dev/{project}/serving/{draw(part)}:{draw(st.integers(0, 9))}.{draw(st.integers(0, 9))}"}
+def runtimes(draw: st.DrawFn, project: str) -> dict[str, Any]:
+    """What runs a model and where: an image or (VM only) a startup script, a CPU machine or an L4,
+    on VM fleets or on GKE."""
+    spec: dict[str, Any] = {}
+    gke = draw(st.integers(0, 3)) == 0
+    gpu = draw(st.integers(0, 4)) == 0
+    if gke or draw(st.booleans()):
+        spec["image"] = f"us-docker.pkg.dev/{project}/serving/{draw(part)}:{draw(st.integers(0, 9))}.{draw(st.integers(0, 9))}"
     else:
-        fleet["startup_script"] = "#!/bin/bash\nexec /opt/server/run\n"
-    if draw(st.integers(0, 4)) == 0:
-        fleet.update(machine_type="g2-standard-8", gpu={"type": "nvidia-l4"})
+        spec["vm"] = {"startup_script": "#!/bin/bash\nexec /opt/server/run\n"}
+    if gpu:
+        spec["accelerator"] = {"type": "nvidia-l4"}
+    if gke:
+        spec["runtime"] = "gke"
+        if not gpu:  # CPU pods land on the small system pool
+            spec["gke"] = {"cpu": "1", "memory": "2Gi"}
     else:
-        fleet["machine_type"] = draw(st.sampled_from(CPU_MACHINES))
+        spec.setdefault("vm", {})["machine_type"] = "g2-standard-8" if gpu else draw(st.sampled_from(CPU_MACHINES))
     if draw(st.booleans()):
-        fleet["initial_delay_sec"] = draw(st.integers(0, 3600))
-    return fleet
+        spec["startup_timeout_sec"] = draw(st.integers(30, 3600))
+    return spec
 
 
 @st.composite
@@ -86,13 +94,10 @@ def environments(draw: st.DrawFn) -> dict[str, Any]:
     names = draw(st.lists(model_name, min_size=1, max_size=3, unique=True))
     models = []
     for index, model in enumerate(names):
-        low = draw(st.integers(0, 3))
-        spec: dict[str, Any] = {
-            "name": model,
-            "fleet": draw(fleets(project)),
-            "autoscaling": {"min_replicas": low, "max_replicas": draw(st.integers(max(low, 1), 12))},
-        }
-        if draw(st.booleans()):
+        spec: dict[str, Any] = {"name": model, **draw(runtimes(project))}
+        low = draw(st.integers(1 if spec.get("runtime") == "gke" else 0, 3))
+        spec["scaling"] = {"min_replicas": low, "max_replicas": draw(st.integers(max(low, 1), 12))}
+        if spec.get("runtime") != "gke" and draw(st.booleans()):
             spec["regions"] = draw(st.lists(st.sampled_from(regions), min_size=1, unique=True))
         if index and index == len(names) - 1 and draw(st.booleans()):
             spec.update(canary_of=names[0], canary_weight=draw(st.integers(1, 50)))
@@ -152,7 +157,7 @@ def broken_environments(draw: st.DrawFn) -> tuple[dict[str, Any], str]:
         return data, f"models[{index}].name"
     if kind == "scaling":
         low = draw(st.integers(2, 1000))
-        models[index]["autoscaling"] = {"min_replicas": low, "max_replicas": draw(st.integers(1, low - 1))}
+        models[index]["scaling"] = {"min_replicas": low, "max_replicas": draw(st.integers(1, low - 1))}
         return data, "max_replicas"
     if kind == "canary-weight":
         assume(len(models) > 1)
@@ -176,8 +181,10 @@ def broken_environments(draw: st.DrawFn) -> tuple[dict[str, Any], str]:
         data["project_id"] = draw(junk_text.filter(lambda t: not re.fullmatch(r"[a-z][a-z0-9-]{4,28}[a-z0-9]", t)))
         return data, "project_id"
     if kind == "machine":
-        models[index]["fleet"].pop("gpu", None)
-        models[index]["fleet"]["machine_type"] = draw(junk_text.filter(lambda t: not re.fullmatch(r"[a-z0-9]+-[a-z0-9-]+", t)))
+        models[index].pop("accelerator", None)
+        models[index].pop("runtime", None)
+        models[index].pop("gke", None)
+        models[index].setdefault("vm", {})["machine_type"] = draw(junk_text.filter(lambda t: not re.fullmatch(r"[a-z0-9]+-[a-z0-9-]+", t)))
         return data, "machine_type"
     if kind == "model-region":
         outside = [r for r in REGIONS if r not in data["regions"]]

@@ -14,7 +14,7 @@ from stacks.config import (
 )
 
 MINIMAL = 'project_id = "my-project-1"\nregions = ["us-central1"]\n'
-MODEL = '\n[[models]]\nname = "resnet"\n[models.fleet]\ncontainer = { image = "us-docker.pkg.dev/p/r/server:1" }\n'
+MODEL = '\n[[models]]\nname = "resnet"\nimage = "us-docker.pkg.dev/p/r/server:1"\n'
 
 
 def _parse(text: str, name: str = "dev", models: str = MODEL) -> EnvironmentConfig:
@@ -60,7 +60,7 @@ def test_network_section_validates_into_network_spec():
     "text,expected",
     [
         (MINIMAL + "colour = 1\n", "colour = 1: unknown key; allowed keys: app, backend, cache, cloud_armor, gke, labels, load_balancer, model_store, models, name, network, project_id, regions, static_content"),
-        (MINIMAL + "[network]\nserving_prot = 1\n", "network.serving_prot = 1: unknown key; allowed keys:"),
+        (MINIMAL + "[network]\nserving_prot = 1\n", "network.serving_prot = 1: unknown key; did you mean 'serving_port'? allowed keys:"),
         (MINIMAL + '[network]\nserving_port = "http"\n', "network.serving_port = 'http': Input should be a valid integer"),
         (MINIMAL + "[network]\nserving_port = 0\n", "network.serving_port = 0: Input should be greater than or equal to 1"),
         ('project_id = "my-project-1"\nregions = ["us-central9"]\n', "regions[0] = 'us-central9': unknown Google Cloud region; allowed: us-central1"),
@@ -75,7 +75,8 @@ def test_network_section_validates_into_network_spec():
         (MINIMAL + '[backend]\ntype = "s3"\n', "backend.type = 's3': must be one of 'local', 'gcs'"),
         (MINIMAL + '[backend]\ntype = "gcs"\n', "backend.bucket: required key is missing"),
         (MINIMAL + '[backend]\ntype = "gcs"\nbucket = "Bad_Bucket"\n', "backend.bucket = 'Bad_Bucket': Value error, 'Bad_Bucket' is not a valid bucket name"),
-        (MINIMAL + '[backend]\ntype = "local"\npath = "terraform.tfstate"\n', "backend.path = 'terraform.tfstate': no longer supported: local state lives in state/<stack>.tfstate"),
+        (MINIMAL + '[backend]\ntype = "local"\npath = "terraform.tfstate"\n', "backend.path = 'terraform.tfstate': this key moved: local state lives in state/<stack>.tfstate next to cdktf.out"),
+        (MINIMAL + "[network]\nserving_prt = 1\n", "network.serving_prt = 1: unknown key; did you mean 'serving_port'? allowed keys:"),
         (MINIMAL + 'name = "prod"\n', "name = 'prod': must match the file name ('dev') or be left out"),
         ("project_id = \n", "TOML syntax error"),
         ('project_id = "my-project-1"\nregions = ["us-central1"\n', "TOML syntax error"),
@@ -123,14 +124,14 @@ def test_unknown_key_in_a_backend_lists_that_backends_keys():
 
 
 def _model(name: str, extra: str = "") -> str:
-    return f'\n[[models]]\nname = "{name}"\n{extra}[models.fleet]\ncontainer = {{ image = "us-docker.pkg.dev/p/r/{name}:1" }}\n'
+    return f'\n[[models]]\nname = "{name}"\nimage = "us-docker.pkg.dev/p/r/{name}:1"\n{extra}'
 
 
 def test_models_default_routes_and_regions():
     config = _parse(MINIMAL)
     (model,) = config.models
     assert model.route_paths == ("/v1/models/resnet", "/v1/models/resnet/*")
-    assert model.regions == () and model.autoscaling.min_replicas == 1
+    assert model.regions == () and model.scaling.min_replicas == 1 and model.runtime == "vm"
 
 
 def test_cache_and_cloud_armor_sections_toggle_their_constructs():
@@ -142,7 +143,7 @@ def test_cache_and_cloud_armor_sections_toggle_their_constructs():
 @pytest.mark.parametrize(
     "models,expected",
     [
-        ("", "at least one [[models]] table is required"),
+        ("", "models = []: at least one [[models]] table is required"),
         (_model("a") + _model("a"), "models[1].name = 'a': model names must be unique"),
         (_model("a") + _model("b", 'canary_of = "c"\n'), "models[1].canary_of = 'c': must name a model that is not a canary itself; allowed: a"),
         (_model("a") + _model("b", 'canary_of = "a"\n') + _model("c", 'canary_of = "b"\n'), "models[2].canary_of = 'b': must name a model that is not a canary itself"),
@@ -156,8 +157,11 @@ def test_cache_and_cloud_armor_sections_toggle_their_constructs():
         (_model("this-name-is-far-too-long"), "models[0].name = 'this-name-is-far-too-long': must be at most 20 characters"),
         (_model("Bad_Name"), "models[0].name = 'Bad_Name': must match"),
         (_model("a", 'model_path = "/abs"\n'), "models[0].model_path = '/abs': must be a relative object prefix"),
-        ('\n[[models]]\nname = "a"\n', "models[0].fleet: required key is missing"),
-        (_model("a", 'colour = "red"\n'), "models[0].colour = 'red': unknown key; allowed keys: autoscaling, backend, canary_of"),
+        ('\n[[models]]\nname = "a"\n', "set exactly one of image (a container on Container-Optimized OS) or vm.startup_script"),
+        (_model("a", 'colour = "red"\n'), "models[0].colour = 'red': unknown key; allowed keys: accelerator, args, backend, canary_of"),
+        (_model("a", '[models.fleet]\nmachine_type = "n2-standard-8"\n'), "models[0].fleet = {'machine_type': 'n2-standard-8'}: this key moved: image -> models.image"),
+        (_model("a", '[models.autoscaling]\nmin_replicas = 2\n'), "models[0].autoscaling = {'min_replicas': 2}: this key moved: renamed to [models.scaling]"),
+        (_model("a", 'runtime = "lambda"\n'), "models[0].runtime = 'lambda': Input should be 'vm' or 'gke'"),
     ],
 )
 def test_fails_when_models_are_inconsistent(models, expected):
@@ -183,23 +187,53 @@ def test_json_schema_describes_required_keys_and_sections():
     assert schema["additionalProperties"] is False
 
 
-GKE = '\n[gke]\n[[gke.workloads]]\nname = "llm"\nimage = "us-docker.pkg.dev/p/r/llm:1"\n'
+GKE_MODEL = '\n[[models]]\nname = "llm"\nruntime = "gke"\nimage = "us-docker.pkg.dev/p/r/llm:1"\naccelerator = { type = "nvidia-l4" }\n'
 
 
-def test_gke_environment_needs_no_models():
-    config = _parse(MINIMAL, models=GKE)
-    assert config.models == () and config.gke.workloads[0].name == "llm"
+def test_a_model_changes_runtime_with_one_key():
+    on_gke = _parse(MINIMAL, models=GKE_MODEL)
+    on_vms = _parse(MINIMAL, models=GKE_MODEL.replace('runtime = "gke"', 'runtime = "vm"'))
+    assert on_gke.uses_gke and not on_vms.uses_gke
+    assert on_gke.models[0].model_dump(exclude={"runtime"}) == on_vms.models[0].model_dump(exclude={"runtime"})
+
+
+def test_gke_section_keeps_the_cluster_and_the_models_are_models_tables():
+    config = _parse(MINIMAL + '[gke.cluster]\nrelease_channel = "STABLE"\n', models=GKE_MODEL)
+    assert config.gke.cluster.release_channel == "STABLE"
+    assert [m.name for m in config.models] == ["llm"] and config.models[0].gke.node_pool is None
+
+
+def test_vm_and_gke_models_mix_in_one_environment():
+    config = _parse('project_id = "my-project-1"\nregions = ["us-central1", "us-east1"]\n', models=MODEL + GKE_MODEL)
+    assert [m.runtime for m in config.models] == ["vm", "gke"]
 
 
 @pytest.mark.parametrize(
     "text,models,expected",
     [
-        ('project_id = "my-project-1"\nregions = ["us-central1", "us-east1"]\n', GKE, "regions = ['us-central1', 'us-east1']: a [gke] environment runs one regional cluster"),
-        (MINIMAL, MODEL + GKE, "models = ['resnet']: a [gke] environment serves [[gke.workloads]]; leave [[models]] out"),
-        (MINIMAL + "[cache]\nenabled = false\n", GKE, "cache = 'set': a [gke] environment creates no cache"),
-        (MINIMAL, "\n[gke]\n", "gke.workloads: required key is missing"),
-        (MINIMAL, "", "models: at least one [[models]] table is required (or a [gke] section with workloads)"),
+        (MINIMAL, '\n[gke]\n[[gke.workloads]]\nname = "llm"\n', "gke.workloads = [{'name': 'llm'}]: this key moved: every model is a [[models]] table: set runtime = 'gke'"),
+        (MINIMAL, '\n[gke]\nbackend_services = {}\n', "gke.backend_services = {}: this key moved: a model's backend service is its [models.backend] table"),
+        (MINIMAL, GKE_MODEL.replace('image = "us-docker.pkg.dev/p/r/llm:1"\n', '') + '[models.vm]\nstartup_script = "run"\n', "models[0].image = None: a GKE model runs an image"),
+        (MINIMAL, GKE_MODEL + "port = 80\n", "models[0].port = 80: must be >= 1024 on GKE"),
+        (MINIMAL, GKE_MODEL + '[models.scaling]\nschedules = []\n', "models[0].scaling.schedules = 'set': is a VM-fleet autoscaler setting"),
     ],
 )
-def test_fails_when_gke_environment_is_inconsistent(text, models, expected):
+def test_fails_when_gke_model_is_inconsistent(text, models, expected):
     assert expected in _error(text, models=models)
+
+
+def test_validating_an_environment_file_starts_no_node_and_loads_no_bindings():
+    """Config errors answer fast: the TOML -> specs path imports no cdktf, jsii or provider bindings."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from stacks.config import load_environment, environment_files\n"
+        "[load_environment(p) for p in environment_files()]\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('cdktf', 'jsii', 'constructs', "
+        "'cdktf_cdktf_provider_google', 'cdktf_cdktf_provider_kubernetes'))\n"
+        "print(loaded)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

@@ -1,41 +1,56 @@
+"""The GKE runtime of ``ServingStack``: models with ``runtime = "gke"`` make the environment two
+stacks (``<stack>-cluster`` with network and cluster, then the serving stack)."""
+
 import json
 
 import pytest
 from cdktf import Testing
 
-from constructs_lib.backends import BackendHealthCheckSpec, BackendServiceSpec
 from constructs_lib.errors import ConfigurationError
-from constructs_lib.load_balancer import LoadBalancerSpec
-from constructs_lib.model_workload import WorkloadSpec
-from constructs_lib.naming import Naming
-from constructs_lib.security import CloudArmorSpec
-from stacks.config import GcsBackend, StaticContent
-from stacks.gke_stack import DEFAULT_MAX_RATE_PER_ENDPOINT, GkeServingStack
+from constructs_lib.gke.workload import DEFAULT_MAX_RATE_PER_ENDPOINT
+from stacks.config import parse_environment
+from stacks.serving_stack import ServingStack
 from tests.conftest import only_resource, resource_by_path, resources, synth
 
 PROJECT = "my-project-1"
 IMAGE = "europe-docker.pkg.dev/my-project-1/models/server:1.4"
 ZONES = ("europe-west1-b", "europe-west1-c", "europe-west1-d")
+ENVIRONMENT = f'project_id = "{PROJECT}"\nregions = ["europe-west1"]\n[cache]\nenabled = false\n'
+STATIC = '[static_content]\nbucket_name = "ml-dev-model-cards"\n'
 
 
-def _stack(workloads=None, **kwargs) -> GkeServingStack:
-    kwargs.setdefault("static_content", StaticContent(bucket_name="ml-dev-model-cards"))
-    return GkeServingStack(
-        Testing.app(), "ml-serving-dev-gke", project_id=PROJECT, region="europe-west1", naming=Naming(env="dev"),
-        workloads=workloads or [WorkloadSpec(name="resnet", image=IMAGE)], **kwargs,
+def gke_model(name: str = "resnet", extra: str = "", **tables: str) -> str:
+    """A GKE model table with the former GKE defaults spelled out (2..6 replicas on CPU 70 %, 15
+    minutes to load, files under <name>/, one L4 of the model pool) so outputs stay comparable."""
+    text = (
+        f'\n[[models]]\nname = "{name}"\nruntime = "gke"\nimage = "{IMAGE}"\nstartup_timeout_sec = 900\n'
+        f'model_path = "{name}/"\naccelerator = {{ type = "nvidia-l4" }}\n{extra}'
     )
+    tables.setdefault("scaling", "min_replicas = 2\nmax_replicas = 6\ncpu_target = 0.7\n")
+    return text + "".join(f"[models.{table}]\n{body}" for table, body in tables.items())
+
+
+def _stack(models: str | None = None, environment: str = ENVIRONMENT + STATIC) -> ServingStack:
+    config = parse_environment(environment + (models if models is not None else gke_model()), name="dev", source="test")
+    return ServingStack(Testing.app(), config)
+
+
+def _stacks(stack: ServingStack) -> tuple[dict, dict]:
+    cluster_stack = stack.serving.cluster_stack
+    assert cluster_stack is not None
+    return synth(cluster_stack), synth(stack)
 
 
 @pytest.fixture(scope="module")
 def built():
     stack = _stack()
-    return stack, synth(stack.cluster_stack), synth(stack)
+    return (stack, *_stacks(stack))
 
 
 def test_two_stacks_cluster_first(built):
     stack, _, _ = built
-    assert [s.node.id for s in stack.stacks] == ["ml-serving-dev-gke-cluster", "ml-serving-dev-gke"]
-    assert stack.cluster_stack in stack.dependencies
+    assert [s.node.id for s in stack.stacks] == ["ml-serving-dev-cluster", "ml-serving-dev"]
+    assert stack.serving.cluster_stack in stack.dependencies
 
 
 def test_serving_stack_reads_the_cluster_by_name_without_remote_state(built):
@@ -92,103 +107,83 @@ def test_outputs(built):
 
 def test_local_state_per_stack_and_gcs_prefix_per_stack():
     local = _stack()
-    assert local.to_terraform()["terraform"]["backend"] == {"local": {"path": "../../../state/ml-serving-dev-gke.tfstate"}}
-    gcs = _stack(backend=GcsBackend(type="gcs", bucket="acme-tf-state"))
-    assert gcs.to_terraform()["terraform"]["backend"]["gcs"] == {"bucket": "acme-tf-state", "prefix": "terraform/ml-serving-dev-gke"}
-    assert gcs.cluster_stack.to_terraform()["terraform"]["backend"]["gcs"]["prefix"] == "terraform/ml-serving-dev-gke-cluster"
-    prefixed = _stack(backend=GcsBackend(type="gcs", bucket="acme-tf-state", prefix="teams/ml/"))
-    assert prefixed.to_terraform()["terraform"]["backend"]["gcs"]["prefix"] == "teams/ml/ml-serving-dev-gke"
-    assert prefixed.cluster_stack.to_terraform()["terraform"]["backend"]["gcs"]["prefix"] == "teams/ml/ml-serving-dev-gke-cluster"
+    assert local.to_terraform()["terraform"]["backend"] == {"local": {"path": "../../../state/ml-serving-dev.tfstate"}}
+    assert local.serving.cluster_stack.to_terraform()["terraform"]["backend"] == {"local": {"path": "../../../state/ml-serving-dev-cluster.tfstate"}}
+    gcs = _stack(environment=ENVIRONMENT + '[backend]\ntype = "gcs"\nbucket = "acme-tf-state"\n')
+    assert gcs.to_terraform()["terraform"]["backend"]["gcs"] == {"bucket": "acme-tf-state", "prefix": "terraform/ml-serving-dev"}
+    assert gcs.serving.cluster_stack.to_terraform()["terraform"]["backend"]["gcs"]["prefix"] == "terraform/ml-serving-dev-cluster"
+    prefixed = _stack(environment=ENVIRONMENT + '[backend]\ntype = "gcs"\nbucket = "acme-tf-state"\nprefix = "teams/ml/"\n')
+    assert prefixed.to_terraform()["terraform"]["backend"]["gcs"]["prefix"] == "teams/ml/ml-serving-dev"
+    assert prefixed.serving.cluster_stack.to_terraform()["terraform"]["backend"]["gcs"]["prefix"] == "teams/ml/ml-serving-dev-cluster"
 
 
 def test_backend_service_override_and_cloud_armor():
     stack = _stack(
-        workloads=[WorkloadSpec(name="resnet", image=IMAGE, health_path="/ready", port=9000)],
-        backend_services={"resnet": BackendServiceSpec(
-            max_rate_per_endpoint=25, health_check=BackendHealthCheckSpec(request_path="/ready"), timeout_sec=120,
-        )},
-        cloud_armor=CloudArmorSpec(), static_content=None,
+        gke_model(extra='health_path = "/ready"\nport = 9000\n',
+                  backend='max_rate_per_endpoint = 25\ntimeout_sec = 120\nhealth_check = { request_path = "/ready" }\n'),
+        environment=ENVIRONMENT + "[cloud_armor]\nenabled = true\n",
     )
-    serving = synth(stack)
+    cluster, serving = _stacks(stack)
     backend = only_resource(serving, "google_compute_backend_service")
     assert {b["max_rate_per_endpoint"] for b in backend["backend"]} == {25}
     assert backend["timeout_sec"] == 120
     assert "google_compute_security_policy" in backend["security_policy"]
     assert not resources(serving, "google_compute_backend_bucket")
-    rule = resource_by_path(synth(stack.cluster_stack), "google_compute_firewall", "network/allow-health-checks-gke-9000")
+    rule = resource_by_path(cluster, "google_compute_firewall", "network/allow-health-checks-gke-9000")
     assert rule["allow"] == [{"protocol": "tcp", "ports": ["9000"]}]
 
 
 def test_models_in_one_namespace_share_the_first_ones_namespace():
-    stack = _stack(workloads=[WorkloadSpec(name="resnet", image=IMAGE, cpu="2", memory="8Gi"), WorkloadSpec(name="bert", image=IMAGE)])
+    stack = _stack(gke_model(gke='cpu = "2"\nmemory = "8Gi"\n') + gke_model("bert"))
     serving = synth(stack)
     namespace = only_resource(serving, "kubernetes_namespace_v1")
     assert namespace["metadata"]["name"] == "serving"
     for kind in ("kubernetes_deployment_v1", "kubernetes_service_v1", "kubernetes_service_account_v1"):
         for body in resources(serving, kind).values():
             assert body["metadata"]["namespace"].startswith("${kubernetes_namespace_v1.workload-resnet_namespace_")
-    assert stack.workloads["bert"].namespace_resource is None
+    assert stack.serving.runtimes["bert"].namespace_resource is None
 
 
 # -- validation --------------------------------------------------------------------------------
 
-def test_fails_when_no_workloads():
-    with pytest.raises(ConfigurationError, match=r"workloads = \[\]: at least one model workload is required"):
-        GkeServingStack(Testing.app(), "s", project_id=PROJECT, region="europe-west1", naming=Naming(env="dev"), workloads=[])
-
-
-def test_fails_when_workload_names_repeat():
-    with pytest.raises(ConfigurationError, match=r"model names must be unique; repeated: resnet"):
-        _stack(workloads=[WorkloadSpec(name="resnet", image=IMAGE), WorkloadSpec(name="resnet", image=IMAGE)])
-
-
 def test_fails_when_neg_names_collide_between_models():
-    with pytest.raises(ConfigurationError, match=r"workloads\[bert\]\.neg_name = 'shared-neg': is already used by ml-serving-dev-gke/workload-resnet"):
-        _stack(workloads=[
-            WorkloadSpec(name="resnet", image=IMAGE, neg_name="shared-neg"),
-            WorkloadSpec(name="bert", image=IMAGE, neg_name="shared-neg"),
-        ])
+    with pytest.raises(ConfigurationError, match=r"models\[bert\]\.gke\.neg_name = 'shared-neg': is already used by ml-serving-dev/Default/workload-resnet"):
+        _stack(gke_model(gke='neg_name = "shared-neg"\n') + gke_model("bert", gke='neg_name = "shared-neg"\n'))
 
 
 def test_fails_when_node_pool_is_unknown():
-    with pytest.raises(ConfigurationError, match=r"workloads\[resnet\]\.node_pool = 'tpu': not a node pool of the cluster; pools: system, model"):
-        _stack(workloads=[WorkloadSpec(name="resnet", image=IMAGE, node_pool="tpu")])
-
-
-def test_fails_when_backend_service_names_no_workload():
-    with pytest.raises(ConfigurationError, match=r"backend_services = \['bert'\]: names no workload; workloads: resnet"):
-        _stack(backend_services={"bert": BackendServiceSpec(max_rate_per_endpoint=5)})
+    with pytest.raises(ConfigurationError, match=r"models\[resnet\]\.gke\.node_pool = 'tpu': not a node pool of the cluster; pools: system, model"):
+        _stack(gke_model(gke='node_pool = "tpu"\n'))
 
 
 def test_fails_when_lb_health_check_probes_another_path():
-    with pytest.raises(ConfigurationError, match=r"backend_services\[resnet\]\.health_check\.request_path = '/health': must be the workload's health_path \(/healthz\)"):
-        _stack(backend_services={"resnet": BackendServiceSpec(
-            max_rate_per_endpoint=5, health_check=BackendHealthCheckSpec(request_path="/health"),
-        )})
+    with pytest.raises(ConfigurationError, match=r"models\[resnet\]\.backend\.health_check\.request_path = '/health': must be the model's health_path \(/healthz\)"):
+        _stack(gke_model(backend='health_check = { request_path = "/health" }\n'))
 
 
 def test_fails_when_lb_health_check_probes_another_port():
-    with pytest.raises(ConfigurationError, match=r"backend_services\[resnet\]\.health_check\.port = 9090: must be the workload's port \(8080\)"):
-        _stack(backend_services={"resnet": BackendServiceSpec(
-            max_rate_per_endpoint=5, health_check=BackendHealthCheckSpec(port=9090),
-        )})
+    with pytest.raises(ConfigurationError, match=r"models\[resnet\]\.backend\.health_check\.port = 9090: must be the model's port \(8080\)"):
+        _stack(gke_model(backend="health_check = { port = 9090 }\n"))
+
+
+def test_fails_when_a_gke_model_names_another_region():
+    environment = 'project_id = "my-project-1"\nregions = ["europe-west1", "us-east1"]\n[cache]\nenabled = false\n'
+    with pytest.raises(ConfigurationError, match=r"models\[resnet\]\.regions = \['us-east1'\]: a GKE model runs in the cluster's region \(europe-west1\)"):
+        _stack(gke_model(extra='regions = ["us-east1"]\n'), environment=environment)
 
 
 # -- snapshots ---------------------------------------------------------------------------------
 
 def test_snapshot_single_gpu_model_with_static_content(built, snapshot_json):
     _, cluster, serving = built
-    assert {"ml-serving-dev-gke-cluster": cluster, "ml-serving-dev-gke": serving} == snapshot_json
+    assert {"ml-serving-dev-cluster": cluster, "ml-serving-dev": serving} == snapshot_json
 
 
 def test_snapshot_two_models_https_cloud_armor(snapshot_json):
     stack = _stack(
-        workloads=[
-            WorkloadSpec(name="resnet", image=IMAGE, cpu="2", memory="8Gi"),
-            WorkloadSpec(name="bert", image=IMAGE, gpus=1, min_replicas=1, replicas=1),
-        ],
-        load_balancer=LoadBalancerSpec(domains=("models.example.com",)),
-        cloud_armor=CloudArmorSpec(),
+        gke_model(gke='cpu = "2"\nmemory = "8Gi"\n')
+        + gke_model("bert", scaling="min_replicas = 1\nmax_replicas = 6\ncpu_target = 0.7\n"),
+        environment=ENVIRONMENT + STATIC + '[load_balancer]\ndomains = ["models.example.com"]\n[cloud_armor]\nenabled = true\n',
     )
     assert {s.node.id: synth(s) for s in stack.stacks} == snapshot_json
 
@@ -200,8 +195,7 @@ def test_terraform_validates_and_plans_both_stacks(tmp_path):
 
     if not harness.terraform_available():
         pytest.skip(harness.UNAVAILABLE_REASON)
-    stack = _stack()
-    cluster_json, serving_json = synth(stack.cluster_stack), synth(stack)
+    cluster_json, serving_json = _stacks(_stack())
     cluster_plan = harness.check_stack(cluster_json, tmp_path / "cluster")
     assert cluster_plan.counts["add"] == sum(len(v) for v in cluster_json["resource"].values())
     assert harness.validate(serving_json, tmp_path / "serving-validate")["valid"] is True

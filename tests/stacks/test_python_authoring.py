@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import ast
+
 from cdktf import TerraformStack, Testing
 
 from tests.conftest import resources, synth
@@ -28,3 +30,13 @@ def test_python_example_synthesizes_the_prod_shape():
     assert len(resources(result, "google_redis_instance")) == 2
     assert len(resources(result, "google_compute_security_policy")) == 1
     assert len(resources(result, "google_compute_managed_ssl_certificate")) == 1
+
+
+def test_python_example_imports_only_public_modules():
+    """The documented path: no private module (``constructs_lib._google``) and no cdktf import."""
+    tree = ast.parse(EXAMPLE.read_text())
+    modules = [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module]
+    modules += [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
+    ours = [m for m in modules if m.startswith("constructs_lib")]
+    assert ours and not [m for m in ours if any(part.startswith("_") for part in m.split("."))]
+    assert not [m for m in modules if m.split(".")[0] in ("cdktf", "cdktf_cdktf_provider_google")]

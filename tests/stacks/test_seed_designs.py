@@ -13,14 +13,14 @@ import pytest
 from cdktf import Testing
 
 from stacks.config import environment_files, load_environment
-from stacks.serving_stack import MlServingStack
+from stacks.serving_stack import ServingStack
 from tests.conftest import only_resource, resource_by_path, resources, synth
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def _synth(name: str) -> dict:
-    return synth(MlServingStack(Testing.app(), load_environment(EXAMPLES / f"{name}.toml")))
+    return synth(ServingStack(Testing.app(), load_environment(EXAMPLES / f"{name}.toml")))
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +103,7 @@ def test_autoscaling_backend_services_behind_a_url_map():
 
 @pytest.mark.parametrize("path", environment_files(EXAMPLES), ids=lambda p: p.stem)
 def test_example_snapshot(path, snapshot_json):
-    assert synth(MlServingStack(Testing.app(), load_environment(path))) == snapshot_json
+    assert synth(ServingStack(Testing.app(), load_environment(path))) == snapshot_json
 
 
 def test_every_example_names_the_schema_for_editors():

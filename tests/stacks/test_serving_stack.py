@@ -2,16 +2,16 @@ import pytest
 from cdktf import Testing
 
 from stacks.config import ENVIRONMENTS_DIR, environment_files, load_environment, parse_environment
-from stacks.serving_stack import MlServingStack
+from stacks.serving_stack import ServingStack
 from stacks.synth import build_stacks
 from tests.conftest import only_resource, resource_by_path, resources, synth
 
 MINIMAL = 'project_id = "my-project-1"\nregions = ["us-central1"]\n'
-MODEL = '\n[[models]]\nname = "resnet"\n[models.fleet]\ncontainer = { image = "us-docker.pkg.dev/p/r/server:1" }\n'
+MODEL = '\n[[models]]\nname = "resnet"\nimage = "us-docker.pkg.dev/p/r/server:1"\n'
 
 
-def _stack(text: str = MINIMAL, name: str = "dev", models: str = MODEL) -> MlServingStack:
-    return MlServingStack(Testing.app(), parse_environment(text + models, name=name, source="test"))
+def _stack(text: str = MINIMAL, name: str = "dev", models: str = MODEL) -> ServingStack:
+    return ServingStack(Testing.app(), parse_environment(text + models, name=name, source="test"))
 
 
 def test_stack_is_named_after_environment():
@@ -25,7 +25,7 @@ def test_provider_uses_project_and_first_region():
 
 def test_resources_carry_environment_labels():
     result = synth(_stack(MINIMAL + '[labels]\nteam = "platform"\n', name="qa"))
-    labels = resource_by_path(result, "google_compute_global_address", "network/private-services-range")["labels"]
+    labels = resource_by_path(result, "google_compute_global_address", "lb/address")["labels"]
     assert labels == {"team": "platform", "app": "ml", "env": "qa", "managed-by": "cdktf"}
 
 
@@ -53,7 +53,7 @@ def test_outputs_a_user_needs_after_deploy():
 
 
 def _model(name: str, extra: str = "") -> str:
-    return f'\n[[models]]\nname = "{name}"\n{extra}[models.fleet]\ncontainer = {{ image = "us-docker.pkg.dev/p/r/{name}:1" }}\n'
+    return f'\n[[models]]\nname = "{name}"\nimage = "us-docker.pkg.dev/p/r/{name}:1"\n{extra}'
 
 
 def test_every_model_gets_a_fleet_and_autoscaler_per_region_and_one_backend():
@@ -123,6 +123,29 @@ def test_environment_snapshot(path, snapshot_json):
     """One reviewed snapshot per shipped environment file (every stack it makes, by name)."""
     stacks = build_stacks(Testing.app(), load_environment(path))
     assert {stack.node.id: synth(stack) for stack in stacks} == snapshot_json
+
+
+def test_one_stack_without_gke_models():
+    stack = _stack()
+    assert [s.node.id for s in stack.stacks] == ["ml-serving-dev"] and stack.serving.cluster_stack is None
+
+
+def test_vm_and_gke_models_share_one_load_balancer_and_the_cluster_stacks_network():
+    models = MODEL + '\n[[models]]\nname = "llm"\nruntime = "gke"\nimage = "us-docker.pkg.dev/p/r/llm:1"\naccelerator = { type = "nvidia-l4" }\n'
+    stack = _stack('project_id = "my-project-1"\nregions = ["us-central1", "europe-west4"]\n', models=models)
+    cluster, serving = synth(stack.serving.cluster_stack), synth(stack)
+    assert resources(serving, "google_compute_network") == {} and len(resources(cluster, "google_compute_network")) == 1
+    assert len(resources(cluster, "google_compute_subnetwork")) == 3, "a subnet per region plus the cluster's"
+    template = resource_by_path(serving, "google_compute_instance_template", "model-resnet/fleet-europe-west4/template")
+    assert template["network_interface"] == [{"subnetwork": "projects/my-project-1/regions/europe-west4/subnetworks/ml-dev-serving-europe-west4"}]
+    redis = resource_by_path(serving, "google_redis_instance", "cache/redis-us-central1")
+    assert redis["authorized_network"] == "projects/my-project-1/global/networks/ml-dev-vpc"
+    assert redis["reserved_ip_range"] == "ml-dev-psa" and "depends_on" not in redis
+    assert len(resources(cluster, "google_service_networking_connection")) == 1, "the cache's peering lives with the network"
+    assert {b.split("/")[-1] for b in resources(serving, "google_compute_backend_service")} <= set(resources(serving, "google_compute_backend_service"))
+    assert len(resources(serving, "google_compute_backend_service")) == 2
+    rule = resource_by_path(cluster, "google_compute_firewall", "network/allow-health-checks")
+    assert rule["target_tags"] == ["model-server"], "the VM fleets' health-check rule stays with the network"
 
 
 def test_environments_folder_is_the_shipped_one():

@@ -304,7 +304,7 @@ def describe_errors(
         value = item.get("input")
         if kind == "missing":
             lines.append(f"{path}: {message}")
-        elif not loc and isinstance(value, dict):
+        elif isinstance(value, dict):  # a table-level rule: its message names the keys
             lines.append(f"{path}: {message}" if path else message)
         else:
             lines.append(f"{path} = {_show(value)}: {message}")

@@ -2,8 +2,8 @@
 in what counts, on which machine types, where. One table for VM fleets and GKE node pools.
 
 A fleet that asks for a GPU Compute Engine cannot give fails at apply time, often only when
-the MIG tries to create its first VM. This table lets ``FleetSpec`` / ``ModelServerFleet`` fail
-at synth with a message that says what would work instead.
+the MIG tries to create its first VM. This table lets ``ModelSpec`` / ``ModelServerFleet`` (and
+GKE node pools) fail at synth with a message that says what would work instead.
 
 The data is APPROXIMATE: it was transcribed from the Compute Engine "GPU platforms" and
 "GPU regions and zones" pages (2025) for the common regions of ``constructs_lib.regions``.
@@ -11,9 +11,9 @@ Google adds regions and zones over time and a GPU is often offered in only some 
 region, so:
 
 * regions are listed at region level only (a regional MIG whose zones lack the GPU still
-  fails; restrict ``FleetSpec.zones`` to the zones that have it);
-* ``GpuSpec.skip_region_check=True`` bypasses the region table when Google offers the GPU
-  somewhere this table does not list yet.
+  fails; restrict ``vm.zones`` to the zones that have it);
+* ``skip_region_check=True`` (``AcceleratorSpec``, ``NodeGpuSpec``) bypasses the region table
+  when Google offers the GPU somewhere this table does not list yet.
 
 Machine families: N1 takes T4 / V100 / P4 / P100 in the listed counts (with a vCPU ceiling
 per count); accelerator-optimized families come with a fixed number of GPUs per machine type
@@ -261,24 +261,31 @@ def check_gpu_count(name: str, count: int, field_name: str = "gpu.count") -> int
     return count
 
 
-def resolve_gpu_count(name: str, count: int | None, machine_type: str, field_prefix: str = "") -> int:
+def resolve_gpu_count(
+    name: str, count: int | None, machine_type: str, field_prefix: str = "", *,
+    machine_field: str | None = None, gpu_field: str | None = None,
+) -> int:
     """The GPU count for ``name`` on ``machine_type``, checking the pair fits.
 
     Accelerator-optimized machine types carry a fixed count (``count`` may be omitted and must
-    equal it when given); N1 takes the listed counts (default 1) up to a vCPU ceiling.
+    equal it when given); N1 takes the listed counts (default 1) up to a vCPU ceiling. Messages
+    name ``machine_field`` (default ``<field_prefix>machine_type``) and ``<gpu_field>.type`` /
+    ``<gpu_field>.count`` (default ``<field_prefix>gpu``; a model's GPUs are its ``accelerator``).
     """
-    gpu = gpu_type(name, f"{field_prefix}gpu.type")
-    machine = parse_machine_type(machine_type, f"{field_prefix}machine_type")
+    machine_field = machine_field or f"{field_prefix}machine_type"
+    gpu_field = gpu_field or f"{field_prefix}gpu"
+    gpu = gpu_type(name, f"{gpu_field}.type")
+    machine = parse_machine_type(machine_type, machine_field)
     if gpu.machine_types:
         fixed = gpu.fixed_count(machine.name)
         if fixed is None:
             raise ConfigurationError(
-                f"{field_prefix}machine_type", machine.name,
+                machine_field, machine.name,
                 f"cannot take {name}; machine types that carry it: {gpu.allowed_machines()}",
             )
         if count is not None and count != fixed:
             raise ConfigurationError(
-                f"{field_prefix}gpu.count", count, f"{machine.name} comes with exactly {fixed} x {name}; omit count or set {fixed}"
+                f"{gpu_field}.count", count, f"{machine.name} comes with exactly {fixed} x {name}; omit count or set {fixed}"
             )
         return fixed
     if machine.family not in gpu.machine_families:
@@ -286,37 +293,39 @@ def resolve_gpu_count(name: str, count: int | None, machine_type: str, field_pre
             f" ({machine.family} machine types carry their own GPUs)" if machine.family in ACCELERATOR_OPTIMIZED_FAMILIES else ""
         )
         raise ConfigurationError(
-            f"{field_prefix}machine_type", machine.name,
+            machine_field, machine.name,
             f"cannot take {name}{hint}; use a {' or '.join(f'{f}-*' for f in gpu.machine_families)} machine type",
         )
     resolved = 1 if count is None else count
-    check_gpu_count(name, resolved, f"{field_prefix}gpu.count")
+    check_gpu_count(name, resolved, f"{gpu_field}.count")
     ceiling = gpu.max_vcpus.get(resolved)
     if ceiling is not None and machine.vcpus is not None and machine.vcpus > ceiling:
         raise ConfigurationError(
-            f"{field_prefix}machine_type", machine.name,
+            machine_field, machine.name,
             f"has {machine.vcpus} vCPUs; with {resolved} x {name} at most {ceiling} vCPUs are allowed",
         )
     return resolved
 
 
-def check_machine_without_gpu(machine_type: str, field_name: str = "machine_type") -> None:
-    """Accelerator-optimized machine types need their GPU declared (the fleet sets TERMINATE etc.)."""
+def check_machine_without_gpu(machine_type: str, field_name: str = "machine_type", gpu_field: str = "gpu") -> None:
+    """Accelerator-optimized machine types need their GPU declared as ``<gpu_field>.type`` (the
+    fleet sets TERMINATE etc.)."""
     machine = parse_machine_type(machine_type, field_name)
     if machine.family in ACCELERATOR_OPTIMIZED_FAMILIES:
         carriers = [g.name for g in GPU_TYPES.values() if machine.name in g.machine_types]
-        what = f"set gpu.type = {carriers[0]!r}" if carriers else "use a known accelerator-optimized machine type"
+        what = f"set {gpu_field}.type = {carriers[0]!r}" if carriers else "use a known accelerator-optimized machine type"
         raise ConfigurationError(field_name, machine.name, f"is accelerator-optimized and comes with GPUs; {what}")
 
 
-def check_gpu_region(name: str, region: str, field_name: str = "region") -> str:
-    """``region`` if the catalogue lists ``name`` there (approximate: see the module docstring)."""
+def check_gpu_region(name: str, region: str, field_name: str = "region", gpu_field: str = "gpu") -> str:
+    """``region`` if the catalogue lists ``name`` there (approximate: see the module docstring);
+    the message points at ``<gpu_field>.skip_region_check``."""
     gpu = gpu_type(name)
     if region not in gpu.regions:
         raise ConfigurationError(
             field_name, region,
             f"{name} is not offered there (approximate table); regions with it: {', '.join(sorted(gpu.regions))}; "
-            "set gpu.skip_region_check = true if Google has added it",
+            f"set {gpu_field}.skip_region_check = true if Google has added it",
         )
     return region
 

@@ -68,10 +68,7 @@ RESERVED_LABELS = ("app", "env", "managed-by")
 
 
 def _labels_value(value: dict[str, str]) -> dict[str, str]:
-    try:
-        check_labels(value)
-    except ConfigurationError as error:
-        raise ValueError(str(error)) from None
+    check_labels(value)  # its ConfigurationError names labels.<key>; pydantic prefixes the table's path
     reserved = sorted(set(value) & set(RESERVED_LABELS))
     if reserved:
         key = reserved[0]

@@ -240,7 +240,8 @@ class ModelServing(Construct):
 
 def _node_pool(cluster: Any, model: ModelSpec, field: str) -> Any:
     """The pool a GKE model runs on: ``gke.node_pool``, else the first pool with the model's
-    accelerator type, else (CPU models) the first pool without GPUs."""
+    accelerator type, else (CPU models) the first pool without GPUs, the system pool (kube-system
+    and add-ons) last."""
     pools = cluster.node_pools
     if model.gke.node_pool is not None:
         pool = pools.get(model.gke.node_pool)
@@ -248,7 +249,8 @@ def _node_pool(cluster: Any, model: ModelSpec, field: str) -> Any:
             raise ConfigurationError(f"{field}.gke.node_pool", model.gke.node_pool, f"not a node pool of the cluster; pools: {', '.join(pools)}")
         return pool
     wanted = model.accelerator.type if model.accelerator else None
-    for pool in pools.values():
+    ordered = [p for p in pools.values() if p is not cluster.system_pool] + [cluster.system_pool]
+    for pool in ordered:
         if pool.gpu_type == wanted:
             return pool
     kind = f"with {wanted}" if wanted else "without GPUs"

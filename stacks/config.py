@@ -22,7 +22,7 @@ from typing import Annotated, ClassVar, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from constructs_lib.errors import ConfigurationError, format_validation_error
+from constructs_lib.errors import ConfigurationError, format_validation_error, invalid
 from constructs_lib.naming import BucketName, Labels, NamePart
 from constructs_lib.regions import Region
 from constructs_lib.specs import (
@@ -67,17 +67,8 @@ class GcsBackend(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     type: Literal["gcs"]
-    bucket: str = Field(description="Existing state bucket (versioning on is recommended).")
+    bucket: BucketName = Field(description="Existing state bucket (versioning on is recommended).")
     prefix: str | None = Field(default=None, description="Object prefix. Defaults to terraform/<stack name>, one state per stack.")
-
-    @field_validator("bucket")
-    @classmethod
-    def _bucket(cls, value: str) -> str:
-        if not re.fullmatch(r"[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]", value) or ".." in value or value.startswith("goog"):
-            raise ValueError(
-                f"{value!r} is not a valid bucket name (3-63 lowercase letters, digits, '-', '_' or '.', starting and ending with a letter or digit, not starting with 'goog')"
-            )
-        return value
 
     @field_validator("prefix")
     @classmethod
@@ -144,6 +135,11 @@ class EnvironmentConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: NamePart = Field(description="Environment name (the file's stem): second part of every resource name and of the stack name.")
+    tier: Literal["dev", "production"] | None = Field(
+        default=None,
+        description="What the environment is for. Defaults to 'dev' for the environment named dev, else 'production': "
+        "production gets monitoring and alerting by default and GKE models keep at least two replicas.",
+    )
     app: NamePart = Field(default="ml", description="Application prefix of every resource name. Defaults to 'ml'.")
     project_id: str = Field(description="Google Cloud project id all resources go to.")
     regions: tuple[Region, ...] = Field(min_length=1, description="Serving regions; the first is the provider's default region.")
@@ -182,7 +178,16 @@ class EnvironmentConfig(BaseModel):
         static = self.static_content
         other_paths = [(f"static_content.paths[{i}]", p, "static_content") for i, p in enumerate(static.paths)] if static else []
         check_models(self.models, self.regions, other_paths)
+        if self.effective_tier == "production":
+            for index, model in enumerate(self.models):
+                if model.runtime == "gke":
+                    _check_production_pods(model, f"models[{index}]")
         return self
+
+    @property
+    def effective_tier(self) -> Literal["dev", "production"]:
+        """``tier``, or 'dev' for the environment named dev and 'production' for every other."""
+        return self.tier or ("dev" if self.name == "dev" else "production")
 
     @property
     def uses_gke(self) -> bool:
@@ -193,6 +198,23 @@ class EnvironmentConfig(BaseModel):
     def stack_name(self) -> str:
         """``ml-serving-<name>``: what ``cdktf deploy`` takes."""
         return f"{STACK_PREFIX}-{self.name}"
+
+
+def _check_production_pods(model: ModelSpec, field: str) -> None:
+    """A production GKE model survives a node upgrade: two pods at least, and a disruption budget
+    that never lets a drain take all of them."""
+    low = model.scaling.min_replicas
+    if low < 2:
+        raise invalid(
+            f"{field}.scaling.min_replicas", low,
+            "a production GKE model keeps at least 2 replicas: node upgrades and repairs drain one pod at a time, and with "
+            "one replica the model is down until it is rescheduled (set tier = 'dev' for a throwaway environment)",
+        )
+    if model.gke.pdb_max_unavailable >= low:
+        raise invalid(
+            f"{field}.gke.pdb_max_unavailable", model.gke.pdb_max_unavailable,
+            f"must be below scaling.min_replicas ({low}) in production: a drain could otherwise take every pod at once",
+        )
 
 
 def parse_environment(text: str, *, name: str, source: str) -> EnvironmentConfig:

@@ -26,6 +26,7 @@ from constructs_lib.specs.gke import (
     TaintSpec,
     node_capacity,
 )
+from constructs_lib.values import check_unique
 
 if TYPE_CHECKING:
     from constructs_lib.gke.cluster import ServingCluster
@@ -37,7 +38,7 @@ class NodePool(Construct):
     Exposes ``name``, ``spec``, ``node_pool``, ``zones``, ``machine_type``, ``gpu_type``,
     ``gpu_count`` (per node), ``taints`` (including the automatic GPU taint), ``node_selector``
     (``{"cloud.google.com/gke-nodepool": name}``) and ``capacity`` (``NodeCapacity`` a pod may
-    request on one node, None for machine types outside ``MACHINE_SHAPES``).
+    request on one node, None for machine types ``machines.machine_shape`` does not know).
     """
 
     def __init__(self, scope: Construct, id_: str, *, cluster: "ServingCluster", spec: NodePoolSpec) -> None:
@@ -50,6 +51,7 @@ class NodePool(Construct):
                     f"{field}.zones[{index}]", zone,
                     f"must be one of the cluster's zones ({', '.join(cluster.zones)}): the model's NEGs are looked up there",
                 )
+        check_unique(list(zones), f"{field}.zones", "zone")
         if spec.gpu is not None and not spec.gpu.skip_region_check:
             check_gpu_region(spec.gpu.type, cluster.region, f"{field}.region")
         super().__init__(scope, id_)

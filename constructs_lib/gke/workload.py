@@ -26,7 +26,7 @@ import json
 from dataclasses import dataclass, field as dataclass_field
 from typing import Any
 
-from cdktf import TerraformResourceLifecycle
+from cdktf import TerraformResourceLifecycle, Token
 from constructs import Construct
 
 from constructs_lib._google import service_account_iam_member
@@ -145,13 +145,16 @@ class ModelWorkload(Construct):
         name = model.name
         field = f"models[{name}]"
         if cluster.node_pools.get(pool.name) is not pool:
-            raise ConfigurationError(f"{field}.node_pool", pool.name, f"must be a node pool of cluster {cluster.name}")
+            raise ConfigurationError(f"{field}.gke.node_pool", pool.name, f"must be a node pool of cluster {cluster.name}")
         gpus = _check_fits(model, pool, field)
         port = model.port or cluster.network.spec.serving_port
         if port < 1024:
             raise ConfigurationError(f"{field}.port", port, "must be >= 1024 on GKE: the container runs as a non-root user")
-        if model.scaling.cpu_target is None:
-            raise ConfigurationError(f"{field}.scaling.cpu_target", None, "a GKE model's HorizontalPodAutoscaler needs cpu_target")
+        if model.scaling.cpu_target is None or model.scaling.cpu_target < 0.01:
+            raise ConfigurationError(
+                f"{field}.scaling.cpu_target", model.scaling.cpu_target,
+                "a GKE model's HorizontalPodAutoscaler needs cpu_target >= 0.01 (its target is a whole percent of the CPU request)",
+            )
         neg_name = spec.neg_name or naming.name("neg", name)
         registry = _neg_registry(scope.node)
         account_id = spec.service_account_id or check_account_id(naming.name(name, "wi"), f"{field}.gke.service_account_id")
@@ -182,6 +185,13 @@ class ModelWorkload(Construct):
             # Another workload's namespace: reference it, so this one is created after it.
             if getattr(namespace, "terraform_resource_type", None) != "kubernetes_namespace_v1":
                 raise ConfigurationError(f"{field}.gke.namespace", type(namespace).__name__, "must be a kubernetes_namespace_v1 resource (another workload's namespace_resource)")
+            # The Workload Identity binding below names spec.namespace: it must be this namespace.
+            shared = getattr(namespace.metadata_input, "name", None)
+            if isinstance(shared, str) and not Token.is_unresolved(shared) and shared != spec.namespace:
+                raise ConfigurationError(
+                    f"{field}.gke.namespace", spec.namespace,
+                    f"must be the name of the shared namespace resource ({shared!r}): the Workload Identity binding names it",
+                )
             self.namespace: str = namespace.metadata.name
         elif spec.create_namespace:
             ns = namespace_v1.NamespaceV1(
@@ -417,7 +427,7 @@ class ModelWorkload(Construct):
                     ),
                 ),
             ),
-            # Terraform waits until the pods are ready: the NEGs exist by then (see gke.py).
+            # Terraform waits until the pods are ready: the NEGs exist by then (see constructs_lib.gke).
             wait_for_rollout=True,
             timeouts=d.DeploymentV1Timeouts(create=timeout, update=timeout),
             # The Service first (the NEG controller starts creating NEGs), and the identity in place

@@ -146,7 +146,7 @@ def node_capacity(machine_type: str) -> NodeCapacity | None:
 
 
 class NodeGpuSpec(Spec):
-    """GPUs on every node of a pool (catalogue: ``constructs_lib.gpus``)."""
+    """GPUs on every node of a pool (catalogue: ``constructs_lib.machines``)."""
 
     type: str = Field(description="Accelerator type, e.g. nvidia-l4, nvidia-tesla-t4, nvidia-h100-80gb.")
     count: int | None = Field(default=None, description="GPUs per node. Defaults to the machine type's fixed count (G2/A2/A3) or 1 (N1).")
@@ -155,7 +155,7 @@ class NodeGpuSpec(Spec):
         description="GKE-managed NVIDIA driver (gpu_driver_installation_config). Defaults to DEFAULT: the version "
         "GKE tests with the node version; LATEST for newer CUDA; INSTALLATION_DISABLED to bring your own daemonset.",
     )
-    skip_region_check: bool = Field(default=False, description="Skip the approximate region table of constructs_lib.gpus. Defaults to False.")
+    skip_region_check: bool = Field(default=False, description="Skip the approximate region table of constructs_lib.machines. Defaults to False.")
 
     @field_validator("type")
     @classmethod
@@ -298,14 +298,18 @@ class GkeClusterSpec(Spec):
     @classmethod
     def _master(cls, value: str) -> str:
         if parse_cidr(value).prefixlen != 28:
-            raise ValueError(f"{value!r} must be a /28 (GKE's control-plane range is exactly 16 addresses)")
+            raise ValueError("must be a /28 (GKE's control-plane range is exactly 16 addresses)")
         return value
 
     @field_validator("master_authorized_networks")
     @classmethod
     def _authorized(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for cidr in value:
-            if _adapt(parse_cidr, cidr).prefixlen == 0:
+            try:
+                network = parse_cidr(cidr)
+            except ConfigurationError as error:
+                raise ValueError(f"{cidr!r} {error.allowed}") from None
+            if network.prefixlen == 0:
                 raise ValueError(f"{cidr!r} admits the whole internet to the control plane; list the ranges that need access")
         twice = repeated(value)
         if twice:

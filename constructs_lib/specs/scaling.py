@@ -94,7 +94,7 @@ class MetricSpec(Spec):
     @classmethod
     def _name(cls, value: str) -> str:
         if not _METRIC_NAME.fullmatch(value):
-            raise invalid("metrics.name", value, "must be a Cloud Monitoring metric type such as custom.googleapis.com/queue_depth")
+            raise invalid("name", value, "must be a Cloud Monitoring metric type such as custom.googleapis.com/queue_depth")
         return value
 
     @model_validator(mode="after")
@@ -140,21 +140,21 @@ class ScheduleSpec(Spec):
     @classmethod
     def _name(cls, value: str) -> str:
         try:
-            return check_name(value, "schedules.name")
+            return check_name(value, "name")
         except ConfigurationError as error:
             raise ValueError(error.allowed) from None
 
     @field_validator("schedule")
     @classmethod
     def _cron(cls, value: str) -> str:
-        check_cron(value, "schedules.schedule")
+        check_cron(value, "schedule")
         return value
 
     @field_validator("duration_sec")
     @classmethod
     def _duration(cls, value: int) -> int:
         if value < 300:
-            raise invalid("schedules.duration_sec", value, "must be at least 300 seconds")
+            raise invalid("duration_sec", value, "must be at least 300 seconds")
         return value
 
     @field_validator("time_zone")
@@ -163,7 +163,7 @@ class ScheduleSpec(Spec):
         try:
             zoneinfo.ZoneInfo(value)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise invalid("schedules.time_zone", value, "must be an IANA time zone such as UTC or Europe/Berlin") from None
+            raise invalid("time_zone", value, "must be an IANA time zone such as UTC or Europe/Berlin") from None
         return value
 
 

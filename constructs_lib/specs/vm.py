@@ -13,7 +13,7 @@ from pydantic import Field, field_validator, model_validator
 from constructs_lib.errors import Spec, invalid
 from constructs_lib.iam import AccountId, check_role
 from constructs_lib.machines import DEFAULT_CPU_MACHINE, parse_machine_type
-from constructs_lib.naming import NAME_PATTERN, NAME_RULE, Labels, NamePart
+from constructs_lib.naming import NAME_PATTERN, NAME_RULE, Labels, check_name
 from constructs_lib.values import Image, check_unique
 
 COS_IMAGE = "cos-cloud/cos-stable"
@@ -143,7 +143,7 @@ class VmRuntimeSpec(Spec):
     distribution_target_shape: Literal["EVEN", "BALANCED", "ANY", "ANY_SINGLE_ZONE"] = Field(
         default="EVEN", description="Defaults to EVEN: the same number of VMs per zone, so losing a zone loses a known share.",
     )
-    port_name: NamePart = Field(default="http", description="Named port the backend service uses. Defaults to 'http'.")
+    port_name: str = Field(default="http", description="Named port the backend service uses. Defaults to 'http'.")
     health_check: AutohealSpec = Field(default_factory=AutohealSpec, description="Auto-healing health check timing.")
     update_policy: UpdatePolicySpec = Field(default_factory=UpdatePolicySpec)
     canary: VmCanarySpec | None = Field(default=None, description="A canary version inside each group. Defaults to none.")
@@ -171,6 +171,12 @@ class VmRuntimeSpec(Spec):
         if value is not None:
             parse_machine_type(value)
         return value
+
+    @field_validator("port_name")
+    @classmethod
+    def _port_name(cls, value: str) -> str:
+        # A named port is an RFC 1035 name of at most 63 characters (a name part has no length limit).
+        return check_name(value, "port_name")
 
     @field_validator("boot_image")
     @classmethod

@@ -41,6 +41,16 @@ from constructs_lib.vm.runner import server_metadata
 from constructs_lib.vm.template import instance_template
 
 
+def check_vm_model(model: ModelSpec) -> ModelSpec:
+    """``model`` if it runs on VM fleets: the VM rules (machine fit, image or startup script,
+    startup timeout) are checked only for ``runtime = 'vm'``, so a GKE model never becomes a fleet."""
+    if model.runtime != "vm":
+        raise ConfigurationError(
+            f"models[{model.name}].runtime", model.runtime, "VM fleets serve models with runtime = 'vm'; a GKE model runs as a ModelWorkload",
+        )
+    return model
+
+
 def fleet_identity(scope: Construct, id_: str, *, naming: Naming, model: ModelSpec, region: str | None = None) -> ServiceIdentity:
     """The dedicated service account of ``model``'s servers (one per model; per region when
     ``region`` is given), with ``vm.roles``. Defaults to the id ``<app>-<env>-<model>[-<region code>]``."""
@@ -123,6 +133,7 @@ class ModelServerFleet(Construct):
         cache: CacheConnection | None = None,
         identity: ServiceIdentity | str | None = None,
     ) -> None:
+        check_vm_model(model)
         check_region(region)
         subnet = network.subnet_self_link(region)
         vm = model.vm
@@ -130,7 +141,7 @@ class ModelServerFleet(Construct):
         for index, zone in enumerate(zones):
             check_zone(zone, region, f"vm.zones[{index}]")
         if model.accelerator is not None and not model.accelerator.skip_region_check:
-            check_gpu_region(model.accelerator.type, region)
+            check_gpu_region(model.accelerator.type, region, gpu_field="accelerator")
         surge, unavailable = _check_update_policy(vm.update_policy, len(zones))
         if isinstance(identity, str):
             check_service_account_email(identity, "identity")

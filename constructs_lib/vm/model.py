@@ -17,7 +17,7 @@ from constructs_lib.errors import ConfigurationError
 from constructs_lib.naming import Naming
 from constructs_lib.specs.model import ModelSpec
 from constructs_lib.vm.autoscaler import FleetAutoscaler
-from constructs_lib.vm.fleet import ModelServerFleet, fleet_identity
+from constructs_lib.vm.fleet import ModelServerFleet, check_vm_model, fleet_identity
 
 
 class VmModel(Construct):
@@ -40,6 +40,7 @@ class VmModel(Construct):
         model_store: Any = None,
         cache: Any = None,
     ) -> None:
+        check_vm_model(model)
         outside = [region for region in regions if region not in network.regions]
         if not regions or outside:
             raise ConfigurationError(

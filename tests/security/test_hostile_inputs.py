@@ -80,7 +80,7 @@ CASES: list[tuple[str, str | bytes, tuple[str, ...]]] = [
     # --- backend
     ("backend-type", env("[backend]\ntype = 's3'"), ("backend.type = 's3'", "'local'", "'gcs'")),
     ("backend-gcs-no-bucket", env("[backend]\ntype = 'gcs'"), ("backend.bucket: required key is missing",)),
-    ("backend-gcs-bad-bucket", env("[backend]\ntype = 'gcs'\nbucket = 'Bad_Bucket'"), ("backend.bucket = 'Bad_Bucket'", "not a valid bucket name")),
+    ("backend-gcs-bad-bucket", env("[backend]\ntype = 'gcs'\nbucket = 'Bad_Bucket'"), ("backend.bucket = 'Bad_Bucket'", "bucket names are 3-63 characters")),
     ("backend-local-abs", env("[backend]\ntype = 'local'\npath = '/etc/passwd'"), ("backend.path = '/etc/passwd'", "this key moved", "state/<stack>.tfstate")),
     ("backend-local-dotdot", env("[backend]\ntype = 'local'\npath = '../../state.tfstate'"), ("backend.path = '../../state.tfstate'", "this key moved")),
     # --- network

@@ -74,7 +74,9 @@ def test_network_section_validates_into_network_spec():
         (MINIMAL + '[labels]\nTeam = "x"\n', "label keys must match"),
         (MINIMAL + '[backend]\ntype = "s3"\n', "backend.type = 's3': must be one of 'local', 'gcs'"),
         (MINIMAL + '[backend]\ntype = "gcs"\n', "backend.bucket: required key is missing"),
-        (MINIMAL + '[backend]\ntype = "gcs"\nbucket = "Bad_Bucket"\n', "backend.bucket = 'Bad_Bucket': Value error, 'Bad_Bucket' is not a valid bucket name"),
+        (MINIMAL + '[backend]\ntype = "gcs"\nbucket = "Bad_Bucket"\n', "backend.bucket = 'Bad_Bucket': bucket names are 3-63 characters"),
+        (MINIMAL + '[backend]\ntype = "gcs"\nbucket = "my-google-state"\n', "backend.bucket = 'my-google-state': must not start with 'goog' or contain 'google'"),
+        (MINIMAL + 'tier = "staging"\n', "tier = 'staging': Input should be 'dev' or 'production'"),
         (MINIMAL + '[backend]\ntype = "local"\npath = "terraform.tfstate"\n', "backend.path = 'terraform.tfstate': this key moved: local state lives in state/<stack>.tfstate next to cdktf.out"),
         (MINIMAL + "[network]\nserving_prt = 1\n", "network.serving_prt = 1: unknown key; did you mean 'serving_port'? allowed keys:"),
         (MINIMAL + 'name = "prod"\n', "name = 'prod': must match the file name ('dev') or be left out"),
@@ -201,6 +203,27 @@ def test_gke_section_keeps_the_cluster_and_the_models_are_models_tables():
     config = _parse(MINIMAL + '[gke.cluster]\nrelease_channel = "STABLE"\n', models=GKE_MODEL)
     assert config.gke.cluster.release_channel == "STABLE"
     assert [m.name for m in config.models] == ["llm"] and config.models[0].gke.node_pool is None
+
+
+def test_tier_defaults_by_environment_name():
+    assert _parse(MINIMAL).effective_tier == "dev"
+    assert _parse(MINIMAL, name="prod").effective_tier == "production"
+    assert _parse(MINIMAL + 'tier = "dev"\n', name="sandbox").effective_tier == "dev"
+
+
+def test_production_gke_model_keeps_two_replicas():
+    two = GKE_MODEL + "[models.scaling]\nmin_replicas = 2\n"
+    assert _parse(MINIMAL, name="prod", models=two).models[0].scaling.min_replicas == 2
+    assert _parse(MINIMAL, name="dev", models=GKE_MODEL).models[0].scaling.min_replicas == 1
+
+
+@pytest.mark.parametrize("models,expected", [
+    (GKE_MODEL, "models[0].scaling.min_replicas = 1: a production GKE model keeps at least 2 replicas"),
+    (GKE_MODEL + "[models.scaling]\nmin_replicas = 2\n[models.gke]\npdb_max_unavailable = 2\n",
+     "models[0].gke.pdb_max_unavailable = 2: must be below scaling.min_replicas (2) in production"),
+])
+def test_fails_when_production_gke_model_can_lose_every_pod(models, expected):
+    assert expected in _error(MINIMAL, name="prod", models=models)
 
 
 def test_vm_and_gke_models_mix_in_one_environment():

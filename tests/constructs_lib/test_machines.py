@@ -1,12 +1,19 @@
+"""The machine-type and GPU catalogue (``constructs_lib.machines``): one table for VM fleets and
+GKE node pools."""
+
 import pytest
 
 from constructs_lib.errors import ConfigurationError
-from constructs_lib.gpus import (
+from constructs_lib.machines import (
+    ACCELERATOR_SHAPES,
+    DEFAULT_CPU_MACHINE,
     GPU_TYPES,
     check_gpu_count,
     check_gpu_region,
     check_machine_without_gpu,
+    default_machine_type,
     gpu_type,
+    machine_shape,
     parse_machine_type,
     resolve_gpu_count,
 )
@@ -126,3 +133,75 @@ def test_fails_when_machine_shape_does_not_exist(name):
 @pytest.mark.parametrize("name", ["n2-standard-4", "e2-medium", "n2-custom-6-24576", "a2-highgpu-1g", "c3-standard-8-lssd", "m3-ultramem-32"])
 def test_real_machine_shapes_parse(name):
     assert parse_machine_type(name).name == name
+
+
+def test_messages_can_name_a_models_keys():
+    """A model's GPUs are its ``accelerator`` and its machine is ``vm.machine_type``."""
+    with pytest.raises(ConfigurationError, match=r"^accelerator.count = 2: g2-standard-8 comes with exactly 1 x nvidia-l4"):
+        resolve_gpu_count("nvidia-l4", 2, "g2-standard-8", machine_field="vm.machine_type", gpu_field="accelerator")
+    with pytest.raises(ConfigurationError, match=r"^vm.machine_type = 'n2-standard-8': cannot take nvidia-tesla-t4"):
+        resolve_gpu_count("nvidia-tesla-t4", None, "n2-standard-8", machine_field="vm.machine_type", gpu_field="accelerator")
+    with pytest.raises(ConfigurationError, match=r"^vm.gpu.type = 'nvidia-x': unknown GPU type"):
+        resolve_gpu_count("nvidia-x", None, "g2-standard-8", "vm.")
+    with pytest.raises(ConfigurationError, match=r"^vm.machine_type = 'g2-standard-8': .*; set accelerator.type = 'nvidia-l4'$"):
+        check_machine_without_gpu("g2-standard-8", "vm.machine_type", gpu_field="accelerator")
+    with pytest.raises(ConfigurationError, match=r"; set accelerator.skip_region_check = true if Google has added it$"):
+        check_gpu_region("nvidia-l4", "africa-south1", gpu_field="accelerator")
+    with pytest.raises(ConfigurationError, match=r"; set gpu.skip_region_check = true if Google has added it$"):
+        check_gpu_region("nvidia-l4", "africa-south1")
+
+
+@pytest.mark.parametrize(("accelerator", "count", "machine"), [
+    (None, None, DEFAULT_CPU_MACHINE),
+    ("nvidia-l4", None, "g2-standard-8"),
+    ("nvidia-l4", 1, "g2-standard-8"),
+    ("nvidia-l4", 2, "g2-standard-24"),
+    ("nvidia-l4", 4, "g2-standard-48"),
+    ("nvidia-l4", 8, "g2-standard-96"),
+    ("nvidia-tesla-t4", None, "n1-standard-8"),
+    ("nvidia-tesla-t4", 4, "n1-standard-8"),
+    ("nvidia-tesla-v100", None, "n1-standard-8"),
+    ("nvidia-tesla-a100", None, "a2-highgpu-1g"),
+    ("nvidia-tesla-a100", 16, "a2-megagpu-16g"),
+    ("nvidia-a100-80gb", None, "a2-ultragpu-1g"),
+    ("nvidia-h100-80gb", None, "a3-highgpu-1g"),
+    ("nvidia-h100-mega-80gb", None, "a3-megagpu-8g"),
+])
+def test_default_machine_type_per_accelerator(accelerator, count, machine):
+    assert DEFAULT_CPU_MACHINE == "n2-standard-4"
+    assert default_machine_type(accelerator, count) == machine
+    if accelerator is not None:
+        assert resolve_gpu_count(accelerator, count, machine) == (count or GPU_TYPES[accelerator].fixed_count(machine) or 1)
+    else:
+        check_machine_without_gpu(machine)
+
+
+def test_every_default_gpu_machine_fits_its_gpu_in_every_allowed_count():
+    for gpu in GPU_TYPES.values():
+        for count in gpu.counts:
+            if gpu.machine_types and count not in gpu.machine_types.values():
+                continue
+            assert resolve_gpu_count(gpu.name, count, default_machine_type(gpu.name, count)) == count, (gpu.name, count)
+
+
+def test_fails_when_no_machine_type_carries_the_count():
+    with pytest.raises(ConfigurationError, match=r"^accelerator.count = 16: no machine type carries 16 x nvidia-l4; machine types: g2-standard-4 \(1\)"):
+        default_machine_type("nvidia-l4", 16)
+
+
+@pytest.mark.parametrize(("name", "shape"), [
+    ("n2-standard-4", (4, 16)), ("n1-standard-8", (8, 30.0)), ("e2-highcpu-16", (16, 16)),
+    ("g2-standard-8", (8, 32)), ("a2-highgpu-1g", (12, 85)), ("a3-highgpu-8g", (208, 1872)),
+])
+def test_machine_shape(name, shape):
+    assert machine_shape(name) == shape
+
+
+@pytest.mark.parametrize("name", ["n2-custom-6-24576", "e2-medium", "m3-ultramem-32", "n2-standard-3"])
+def test_machine_shape_is_none_for_shapes_the_tables_do_not_know(name):
+    assert machine_shape(name) is None
+
+
+def test_accelerator_shapes_cover_every_accelerator_optimized_gpu_machine():
+    carriers = {machine for gpu in GPU_TYPES.values() for machine in gpu.machine_types if not machine.startswith("g2-")}
+    assert carriers <= set(ACCELERATOR_SHAPES)

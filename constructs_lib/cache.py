@@ -65,7 +65,6 @@ class InferenceCache(Construct):
         regions: Sequence[str] | None = None,
         spec: CacheSpec | None = None,
     ) -> None:
-        super().__init__(scope, id_)
         spec = spec or CacheSpec()
         regions = list(network.regions if regions is None else regions)
         if not regions:
@@ -84,11 +83,18 @@ class InferenceCache(Construct):
             if extra:
                 raise ConfigurationError("cache.cluster.zones", spec.cluster.zones, f"names regions the cache is not in: {', '.join(extra)}")
 
-        apply_common_labels(self, naming)
+        # Memorystore instance ids are at most 40 characters: checked with the other rules.
+        max_length = INSTANCE_NAME_MAX if spec.mode == "instance" else 63
+        names = {region: naming.name("cache", region, max_length=max_length) for region in regions}
+
+        # Every check runs before the construct exists: a failed call leaves nothing behind.
+        apply_common_labels(scope, naming)
+        super().__init__(scope, id_)
         self.network = network
         self.naming = naming
         self.spec = spec
         self.regions: tuple[str, ...] = tuple(regions)
+        self._names = names
         self.labels = dict(spec.labels)
         psa = spec.mode == "instance" and spec.connect_mode == "PRIVATE_SERVICE_ACCESS"
         self._peering = network.enable_private_services() if psa else None
@@ -138,7 +144,7 @@ class InferenceCache(Construct):
         psa = spec.connect_mode == "PRIVATE_SERVICE_ACCESS"
         self.instances[region] = redis_instance.RedisInstance(
             self, f"redis-{region}",
-            name=self.naming.name("cache", region, max_length=INSTANCE_NAME_MAX),
+            name=self._names[region],
             display_name=f"Inference cache {self.naming.prefix} {region}",
             region=region,
             tier=spec.tier,
@@ -182,7 +188,7 @@ class InferenceCache(Construct):
         zone = cluster.zones.get(region)
         self.clusters[region] = redis_cluster.RedisCluster(
             self, f"cluster-{region}",
-            name=self.naming.name("cache", region),
+            name=self._names[region],
             region=region,
             shard_count=cluster.shard_count,
             replica_count=cluster.replica_count,

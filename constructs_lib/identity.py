@@ -13,9 +13,10 @@ from typing import Sequence
 from constructs import Construct
 
 from constructs_lib._google import project_iam_member, service_account as google_service_account
+from constructs_lib.errors import ConfigurationError
 from constructs_lib.iam import check_account_id, check_role
 from constructs_lib.naming import Naming
-from constructs_lib.values import check_unique
+from constructs_lib.values import check_unique, repeated
 
 MAX_ACCOUNT_ID = 30
 
@@ -52,8 +53,14 @@ class ServiceIdentity(Construct):
         roles = tuple(roles)
         for index, role in enumerate(roles):
             check_role(role, f"roles[{index}]")
+        check_unique(roles, "roles", "role")
         keys = [role.rsplit("/", 1)[-1] for role in roles]
-        check_unique(keys, "roles", "role")
+        for key in repeated(keys):
+            clash = [role for role in roles if role.rsplit("/", 1)[-1] == key]
+            raise ConfigurationError(
+                "roles", clash, f"these roles share the binding id role-{key}; grant one of them here and the other "
+                "with another ServiceIdentity or a project_iam_member",
+            )
         check_account_id(account_id)
         super().__init__(scope, id_)
         self.account_id = account_id

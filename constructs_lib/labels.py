@@ -13,18 +13,26 @@ first call adds the aspect to the stack, later calls check that the stack keeps 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 import jsii
-from cdktf import Aspects, IAspect, TerraformResource, TerraformStack
+from cdktf import Aspects, Fn, IAspect, TerraformResource, TerraformStack, Token
 from constructs import Construct, IConstruct
 
 from constructs_lib.errors import ConfigurationError
-from constructs_lib.naming import Naming
+from constructs_lib.naming import MANAGED_BY, Naming, check_labels
+from constructs_lib.values import is_token
 
 LABEL_ATTRIBUTES = ("labels", "resource_labels", "user_labels")
 """Top-level label maps of google resources (most take ``labels``; GKE clusters ``resource_labels``,
 Cloud Monitoring objects ``user_labels``). Kubernetes objects have none: their labels are their own."""
+
+NOT_LABELS: dict[str, tuple[str, ...]] = {
+    "google_monitoring_notification_channel": ("labels",),
+}
+"""Resource type -> attributes named like a label map that are something else: a notification
+channel's ``labels`` configure the channel (``email_address``, ``channel_name``...); its resource
+labels are ``user_labels``."""
 
 NESTED_LABELS: dict[str, tuple[str, str, bool]] = {
     "google_compute_instance_template": ("disk", "labels", True),
@@ -40,6 +48,9 @@ class CommonLabels:
 
     def __init__(self, naming: Naming) -> None:
         self.naming = naming
+        self._applied: dict[str, tuple[Any, Any]] = {}
+        """``<path>#<attribute>`` -> (the resource's own labels, what the aspect set): a second synth
+        merges the own labels again instead of merging the merge (``merge(merge(...))``)."""
 
     def visit(self, node: IConstruct) -> None:
         if not isinstance(node, TerraformResource):
@@ -47,23 +58,45 @@ class CommonLabels:
         resource_type = node.terraform_resource_type
         if not resource_type.startswith("google_"):
             return
+        skipped = NOT_LABELS.get(resource_type, ())
         for attribute in LABEL_ATTRIBUTES:
-            if hasattr(node, f"{attribute}_input"):
-                setattr(node, attribute, self.merge(getattr(node, f"{attribute}_input")))
+            if attribute not in skipped and hasattr(node, f"{attribute}_input"):
+                self._apply(node, attribute)
         nested = NESTED_LABELS.get(resource_type)
         if nested is not None:
             self._nested(node, *nested)
 
-    def merge(self, own: Any) -> dict[str, str]:
-        """The environment's labels, then ``own``, then the reserved keys."""
-        return self.naming.common_labels(**(own or {}))
+    def _apply(self, node: Any, attribute: str) -> None:
+        key = f"{node.node.path}#{attribute}"
+        current = getattr(node, f"{attribute}_input")
+        own, applied = self._applied.get(key, (current, None))
+        if applied is None or applied != current:
+            own = current
+        merged = self.merge(own)
+        setattr(node, attribute, merged if isinstance(merged, dict) else Token.as_string_map(merged))
+        self._applied[key] = (own, getattr(node, f"{attribute}_input"))
+
+    def merge(self, own: Any) -> Any:
+        """The environment's labels, then ``own``, then the reserved keys. Label values that are
+        Terraform references are kept (and not checked); a whole label map that is a reference
+        (``Token.as_string_map(variable.value)``) is merged by Terraform: the result is then the
+        ``Fn.merge`` token instead of a dict."""
+        reserved = {"app": self.naming.app, "env": self.naming.env, "managed-by": MANAGED_BY}
+        if own is not None and (not isinstance(own, Mapping) or any(is_token(key) for key in own)):
+            return Fn.merge([dict(self.naming.labels), own, reserved])
+        merged = {**self.naming.labels, **(own or {}), **reserved}
+        check_labels({key: value for key, value in merged.items() if not is_token(value)})
+        return merged
 
     def _nested(self, node: Any, block: str, attribute: str, is_list: bool) -> None:
         value = getattr(node, f"{block}_input", None)
         items = (value or []) if is_list else ([value] if value is not None else [])
         for index, item in enumerate(items):
             path = f"{block}.{index}.{attribute}" if is_list else f"{block}.{attribute}"
-            node.add_override(path, self.merge(getattr(item, attribute, None)))
+            merged = self.merge(getattr(item, attribute, None))
+            # An override is deep-merged into the block: a dict adds keys to the block's literal
+            # labels; a reference replaces its map token as a whole (maps of tokens cannot be merged).
+            node.add_override(path, merged if isinstance(merged, dict) else Token.as_string(merged))
 
 
 def apply_common_labels(scope: Construct, naming: Naming) -> CommonLabels:
@@ -72,9 +105,15 @@ def apply_common_labels(scope: Construct, naming: Naming) -> CommonLabels:
     stack = TerraformStack.of(scope)
     for aspect in Aspects.of(stack).all:
         if isinstance(aspect, CommonLabels):
-            if aspect.naming != naming:
+            if aspect.naming.prefix != naming.prefix:
                 raise ConfigurationError(
                     "naming", naming.prefix, f"stack {stack.node.id} already labels its resources as {aspect.naming.prefix}; one stack is one environment",
+                )
+            if aspect.naming != naming:
+                raise ConfigurationError(
+                    "naming.labels", dict(naming.labels),
+                    f"stack {stack.node.id} already labels its resources as {aspect.naming.prefix} with labels "
+                    f"{dict(aspect.naming.labels)}; one stack is one environment: pass the same Naming to every construct",
                 )
             return aspect
     aspect = CommonLabels(naming)

@@ -62,9 +62,14 @@ class ModelStore(Construct):
                 "project_id", None, "is needed for the default bucket name <project>-<app>-<env>-models (bucket names are global); "
                 "pass project_id or set spec.bucket_name",
             )
+        if spec.bucket_name is None and is_token(project_id):
+            raise ConfigurationError(
+                "project_id", "<token>", "must be a literal project id: the default bucket name is derived and checked "
+                "from it at synth; pass the project id or set spec.bucket_name",
+            )
         name = spec.bucket_name or default_bucket_name(naming, project_id)  # type: ignore[arg-type]
+        apply_common_labels(scope, naming)  # before the construct exists: a naming conflict leaves nothing behind
         super().__init__(scope, id_)
-        apply_common_labels(self, naming)
         self.naming = naming
         self.spec = spec
         self.name: str = name

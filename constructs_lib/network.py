@@ -15,6 +15,7 @@ intent methods that act on the real network. Spec: ``constructs_lib.specs.networ
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -103,7 +104,6 @@ class ServingNetwork(Construct):
         regions: Sequence[str],
         spec: NetworkSpec | None = None,
     ) -> None:
-        super().__init__(scope, id_)
         spec = spec or NetworkSpec()
         regions = list(regions)
         if not regions:
@@ -112,7 +112,10 @@ class ServingNetwork(Construct):
             check_region(region, f"regions[{index}]")
         check_unique(regions, "regions", "region")
         cidrs = plan_subnets(regions, spec)
-        apply_common_labels(self, naming)
+        # Every check (the stack's naming too) runs before the construct exists: a failed call
+        # leaves nothing behind, and the id can be used again.
+        apply_common_labels(scope, naming)
+        super().__init__(scope, id_)
 
         self.naming = naming
         self.spec = spec
@@ -209,8 +212,19 @@ class ServingNetwork(Construct):
 
     def enable_private_services(self) -> Any:
         """The reserved range and the Service Networking peering that Memorystore (private services
-        access) needs, created on first call; returns the connection (what a consumer depends on)."""
+        access) needs, created on first call; returns the connection (what a consumer depends on).
+        A pinned ``private_services_address`` must not overlap a serving subnet (the peering would
+        fail at apply)."""
         if self.private_services_connection is None:
+            address = self.spec.private_services_address
+            if address is not None:
+                reserved = ipaddress.ip_network(f"{address}/{self.spec.private_services_prefix_length}", strict=False)
+                for region, cidr in self.subnet_cidrs.items():
+                    if reserved.overlaps(ipaddress.ip_network(cidr)):
+                        raise ConfigurationError(
+                            "network.private_services_address", f"{address}/{self.spec.private_services_prefix_length}",
+                            f"overlaps the subnet of {region} ({cidr}); pick a range outside the serving subnets",
+                        )
             self.private_services_range = compute_global_address.ComputeGlobalAddress(
                 self, "private-services-range",
                 name=self.naming.name("psa"),

@@ -12,21 +12,31 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Annotated, Any, Iterable, Sequence
+import struct
+from typing import Annotated, Any, Iterable, Mapping, Sequence
 
 from constructs_lib.errors import ConfigurationError, rule
 
-TOKEN_MARKERS = ("${TfToken[", "#{TfToken[")
-"""How cdktf encodes unresolved values in strings and list elements (``${TfToken[TOKEN.12]}``)."""
+TOKEN_MARKERS = ("${TfToken[", "#{TfToken[", "&{TfToken[")
+"""How cdktf encodes unresolved values in strings, list elements and map keys (``${TfToken[TOKEN.12]}``)."""
+
+NUMBER_TOKEN_MARKERS = (0xFDFF, 0xFBFF)
+"""The top 16 bits of the doubles cdktf encodes number tokens (and number-list elements) as."""
 
 
 def is_token(value: Any) -> bool:
     """Whether ``value`` is (or contains) an unresolved cdktf token: a reference that Terraform
-    resolves at plan time (``service_account.email``), so it cannot be checked here."""
+    resolves at plan time (``service_account.email``), so it cannot be checked here. Strings,
+    numbers (``Token.as_number``), lists and maps (``Token.as_string_map``: the token is a key) are
+    looked into."""
     if isinstance(value, str):
         return any(marker in value for marker in TOKEN_MARKERS)
+    if isinstance(value, float):
+        return struct.unpack(">H", struct.pack(">d", value)[:2])[0] in NUMBER_TOKEN_MARKERS
     if isinstance(value, (list, tuple)):
         return any(is_token(item) for item in value)
+    if isinstance(value, Mapping):
+        return any(is_token(key) or is_token(item) for key, item in value.items())
     return False
 
 
@@ -155,8 +165,9 @@ def check_ipv4_address(value: str, field: str = "address") -> str:
 
 
 def check_disjoint(ranges: dict[str, str], field_prefix: str = "") -> None:
-    """Fail when two of the named CIDR blocks overlap (the later one is named)."""
-    items = [(name, ipaddress.ip_network(cidr)) for name, cidr in ranges.items()]
+    """Fail when two of the named CIDR blocks overlap (the later one is named); a value that is
+    not a CIDR block fails like ``check_any_cidr`` (IPv4 and IPv6 blocks never overlap)."""
+    items = [(name, parse_cidr(cidr, f"{field_prefix}{name}", ipv6=True)) for name, cidr in ranges.items()]
     for index, (name_a, net_a) in enumerate(items):
         for name_b, net_b in items[index + 1:]:
             if net_a.overlaps(net_b):

@@ -2,7 +2,7 @@
 backend buckets for static content.
 
 ``ModelBackend`` (what ``GlobalLoadBalancer.add_backend_service`` returns) sends traffic to
-``BackendTarget``\ s: a VM fleet's regional instance groups or a GKE model's network endpoint
+``BackendTarget`` objects: a VM fleet's regional instance groups or a GKE model's network endpoint
 groups, never both in one service (the API rejects the mix). Each target renders its own
 backend blocks with ``instance_group_backend`` / ``endpoint_group_backends`` below, which hold
 the balancing-mode rules of each kind. Specs: ``constructs_lib.specs.backends``.
@@ -31,7 +31,7 @@ from constructs_lib.specs.backends import (
     CdnPolicySpec,
     IapSpec,
 )
-from constructs_lib.values import is_token
+from constructs_lib.values import check_request_path, is_token, repeated
 
 DEFAULT_HEALTH_PATH = "/healthz"
 
@@ -117,7 +117,7 @@ class ModelBackend(Construct):
     """One model's backend service and its health check (construct ids ``default`` and ``health-check``).
 
     Exposes ``backend_service``, ``health_check``, ``id`` (the backend service id), ``name``
-    (the model name), ``spec``, ``targets`` and ``health_check_port(target)`` (the port probes
+    (the model name), ``service_name`` (the backend service's name, a plain string), ``spec``, ``targets`` and ``health_check_port(target)`` (the port probes
     reach on that target). The health check probes ``spec.health_check.request_path`` or, by
     default, ``health_path`` (the model's health endpoint).
     """
@@ -140,6 +140,7 @@ class ModelBackend(Construct):
         targets = list(targets)
         if not targets:
             raise ConfigurationError(f"{field}.targets", targets, "give at least one BackendTarget (a fleet's instance group, a workload's NEGs)")
+        check_request_path(health_path, f"{field}.health_path")
         for index, target in enumerate(targets):
             if not isinstance(target, BackendTarget):
                 raise ConfigurationError(
@@ -160,6 +161,14 @@ class ModelBackend(Construct):
                 f"{field}.targets", sorted(port_names), "every target of one backend service must expose the same named port",
             )
         blocks = [block for target in targets for block in target.backend_blocks(spec, field)]
+        twice = repeated(block.group for block in blocks)
+        if twice:
+            # Two targets for one group (two fakes or handles of the same MIG): the API rejects a
+            # backend service that lists a group twice.
+            raise ConfigurationError(
+                f"{field}.targets", "the same backend group twice",
+                f"list each instance group or network endpoint group once; repeated: {', '.join(twice)}",
+            )
         policy_id = _policy_id(security_policy, f"{field}.security_policy")
         if spec.iap is not None and spec.iap.oauth2_client_secret is not None and not is_token(spec.iap.oauth2_client_secret):
             raise ConfigurationError(
@@ -170,16 +179,19 @@ class ModelBackend(Construct):
         # Every check runs before the construct exists, so a failed call leaves nothing behind.
         super().__init__(scope, id_)
         self.name = name
+        self.service_name = naming.name(role, "bs", name)
         self.spec = spec
         self.targets: tuple[BackendTarget, ...] = tuple(targets)
         self.health_check = self._health_check(naming, role, name, spec.health_check, health_path)
 
         bs = compute_backend_service
-        dependencies = [dependency for target in targets for dependency in target.dependencies]
+        dependencies: list[Any] = []
+        for target in targets:  # each once, in target order (targets of one workload share them)
+            dependencies.extend(d for d in target.dependencies if not any(d is seen for seen in dependencies))
         cdn = spec.effective_cdn_policy
         self.backend_service = bs.ComputeBackendService(
             self, "default",
-            name=naming.name(role, "bs", name),
+            name=self.service_name,
             description=spec.description or f"Model {name} (managed by cdktf)",
             load_balancing_scheme=load_balancing_scheme,
             protocol=spec.protocol,

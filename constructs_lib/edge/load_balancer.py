@@ -110,8 +110,8 @@ class GlobalLoadBalancer(Construct):
         naming: Naming,
         spec: LoadBalancerSpec | None = None,
     ) -> None:
+        apply_common_labels(scope, naming)  # before the construct exists: a naming conflict leaves nothing behind
         super().__init__(scope, id_)
-        apply_common_labels(self, naming)
         spec = spec or LoadBalancerSpec()
         self.naming = naming
         self.spec = spec
@@ -326,7 +326,8 @@ class GlobalLoadBalancer(Construct):
         if cdn_policy is not None:
             overrides["cdn_policy"] = cdn_policy
         if overrides:
-            spec = BackendBucketSpec.model_validate({**spec.model_dump(), **overrides})
+            # Through the constructor: a bad combination is the one-line SpecError, not pydantic's text.
+            spec = BackendBucketSpec(**{**spec.model_dump(), **overrides})
         resource = backend_bucket(
             self, f"bucket-{name}", naming=self.naming, role=self.role, name=name, bucket_name=bucket_name, spec=spec,
         )

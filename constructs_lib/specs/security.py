@@ -5,6 +5,7 @@ preconfigured WAF rule sets, deny lists, Adaptive Protection. Construct:
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -49,6 +50,9 @@ PRECONFIGURED_WAF_RULES: frozenset[str] = frozenset(
     + ["cve-canary", "json-sqli-canary"]
 )
 """Cloud Armor's preconfigured WAF rule sets (ModSecurity CRS 3.3 ``-v33-`` and 3.0 names)."""
+
+
+_SIGNATURE_ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
 
 DenyAction = Literal["deny(403)", "deny(404)", "deny(429)", "deny(502)"]
@@ -132,6 +136,22 @@ class WafRuleSpec(Spec):
             raise ValueError(
                 "is not a preconfigured Cloud Armor WAF rule set; allowed: " + ", ".join(sorted(PRECONFIGURED_WAF_RULES))
             )
+        return value
+
+    @field_validator("opt_out_rule_ids")
+    @classmethod
+    def _rule_ids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        # The ids are written into a CEL expression between quotes: anything but a signature id
+        # (a quote, a bracket) would break the expression or change what the rule matches.
+        for rule_id in value:
+            if not _SIGNATURE_ID.fullmatch(rule_id):
+                raise ValueError(
+                    f"{rule_id!r} is not a WAF signature id such as owasp-crs-v030301-id942350-sqli "
+                    "(lowercase letters, digits and hyphens)"
+                )
+        twice = repeated(value)
+        if twice:
+            raise ValueError(f"each signature may be listed once; repeated: {', '.join(twice)}")
         return value
 
     @property

@@ -1,17 +1,14 @@
+from dataclasses import dataclass
+
 import pytest
 from cdktf import TerraformOutput
-from pydantic import ValidationError
 
-from constructs_lib.cache import (
-    EVICTION_POLICIES,
-    CacheSpec,
-    ClusterSpec,
-    InferenceCache,
-    MaintenanceWindow,
-)
+from constructs_lib.cache import InferenceCache
 from constructs_lib.errors import ConfigurationError
-from constructs_lib.interfaces import CacheConnection
+from constructs_lib.identity import ServiceIdentity
+from constructs_lib.interfaces import CacheConnection, Grant, Grantee
 from constructs_lib.network import ServingNetwork
+from constructs_lib.specs.cache import EVICTION_POLICIES, CacheClusterSpec, CacheSpec, MaintenanceWindow
 from tests.conftest import only_resource, resource_by_path, resources, synth
 
 SA = "serviceAccount:fleet@test-project-123.iam.gserviceaccount.com"
@@ -117,8 +114,12 @@ def test_connection_fails_for_a_region_without_cache(stack, naming):
 
 def test_grant_connect_gives_secret_accessor_on_every_secret(stack, naming):
     cache = _cache(stack, naming, regions=("europe-west1", "us-central1"))
-    created = cache.grant_connect(SA)
+    grant = cache.grant_connect(SA)
+    assert isinstance(grant, Grant)
+    assert (grant.member, grant.roles, grant.target) == (SA, ("roles/secretmanager.secretAccessor",), "cache in europe-west1, us-central1")
+    created = grant.resources
     assert len(created) == 4
+    assert cache.grants["sa-fleet-test-project-123"] == list(created)
     members = resources(synth(stack), "google_secret_manager_secret_iam_member")
     assert len(members) == 4
     for member in members.values():
@@ -139,10 +140,43 @@ def test_grant_connect_accepts_a_token_member_and_numbers_it(stack, naming):
     assert sorted(cache.grants) == ["fleet", "member-1"]
 
 
+@dataclass(frozen=True)
+class _Workload:
+    """A ``Grantee``: anything with ``iam_member``."""
+
+    iam_member: str
+
+
+def test_grant_connect_takes_a_grantee(stack, naming):
+    cache = _cache(stack, naming)
+    workload = _Workload(iam_member=SA)
+    assert isinstance(workload, Grantee)
+    grant = cache.grant_connect(workload, id_="workload")
+    assert grant.member == SA
+    assert sorted(cache.grants) == ["workload"]
+    assert {m["member"] for m in resources(synth(stack), "google_secret_manager_secret_iam_member").values()} == {SA}
+
+
+def test_grant_connect_takes_a_service_identity(stack, naming):
+    cache = _cache(stack, naming)
+    identity = ServiceIdentity(stack, "server", account_id="ml-test-server", display_name="server", description="model server")
+    grant = cache.grant_connect(identity)
+    assert sorted(cache.grants) == ["member-1"]
+    result = synth(stack)
+    account_id = next(iter(resources(result, "google_service_account")))
+    assert {m["member"] for m in resources(result, "google_secret_manager_secret_iam_member").values()} == {
+        f"${{google_service_account.{account_id}.member}}",
+    }
+    assert len(grant.resources) == 2
+
+
 def test_fails_when_grant_connect_member_is_not_an_iam_member(stack, naming):
     cache = _cache(stack, naming)
-    with pytest.raises(ConfigurationError, match=r"^member = 'fleet@x.com': must be an IAM member 'serviceAccount:<email>'"):
+    with pytest.raises(ConfigurationError, match=r"^grantee = 'fleet@x.com': must be an IAM member 'serviceAccount:<email>'"):
         cache.grant_connect("fleet@x.com")
+    with pytest.raises(ConfigurationError, match=r"^grantee = 'object': must be an IAM member string or have iam_member"):
+        cache.grant_connect(object())
+    assert cache.grants == {}
 
 
 def test_fails_when_grant_connect_id_is_reused(stack, naming):
@@ -202,7 +236,8 @@ def test_basic_tier_without_auth_tls_or_maintenance_window(stack, naming):
     assert resources(result, "google_secret_manager_secret") == {}
     connection = cache.connection("europe-west1")
     assert connection.auth_secret is None and connection.ca_secret is None and connection.tls is False
-    assert cache.grant_connect(SA) == []
+    grant = cache.grant_connect(SA)
+    assert (grant.roles, grant.resources) == ((), ())
 
 
 def test_direct_peering_has_no_reserved_range_or_psa_dependency(stack, naming):
@@ -235,59 +270,59 @@ def test_every_redis_eviction_policy_is_accepted(policy):
 
 @pytest.mark.parametrize(("tier", "size"), [("BASIC", 0), ("BASIC", 301), ("STANDARD_HA", 0), ("STANDARD_HA", 400)])
 def test_fails_when_memory_is_out_of_range_for_the_tier(tier, size):
-    with pytest.raises(ValidationError, match=rf"memory_size_gb = {size}: tier {tier} allows 1-300 GB"):
+    with pytest.raises(ConfigurationError, match=rf"memory_size_gb = {size}: tier {tier} allows 1-300 GB"):
         CacheSpec(tier=tier, memory_size_gb=size)
 
 
 def test_fails_when_read_replicas_are_asked_on_basic():
-    with pytest.raises(ValidationError, match=r"read_replica_count = 1: read replicas need tier STANDARD_HA \(tier is BASIC\)"):
+    with pytest.raises(ConfigurationError, match=r"read_replica_count = 1: read replicas need tier STANDARD_HA \(tier is BASIC\)"):
         CacheSpec(tier="BASIC", read_replica_count=1)
 
 
 def test_fails_when_read_replicas_are_asked_below_5_gb():
-    with pytest.raises(ValidationError, match=r"read replicas need memory_size_gb >= 5 \(is 4\)"):
+    with pytest.raises(ConfigurationError, match=r"read replicas need memory_size_gb >= 5 \(is 4\)"):
         CacheSpec(memory_size_gb=4, read_replica_count=1)
 
 
 def test_fails_when_read_replicas_are_asked_on_redis_4():
-    with pytest.raises(ValidationError, match=r"read replicas need redis_version >= REDIS_5_0 \(is REDIS_4_0\)"):
+    with pytest.raises(ConfigurationError, match=r"read replicas need redis_version >= REDIS_5_0 \(is REDIS_4_0\)"):
         CacheSpec(redis_version="REDIS_4_0", read_replica_count=1)
 
 
 def test_fails_when_read_replica_count_is_above_5():
-    with pytest.raises(ValidationError, match=r"read_replica_count\n  Input should be less than or equal to 5"):
+    with pytest.raises(ConfigurationError, match=r"^CacheSpec: read_replica_count = 6: Input should be less than or equal to 5$"):
         CacheSpec(read_replica_count=6)
 
 
 @pytest.mark.parametrize("day", ["FUNDAY", "sunday", ""])
 def test_fails_when_maintenance_day_is_not_a_weekday_name(day):
-    with pytest.raises(ValidationError, match=r"day\n  Input should be 'MONDAY', 'TUESDAY'"):
+    with pytest.raises(ConfigurationError, match=r"^MaintenanceWindow: day = '.*': Input should be 'MONDAY', 'TUESDAY'"):
         MaintenanceWindow(day=day)
 
 
 @pytest.mark.parametrize("hour", [-1, 24])
 def test_fails_when_maintenance_hour_is_out_of_range(hour):
-    with pytest.raises(ValidationError, match=r"hour\n  Input should be (greater|less) than or equal to (0|23)"):
+    with pytest.raises(ConfigurationError, match=rf"^MaintenanceWindow: hour = {hour}: Input should be (greater|less) than or equal to (0|23)$"):
         MaintenanceWindow(hour=hour)
 
 
 def test_fails_when_eviction_policy_is_unknown():
-    with pytest.raises(ValidationError, match=r"unknown maxmemory-policy; allowed: volatile-lru, allkeys-lru"):
+    with pytest.raises(ConfigurationError, match=r"unknown maxmemory-policy; allowed: volatile-lru, allkeys-lru"):
         CacheSpec(eviction_policy="lru")
 
 
 def test_fails_when_maxmemory_policy_is_set_in_redis_configs():
-    with pytest.raises(ValidationError, match=r"set the eviction policy with eviction_policy"):
+    with pytest.raises(ConfigurationError, match=r"set the eviction policy with eviction_policy"):
         CacheSpec(redis_configs={"maxmemory-policy": "noeviction"})
 
 
 def test_fails_when_redis_version_is_unknown():
-    with pytest.raises(ValidationError, match=r"unknown Memorystore Redis version; allowed: REDIS_3_2, .*REDIS_7_2"):
+    with pytest.raises(ConfigurationError, match=r"unknown Memorystore Redis version; allowed: REDIS_3_2, .*REDIS_7_2"):
         CacheSpec(redis_version="REDIS_8_0")
 
 
 def test_fails_when_labels_break_gcp_rules():
-    with pytest.raises(ValidationError, match=r"labels.Team"):
+    with pytest.raises(ConfigurationError, match=r"labels.Team"):
         CacheSpec(labels={"Team": "x"})
 
 
@@ -310,8 +345,31 @@ def test_fails_when_the_instance_name_exceeds_memorystores_40_characters(stack):
     from constructs_lib.naming import Naming
 
     long_naming = Naming(app="inference-platform", env="production")
-    with pytest.raises(ConfigurationError, match=r"must be at most 40 characters"):
-        _cache(stack, long_naming, regions=("northamerica-northeast1",))
+    network = _network(stack, long_naming, regions=("northamerica-northeast1",))
+    with pytest.raises(ConfigurationError, match=r"^name = 'inference-platform-production-cache-northamerica-northeast1': must be at most 40 characters"):
+        InferenceCache(stack, "cache", network=network, naming=long_naming)
+    # rejected before anything was created: no half cache, no private services access
+    assert stack.node.try_find_child("cache") is None
+    assert network.private_services_connection is None
+
+
+def test_cluster_names_may_be_longer_than_an_instance_name(stack):
+    from constructs_lib.naming import Naming
+
+    long_naming = Naming(app="inference-platform", env="production")
+    network = _network(stack, long_naming, regions=("northamerica-northeast1",))
+    cache = InferenceCache(stack, "cache", network=network, naming=long_naming, spec=CacheSpec(mode="cluster"))
+    assert only_resource(synth(stack), "google_redis_cluster")["name"] == "inference-platform-production-cache-northamerica-northeast1"
+    assert cache.regions == ("northamerica-northeast1",)
+
+
+def test_a_rejected_cache_leaves_nothing_behind(stack, naming):
+    network = _network(stack, naming)
+    with pytest.raises(ConfigurationError):
+        InferenceCache(stack, "cache", network=network, naming=naming, regions=["us-east1"])
+    assert stack.node.try_find_child("cache") is None
+    InferenceCache(stack, "cache", network=network, naming=naming)
+    assert len(resources(synth(stack), "google_redis_instance")) == 1
 
 
 # -- cluster mode ------------------------------------------------------------------------------
@@ -355,7 +413,9 @@ def test_cluster_mode_uses_psc_iam_auth_tls_and_multi_zone(stack, naming):
 
 def test_cluster_grant_connect_adds_db_connection_user(stack, naming):
     cache = _cache(stack, naming, mode="cluster")
-    cache.grant_connect(SA)
+    grant = cache.grant_connect(SA)
+    assert grant.roles == ("roles/secretmanager.secretAccessor", "roles/redis.dbConnectionUser")
+    assert len(grant.resources) == 2
     result = synth(stack)
     iam = only_resource(result, "google_project_iam_member")
     assert iam["role"] == "roles/redis.dbConnectionUser"
@@ -368,7 +428,7 @@ def test_cluster_grant_connect_adds_db_connection_user(stack, naming):
 def test_cluster_options(stack, naming):
     cache = _cache(
         stack, naming, mode="cluster", rdb_snapshot_period="ONE_HOUR", prevent_destroy=False,
-        cluster=ClusterSpec(
+        cluster=CacheClusterSpec(
             shard_count=10, replica_count=2, node_type="REDIS_HIGHMEM_XLARGE", authorization_mode="AUTH_MODE_DISABLED",
             transit_encryption_mode="TRANSIT_ENCRYPTION_MODE_DISABLED", zone_distribution="SINGLE_ZONE",
             zones={"europe-west1": "europe-west1-c"}, deletion_protection=False,
@@ -390,40 +450,40 @@ def test_cluster_options(stack, naming):
 
 
 def test_fails_when_single_zone_cluster_has_no_zone():
-    with pytest.raises(ValidationError, match=r"zone_distribution = 'SINGLE_ZONE' needs cluster.zones"):
-        ClusterSpec(zone_distribution="SINGLE_ZONE")
+    with pytest.raises(ConfigurationError, match=r"zone_distribution = 'SINGLE_ZONE' needs cluster.zones"):
+        CacheClusterSpec(zone_distribution="SINGLE_ZONE")
 
 
 def test_fails_when_multi_zone_cluster_names_zones():
-    with pytest.raises(ValidationError, match=r"cluster.zones is only allowed with zone_distribution = 'SINGLE_ZONE'"):
-        ClusterSpec(zones={"europe-west1": "europe-west1-b"})
+    with pytest.raises(ConfigurationError, match=r"cluster.zones is only allowed with zone_distribution = 'SINGLE_ZONE'"):
+        CacheClusterSpec(zones={"europe-west1": "europe-west1-b"})
 
 
 def test_fails_when_cluster_zone_is_not_in_its_region():
-    with pytest.raises(ValidationError, match=r"cluster.zones.europe-west1 = 'europe-west1-a': not a zone of europe-west1; allowed: europe-west1-b"):
-        ClusterSpec(zone_distribution="SINGLE_ZONE", zones={"europe-west1": "europe-west1-a"})
+    with pytest.raises(ConfigurationError, match=r"cluster.zones.europe-west1 = 'europe-west1-a': not a zone of europe-west1; allowed: europe-west1-b"):
+        CacheClusterSpec(zone_distribution="SINGLE_ZONE", zones={"europe-west1": "europe-west1-a"})
 
 
 def test_fails_when_single_zone_cluster_misses_a_cache_region(stack, naming):
-    spec = ClusterSpec(zone_distribution="SINGLE_ZONE", zones={"europe-west1": "europe-west1-b"})
+    spec = CacheClusterSpec(zone_distribution="SINGLE_ZONE", zones={"europe-west1": "europe-west1-b"})
     with pytest.raises(ConfigurationError, match=r"SINGLE_ZONE needs a zone for every cache region; missing: us-central1"):
         _cache(stack, naming, regions=("europe-west1", "us-central1"), mode="cluster", cluster=spec)
 
 
 def test_fails_when_single_zone_cluster_names_a_region_outside_the_cache(stack, naming):
-    spec = ClusterSpec(zone_distribution="SINGLE_ZONE", zones={"europe-west1": "europe-west1-b", "us-central1": "us-central1-a"})
+    spec = CacheClusterSpec(zone_distribution="SINGLE_ZONE", zones={"europe-west1": "europe-west1-b", "us-central1": "us-central1-a"})
     with pytest.raises(ConfigurationError, match=r"names regions the cache is not in: us-central1"):
         _cache(stack, naming, mode="cluster", cluster=spec)
 
 
 @pytest.mark.parametrize(("field", "value"), [("shard_count", 0), ("shard_count", 251), ("replica_count", 3)])
 def test_fails_when_cluster_sizes_are_out_of_range(field, value):
-    with pytest.raises(ValidationError, match=field):
-        ClusterSpec(**{field: value})
+    with pytest.raises(ConfigurationError, match=field):
+        CacheClusterSpec(**{field: value})
 
 
 def test_fails_when_instance_only_settings_are_given_in_cluster_mode():
-    with pytest.raises(ValidationError, match=r"tier, read_replica_count only apply to mode = 'instance'"):
+    with pytest.raises(ConfigurationError, match=r"tier, read_replica_count only apply to mode = 'instance'"):
         CacheSpec(mode="cluster", tier="STANDARD_HA", read_replica_count=1)
 
 

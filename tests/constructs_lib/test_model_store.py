@@ -1,19 +1,23 @@
-import pytest
-from cdktf import TerraformOutput
-from pydantic import ValidationError
+from dataclasses import dataclass
 
-from constructs_lib.errors import ConfigurationError, format_validation_error
-from constructs_lib.interfaces import ModelSource
+import pytest
+from cdktf import TerraformOutput, TerraformVariable
+
+from constructs_lib.errors import ConfigurationError
 from constructs_lib.iam import check_member
-from constructs_lib.model_store import ModelStore, ModelStoreSpec, check_bucket_name
-from tests.conftest import only_resource, resources, synth
+from constructs_lib.identity import ServiceIdentity
+from constructs_lib.interfaces import Grant, Grantee, ModelSource
+from constructs_lib.model_store import ModelStore, default_bucket_name
+from constructs_lib.naming import Naming, check_bucket_name
+from constructs_lib.specs.model_store import ModelStoreSpec
+from tests.conftest import TEST_PROJECT, only_resource, resources, synth
 
 SA = "serviceAccount:fleet@test-project-123.iam.gserviceaccount.com"
 KEY = "projects/test-project-123/locations/us/keyRings/models/cryptoKeys/bucket"
 
 
 def _store(stack, naming, **spec):
-    return ModelStore(stack, "models", naming=naming, spec=ModelStoreSpec(**spec))
+    return ModelStore(stack, "models", naming=naming, project_id=TEST_PROJECT, spec=ModelStoreSpec(**spec))
 
 
 # -- secure defaults ---------------------------------------------------------------------------
@@ -21,7 +25,7 @@ def _store(stack, naming, **spec):
 def test_default_bucket_is_private_versioned_and_protected(stack, naming):
     store = _store(stack, naming)
     bucket = only_resource(synth(stack), "google_storage_bucket")
-    assert bucket["name"] == "ml-test-models" == store.name
+    assert bucket["name"] == "test-project-123-ml-test-models" == store.name
     assert bucket["location"] == "US"
     assert bucket["storage_class"] == "STANDARD"
     assert bucket["uniform_bucket_level_access"] is True
@@ -54,13 +58,16 @@ def test_model_uri_and_url_reference_the_bucket(stack, naming):
 @pytest.mark.parametrize("path", ["", "/abs/path", "a//b", "a/../b", "/"])
 def test_fails_when_model_path_is_not_a_relative_object_path(stack, naming, path):
     store = _store(stack, naming)
-    with pytest.raises(ConfigurationError, match=r"^path = .*: must be a relative object path"):
+    with pytest.raises(ConfigurationError, match=r"^path = .*: must be a relative object prefix such as resnet/v3"):
         store.model_uri(path)
 
 
 def test_grant_read_gives_object_viewer_only(stack, naming):
     store = _store(stack, naming)
-    store.grant_read(SA)
+    grant = store.grant_read(SA)
+    assert isinstance(grant, Grant)
+    assert (grant.member, grant.roles, grant.target) == (SA, ("roles/storage.objectViewer",), "bucket test-project-123-ml-test-models")
+    assert grant.resources == (store.read_grants["sa-fleet-test-project-123"],)
     store.grant_read("group:ml-readers@example.com")
     grants = resources(synth(stack), "google_storage_bucket_iam_member")
     assert sorted(store.read_grants) == ["group-ml-readers-example-com", "sa-fleet-test-project-123"]
@@ -77,6 +84,33 @@ def test_grant_read_accepts_token_members(stack, naming):
     assert sorted(store.read_grants) == ["fleet", "member-1"]
 
 
+@dataclass(frozen=True)
+class _Fleet:
+    """A ``Grantee``: anything with ``iam_member``."""
+
+    iam_member: str
+
+
+def test_grant_read_takes_a_grantee(stack, naming):
+    store = _store(stack, naming)
+    fleet = _Fleet(iam_member=SA)
+    assert isinstance(fleet, Grantee)
+    grant = store.grant_read(fleet)
+    assert grant.member == SA
+    assert sorted(store.read_grants) == ["sa-fleet-test-project-123"]
+    assert only_resource(synth(stack), "google_storage_bucket_iam_member")["member"] == SA
+
+
+def test_grant_read_takes_a_service_identity(stack, naming):
+    store = _store(stack, naming)
+    identity = ServiceIdentity(stack, "server", account_id="ml-test-server", display_name="server", description="model server")
+    store.grant_read(identity)
+    assert sorted(store.read_grants) == ["member-1"]  # a token member is numbered
+    result = synth(stack)
+    account = next(iter(resources(result, "google_service_account")))
+    assert only_resource(result, "google_storage_bucket_iam_member")["member"] == f"${{google_service_account.{account}.member}}"
+
+
 @pytest.mark.parametrize(
     "member",
     ["fleet@x.iam.gserviceaccount.com", "serviceAccount:", "allUsers", "allAuthenticatedUsers", "owner:me@x.com", "user:not-an-email"],
@@ -88,8 +122,11 @@ def test_fails_when_member_is_not_an_iam_member(member):
 
 def test_fails_when_grant_read_member_is_bad(stack, naming):
     store = _store(stack, naming)
-    with pytest.raises(ConfigurationError, match=r"^member = 'allUsers'"):
+    with pytest.raises(ConfigurationError, match=r"^grantee = 'allUsers': must be an IAM member"):
         store.grant_read("allUsers")
+    with pytest.raises(ConfigurationError, match=r"^grantee = 'int': must be an IAM member string or have iam_member"):
+        store.grant_read(42)
+    assert store.read_grants == {}
 
 
 def test_fails_when_grant_read_is_repeated_for_a_member(stack, naming):
@@ -97,6 +134,59 @@ def test_fails_when_grant_read_is_repeated_for_a_member(stack, naming):
     store.grant_read(SA)
     with pytest.raises(ConfigurationError, match=r"^id_ = 'sa-fleet-test-project-123': a grant with this id exists already"):
         store.grant_read(SA)
+
+
+# -- bucket name --------------------------------------------------------------------------------
+
+def test_default_bucket_name_carries_the_project_id(naming):
+    assert default_bucket_name(naming, "test-project-123") == "test-project-123-ml-test-models"
+    assert default_bucket_name(Naming(app="fraud", env="prod"), "acme-ml-prod") == "acme-ml-prod-fraud-prod-models"
+
+
+def test_default_bucket_name_is_cut_with_a_digest_when_over_63_characters():
+    naming = Naming(app="inference-platform", env="production-europe")
+    full = "acme-machine-learning-prod-42-inference-platform-production-europe-models"
+    name = default_bucket_name(naming, "acme-machine-learning-prod-42")
+    assert len(full) > 63 and len(name) == 63
+    assert name[:56] == full[:56] and name[56] == "-" and all(c in "0123456789abcdef" for c in name[57:])
+    assert check_bucket_name(name) == name
+    assert default_bucket_name(naming, "acme-machine-learning-prod-42") == name
+    assert default_bucket_name(naming, "acme-machine-learning-prod-43") != name
+
+
+def test_default_bucket_name_of_exactly_63_characters_is_kept():
+    naming = Naming(app="ml", env="e" * 24)
+    name = f"{'p' * 28}-ml-{'e' * 24}-models"
+    assert len(name) == 63
+    assert default_bucket_name(naming, "p" * 28) == name
+
+
+def test_fails_when_neither_project_id_nor_bucket_name_is_given(stack, naming):
+    with pytest.raises(ConfigurationError) as caught:
+        ModelStore(stack, "models", naming=naming)
+    message = str(caught.value)
+    assert message.startswith("project_id = None: is needed for the default bucket name <project>-<app>-<env>-models")
+    assert "\n" not in message and "spec.bucket_name" in message
+    assert stack.node.try_find_child("models") is None
+
+
+def test_explicit_bucket_name_needs_no_project_id(stack, naming):
+    store = ModelStore(stack, "models", naming=naming, spec=ModelStoreSpec(bucket_name="acme-models"))
+    assert store.name == "acme-models"
+    assert only_resource(synth(stack), "google_storage_bucket")["name"] == "acme-models"
+
+
+def test_fails_when_the_default_name_would_come_from_a_token_project_id(stack, naming):
+    project = TerraformVariable(stack, "project", type="string")
+    with pytest.raises(ConfigurationError, match=r"^project_id = '<token>': must be a literal project id"):
+        ModelStore(stack, "models", naming=naming, project_id=project.string_value)
+    store = ModelStore(stack, "models", naming=naming, project_id=project.string_value, spec=ModelStoreSpec(bucket_name="acme-models"))
+    assert store.name == "acme-models"
+
+
+def test_fails_when_the_project_id_makes_an_invalid_bucket_name(stack, naming):
+    with pytest.raises(ConfigurationError, match=r"^model_store.bucket_name = 'google-ml-ml-test-models': must not start with 'goog'"):
+        ModelStore(stack, "models", naming=naming, project_id="google-ml")
 
 
 # -- options -----------------------------------------------------------------------------------
@@ -181,7 +271,7 @@ def test_access_logging_to_a_log_bucket(stack, naming):
 def test_fails_when_bucket_name_breaks_the_rules(name, why):
     with pytest.raises(ConfigurationError, match=why):
         check_bucket_name(name)
-    with pytest.raises(ValidationError, match=r"bucket_name"):
+    with pytest.raises(ConfigurationError, match=r"bucket_name"):
         ModelStoreSpec(bucket_name=name)
 
 
@@ -191,10 +281,10 @@ def test_long_dotted_bucket_names_are_accepted():
 
 
 def test_fails_when_location_is_unknown():
-    with pytest.raises(ValidationError) as caught:
+    with pytest.raises(ConfigurationError) as caught:
         ModelStoreSpec(location="moon-1")
-    assert format_validation_error(caught.value).startswith(
-        "location = 'moon-1': unknown Cloud Storage location; allowed: a multi-region (ASIA, EU, US), a dual-region (ASIA1,"
+    assert str(caught.value).startswith(
+        "ModelStoreSpec: location = 'moon-1': unknown Cloud Storage location; allowed: a multi-region (ASIA, EU, US), a dual-region (ASIA1,"
     )
 
 
@@ -208,23 +298,23 @@ def test_fails_when_location_is_unknown():
     ],
 )
 def test_fails_when_cmek_key_id_is_malformed(key):
-    with pytest.raises(ValidationError, match=r"must be a Cloud KMS key id: projects/<project>/locations/<location>/keyRings"):
+    with pytest.raises(ConfigurationError, match=r"must be a Cloud KMS key id: projects/<project>/locations/<location>/keyRings"):
         ModelStoreSpec(kms_key_name=key)
 
 
 def test_fails_when_cmek_key_is_in_another_location():
     key = "projects/test-project-123/locations/europe-west1/keyRings/r/cryptoKeys/k"
-    with pytest.raises(ValidationError, match=r"kms_key_name is in location 'europe-west1' but the bucket is in US"):
+    with pytest.raises(ConfigurationError, match=r"kms_key_name is in location 'europe-west1' but the bucket is in US"):
         ModelStoreSpec(kms_key_name=key)
 
 
 def test_fails_when_log_prefix_is_given_without_log_bucket():
-    with pytest.raises(ValidationError, match=r"log_object_prefix needs log_bucket"):
+    with pytest.raises(ConfigurationError, match=r"log_object_prefix needs log_bucket"):
         ModelStoreSpec(log_object_prefix="x/")
 
 
 def test_fails_when_noncurrent_settings_are_below_one():
-    with pytest.raises(ValidationError, match=r"noncurrent_versions_to_keep"):
+    with pytest.raises(ConfigurationError, match=r"noncurrent_versions_to_keep"):
         ModelStoreSpec(noncurrent_versions_to_keep=0)
 
 

@@ -1,16 +1,11 @@
 import pytest
-from pydantic import ValidationError
+from cdktf import TerraformOutput
 
+from constructs_lib.cache import InferenceCache
 from constructs_lib.errors import ConfigurationError
-from constructs_lib.network import (
-    HEALTH_CHECK_RANGES,
-    IAP_RANGE,
-    FlowLogsSpec,
-    NetworkSpec,
-    RouteSpec,
-    ServingNetwork,
-    plan_subnets,
-)
+from constructs_lib.network import HEALTH_CHECK_RANGES, NetworkReference, ServingNetwork
+from constructs_lib.specs.cache import CacheSpec
+from constructs_lib.specs.network import IAP_RANGE, FlowLogsSpec, NetworkSpec, RouteSpec, plan_subnets
 from tests.conftest import only_resource, resource_by_path, resources, synth
 
 
@@ -134,8 +129,18 @@ def test_fails_when_health_check_rule_id_is_reused(stack, naming):
         network.allow_health_checks(port=8501, target_tags=["b"])
 
 
+def test_no_private_services_access_by_default(stack, naming):
+    network = _network(stack, naming)
+    result = synth(stack)
+    assert resources(result, "google_compute_global_address") == {}
+    assert resources(result, "google_service_networking_connection") == {}
+    assert network.private_services_range is None and network.private_services_connection is None
+    assert network.private_services_range_name == "ml-test-psa"
+
+
 def test_private_services_access_for_memorystore(stack, naming):
     network = _network(stack, naming)
+    connection = network.enable_private_services()
     result = synth(stack)
     reserved = only_resource(result, "google_compute_global_address")
     assert reserved["purpose"] == "VPC_PEERING"
@@ -145,16 +150,65 @@ def test_private_services_access_for_memorystore(stack, naming):
     assert reserved["labels"] == {"app": "ml", "env": "test", "managed-by": "cdktf"}
     connection = only_resource(result, "google_service_networking_connection")
     assert connection["service"] == "servicenetworking.googleapis.com"
-    assert connection["reserved_peering_ranges"] == ["${google_compute_global_address.network_private-services-range_1A3F6C3B.name}"] or \
-        connection["reserved_peering_ranges"][0].endswith(".name}")
+    range_id = next(iter(resources(result, "google_compute_global_address")))
+    assert connection["reserved_peering_ranges"] == [f"${{google_compute_global_address.{range_id}.name}}"]
     assert connection["deletion_policy"] == "ABANDON"
     assert network.private_services_connection is not None
+    assert network.enable_private_services() is network.private_services_connection
+
+
+def test_enable_private_services_is_idempotent(stack, naming):
+    network = _network(stack, naming)
+    first = network.enable_private_services()
+    assert network.enable_private_services() is first
+    TerraformOutput(stack, "range-name", value=network.private_services_range_name)
+    result = synth(stack)
+    assert len(resources(result, "google_service_networking_connection")) == 1
+    range_id = next(iter(resources(result, "google_compute_global_address")))
+    assert range_id.startswith("network_private-services-range_")
+    assert result["output"]["range-name"]["value"] == f"${{google_compute_global_address.{range_id}.name}}"
+
+
+def test_inference_cache_enables_private_services_access(stack, naming):
+    network = _network(stack, naming)
+    InferenceCache(stack, "cache", network=network, naming=naming)
+    result = synth(stack)
+    reserved = only_resource(result, "google_compute_global_address")
+    assert reserved["name"] == "ml-test-psa" and reserved["purpose"] == "VPC_PEERING"
+    range_id = next(iter(resources(result, "google_compute_global_address")))
+    connection_id = next(iter(resources(result, "google_service_networking_connection")))
+    redis = only_resource(result, "google_redis_instance")
+    assert redis["reserved_ip_range"] == f"${{google_compute_global_address.{range_id}.name}}"
+    assert redis["depends_on"] == [f"google_service_networking_connection.{connection_id}"]
+
+
+@pytest.mark.parametrize("spec", [CacheSpec(connect_mode="DIRECT_PEERING"), CacheSpec(mode="cluster")])
+def test_caches_without_private_services_access_do_not_enable_it(stack, naming, spec):
+    network = _network(stack, naming)
+    InferenceCache(stack, "cache", network=network, naming=naming, spec=spec)
+    result = synth(stack)
+    assert resources(result, "google_compute_global_address") == {}
+    assert resources(result, "google_service_networking_connection") == {}
+    assert network.private_services_connection is None
 
 
 def test_private_services_range_can_be_pinned(stack, naming):
-    _network(stack, naming, private_services_address="10.200.0.0", private_services_prefix_length=16)
+    _network(stack, naming, private_services_address="10.200.0.0", private_services_prefix_length=16).enable_private_services()
     reserved = only_resource(synth(stack), "google_compute_global_address")
     assert reserved["address"] == "10.200.0.0" and reserved["prefix_length"] == 16
+
+
+def test_fails_when_the_pinned_private_services_range_overlaps_a_subnet(stack, naming):
+    network = _network(stack, naming, regions=("us-central1", "us-east1"), private_services_address="10.10.16.0",
+                       private_services_prefix_length=24)
+    with pytest.raises(ConfigurationError) as failed:
+        network.enable_private_services()
+    assert str(failed.value) == (
+        "network.private_services_address = '10.10.16.0/24': overlaps the subnet of us-east1 (10.10.16.0/20); "
+        "pick a range outside the serving subnets"
+    )
+    assert network.private_services_connection is None and network.private_services_range is None
+    assert stack.node.try_find_child("network").node.try_find_child("private-services-range") is None
 
 
 def test_custom_routes(stack, naming):
@@ -181,6 +235,56 @@ def test_exposes_subnets_by_region(stack, naming):
     assert sorted(network.subnets) == ["us-central1", "us-east1"]
     assert network.fleet_tag == "model-server"
     assert network.regions == ("us-central1", "us-east1")
+    assert network.subnet_cidrs == {"us-central1": "10.10.0.0/20", "us-east1": "10.10.16.0/20"}
+
+
+def test_network_id_and_subnet_references(stack, naming):
+    network = _network(stack, naming, regions=("us-central1", "us-east1"))
+    probes = {
+        "network-id": network.network_id,
+        "self-link": network.subnet_self_link("us-east1"),
+        "subnet-id": network.subnet_id("us-east1"),
+    }
+    for key, value in probes.items():
+        TerraformOutput(stack, key, value=value)
+    outputs = synth(stack)["output"]
+    subnet = next(lid for lid in resources(synth(stack), "google_compute_subnetwork") if lid.startswith("network_subnet-us-east1_"))
+    assert {key: outputs[key]["value"] for key in probes} == {
+        "network-id": "${google_compute_network.network_default_09D2BCBB.id}",
+        "self-link": f"${{google_compute_subnetwork.{subnet}.self_link}}",
+        "subnet-id": f"${{google_compute_subnetwork.{subnet}.id}}",
+    }
+
+
+@pytest.mark.parametrize("method", ["subnet_self_link", "subnet_id"])
+def test_fails_when_asking_for_the_subnet_of_an_unserved_region(stack, naming, method):
+    network = _network(stack, naming, regions=("us-central1", "us-east1"))
+    with pytest.raises(ConfigurationError, match=r"^region = 'europe-west1': the network has no subnet there; its regions: us-central1, us-east1$"):
+        getattr(network, method)("europe-west1")
+
+
+def test_network_reference_uses_deterministic_ids_of_the_other_stack(stack, naming):
+    network = _network(stack, naming, regions=("us-central1",))
+    reference = NetworkReference(network=network, project_id="test-project-123")
+    assert reference.network_id == "projects/test-project-123/global/networks/ml-test-vpc"
+    assert reference.subnet_self_link("us-central1") == "projects/test-project-123/regions/us-central1/subnetworks/ml-test-serving-us-central1"
+    assert reference.subnet_id("us-central1") == reference.subnet_self_link("us-central1")
+    assert (reference.regions, reference.fleet_tag, reference.naming) == (network.regions, network.fleet_tag, naming)
+    assert reference.private_services_range_name == "ml-test-psa"
+    with pytest.raises(ConfigurationError, match=r"^region = 'us-east1': the network has no subnet there"):
+        reference.subnet_id("us-east1")
+    with pytest.raises(AttributeError):
+        reference.subnets  # noqa: B018 - only the listed attributes are shared
+
+
+def test_network_reference_acts_on_the_real_network(stack, naming):
+    network = _network(stack, naming)
+    reference = NetworkReference(network=network, project_id="test-project-123")
+    reference.allow_health_checks(port=9000, target_tags=["gke-node"])
+    assert reference.admits_health_checks(9000, tag="gke-node") and network.admits_health_checks(9000, tag="gke-node")
+    assert reference.enable_private_services() is None
+    assert network.private_services_connection is not None
+    assert len(resources(synth(stack), "google_service_networking_connection")) == 1
 
 
 def test_fails_when_no_region(stack, naming):
@@ -194,18 +298,26 @@ def test_fails_when_region_unknown(stack, naming):
 
 
 def test_fails_when_region_repeated(stack, naming):
-    with pytest.raises(ConfigurationError, match="repeated: us-east1"):
+    with pytest.raises(ConfigurationError, match=r"^regions = \['us-east1', 'us-east1'\]: each region may be listed once; repeated: us-east1$"):
         _network(stack, naming, regions=("us-east1", "us-east1"))
+
+
+def test_a_rejected_network_leaves_nothing_behind(stack, naming):
+    with pytest.raises(ConfigurationError):
+        _network(stack, naming, regions=("us-centrall1",))
+    assert stack.node.try_find_child("network") is None
+    _network(stack, naming, regions=("us-central1",))
+    assert len(resources(synth(stack), "google_compute_network")) == 1
 
 
 @pytest.mark.parametrize("cidr", ["10.10.0.0/33", "not-a-cidr", "8.8.8.0/24", "10.10.0.1/16", "fd00::/8"])
 def test_fails_when_subnet_base_is_not_a_private_ipv4_cidr(cidr):
-    with pytest.raises(ValidationError, match="subnet_cidr_base"):
+    with pytest.raises(ConfigurationError, match="subnet_cidr_base"):
         NetworkSpec(subnet_cidr_base=cidr)
 
 
 def test_fails_when_subnet_cidr_names_unknown_region():
-    with pytest.raises(ValidationError, match="unknown Google Cloud region"):
+    with pytest.raises(ConfigurationError, match="unknown Google Cloud region"):
         NetworkSpec(subnet_cidrs={"mars-1": "10.0.0.0/20"})
 
 
@@ -239,15 +351,16 @@ def test_fails_when_prefix_length_is_shorter_than_base():
         ({"fleet_tag": "Model_Server"}, "fleet_tag"),
         ({"mtu": 9000}, "mtu"),
         ({"private_services_prefix_length": 30}, "private_services_prefix_length"),
-        ({"private_services_address": "10.0.0"}, "is not an IPv4 address"),
+        ({"private_services_address": "10.0.0"}, r"private_services_address = '10.0.0': must be an IPv4 address"),
         ({"nat_log_filter": "SOME"}, "nat_log_filter"),
         ({"routing_mode": "global"}, "routing_mode"),
         ({"flow_logs": {"flow_sampling": 0}}, "flow_sampling"),
-        ({"unknown": 1}, "Extra inputs are not permitted"),
+        ({"unknown": 1}, r"unknown = 1: unknown key; allowed keys: fleet_tag, flow_logs"),
+        ({"fleet_tags": "x"}, r"fleet_tags = 'x': unknown key; did you mean 'fleet_tag'\?"),
     ],
 )
 def test_fails_when_network_spec_field_is_invalid(kwargs, match):
-    with pytest.raises(ValidationError, match=match):
+    with pytest.raises(ConfigurationError, match=match):
         NetworkSpec(**kwargs)
 
 
@@ -256,19 +369,20 @@ def test_fails_when_network_spec_field_is_invalid(kwargs, match):
     [
         ({"dest_range": "0.0.0.0/0"}, "must set exactly one of next_hop_gateway, next_hop_ip, next_hop_ilb"),
         ({"dest_range": "0.0.0.0/0", "next_hop_ip": "10.0.0.1", "next_hop_gateway": "default-internet-gateway"}, "exactly one"),
-        ({"dest_range": "10.0.0.0/33", "next_hop_ip": "10.0.0.1"}, "is not an IPv4 CIDR"),
-        ({"dest_range": "10.0.0.0/8", "next_hop_ip": "10.0.0.300"}, "is not an IPv4 address"),
+        ({"dest_range": "10.0.0.0/33", "next_hop_ip": "10.0.0.1"}, r"dest_range = '10.0.0.0/33': must be a CIDR block"),
+        ({"dest_range": "2001:db8::/32", "next_hop_ip": "10.0.0.1"}, r"dest_range = '2001:db8::/32': must be an IPv4 CIDR block"),
+        ({"dest_range": "10.0.0.0/8", "next_hop_ip": "10.0.0.300"}, r"next_hop_ip = '10.0.0.300': must be an IPv4 address"),
         ({"dest_range": "10.0.0.0/8", "next_hop_ip": "10.0.0.1", "priority": 70000}, "priority"),
     ],
 )
 def test_fails_when_route_is_invalid(kwargs, match):
-    with pytest.raises(ValidationError, match=match):
+    with pytest.raises(ConfigurationError, match=match):
         RouteSpec(name="r", **kwargs)
 
 
 def test_fails_when_route_names_repeat():
     route = RouteSpec(name="r", dest_range="10.0.0.0/8", next_hop_ip="10.0.0.1")
-    with pytest.raises(ValidationError, match="route names must be unique; repeated: r"):
+    with pytest.raises(ConfigurationError, match="route names must be unique; repeated: r"):
         NetworkSpec(routes=(route, route))
 
 

@@ -1,21 +1,21 @@
 import pytest
 from cdktf import Testing
-from pydantic import ValidationError
 
 from constructs_lib._google import compute_region_instance_group_manager as rigm
-from constructs_lib.backends import BackendServiceSpec, CdnPolicySpec, BackendHealthCheckSpec
+from constructs_lib.edge.load_balancer import GlobalLoadBalancer, certificate_name
 from constructs_lib.errors import ConfigurationError
-from constructs_lib.load_balancer import GlobalLoadBalancer, LoadBalancerSpec, SslPolicySpec, certificate_name
-from constructs_lib.network import NetworkSpec, ServingNetwork
-from constructs_lib.url_map import RetryPolicy
+from constructs_lib.network import ServingNetwork
+from constructs_lib.specs.backends import BackendHealthCheckSpec, BackendServiceSpec, CdnPolicySpec, OutlierDetectionSpec
+from constructs_lib.specs.load_balancer import LoadBalancerSpec, RetryPolicy, SslPolicySpec
+from constructs_lib.specs.network import NetworkSpec
 from tests.conftest import only_resource, resource_by_path, resources, synth
-from tests.constructs_lib.lb_fakes import FakeNegs, group
+from tests.constructs_lib.edge.fakes import FakeInstanceGroup, FakeNegs, group
 
 DOMAINS = ("api.example.com", "models.example.com")
 
 
-def _lb(stack, naming, network=None, **spec):
-    return GlobalLoadBalancer(stack, "lb", naming=naming, network=network, spec=LoadBalancerSpec(**spec))
+def _lb(stack, naming, **spec):
+    return GlobalLoadBalancer(stack, "lb", naming=naming, spec=LoadBalancerSpec(**spec))
 
 
 def _ref(resource_type, body_path, synthesized):
@@ -198,29 +198,29 @@ def test_http_urls_use_the_ip(stack, naming):
         ({"domains": ("*.example.com",)}, r"wildcard domains are not supported by Google-managed certificates"),
         ({"domains": ("api.example.com", "api.example.com")}, r"each domain may be listed once; repeated: api.example.com"),
         ({"certificate_map": "projects/p/locations/global/certificateMaps/m", "domains": DOMAINS}, r"give certificate_map or domains/ssl_certificates, not both"),
-        ({"name": "LB"}, r"name\n.*must match"),
+        ({"name": "LB"}, r"name = 'LB': must match"),
     ],
 )
 def test_fails_when_frontend_spec_is_inconsistent(spec, message):
-    with pytest.raises(ValidationError, match=message):
+    with pytest.raises(ConfigurationError, match=message):
         LoadBalancerSpec(**spec)
 
 
 @pytest.mark.parametrize("domain", ["localhost", "api..example.com", "-api.example.com", "API.example.com", "api.example.123", "a" * 64 + ".com"])
 def test_fails_when_domain_is_invalid(domain):
-    with pytest.raises(ValidationError, match=r"must be a lowercase fully qualified domain name"):
+    with pytest.raises(ConfigurationError, match=r"must be a lowercase fully qualified domain name"):
         LoadBalancerSpec(domains=(domain,))
 
 
 def test_fails_when_more_than_100_domains():
-    with pytest.raises(ValidationError, match=r"101 domains: a Google-managed certificate takes at most 100"):
+    with pytest.raises(ConfigurationError, match=r"101 domains: a Google-managed certificate takes at most 100"):
         LoadBalancerSpec(domains=tuple(f"m{i}.example.com" for i in range(101)))
 
 
 def test_fails_when_custom_ssl_policy_has_no_features():
-    with pytest.raises(ValidationError, match=r"profile CUSTOM needs custom_features"):
+    with pytest.raises(ConfigurationError, match=r"profile CUSTOM needs custom_features"):
         SslPolicySpec(profile="CUSTOM")
-    with pytest.raises(ValidationError, match=r"custom_features only apply to profile CUSTOM, not MODERN"):
+    with pytest.raises(ConfigurationError, match=r"custom_features only apply to profile CUSTOM, not MODERN"):
         SslPolicySpec(custom_features=("TLS_RSA_WITH_AES_128_GCM_SHA256",))
 
 
@@ -249,14 +249,21 @@ def test_fails_when_backend_name_is_repeated_or_invalid(stack, naming):
         lb.add_backend_service("Res_Net", targets=[group("b")])
 
 
-def test_fails_when_port_name_does_not_match_the_fleet(stack, naming):
+def test_fails_when_targets_expose_different_named_ports(stack, naming):
     lb = _lb(stack, naming)
     with pytest.raises(
         ConfigurationError,
-        match=r"^backend_services\[resnet\]\.port_name = 'http': must be a named port of every instance group; "
-        r"targets\[1\] \(us-central1\) exposes 'grpc' on port 9000",
+        match=r"^backend_services\[resnet\]\.targets = \['grpc', 'http'\]: every target of one backend service must "
+        r"expose the same named port$",
     ):
         lb.add_backend_service("resnet", targets=[group("a"), group("b", region="us-central1", port_name="grpc", port=9000)])
+    assert "resnet" not in lb.backend_services
+
+
+def test_backend_service_port_name_is_the_targets_named_port(stack, naming):
+    lb = _lb(stack, naming)
+    lb.add_backend_service("resnet", targets=[group("a", port_name="grpc", port=9000), group("b", port_name="grpc", port=9000)])
+    assert only_resource(synth(stack), "google_compute_backend_service")["port_name"] == "grpc"
 
 
 def test_backend_with_a_real_instance_group_manager_token(stack, naming):
@@ -266,7 +273,7 @@ def test_backend_with_a_real_instance_group_manager_token(stack, naming):
         named_port=[rigm.ComputeRegionInstanceGroupManagerNamedPort(name="http", port=8080)],
     )
     lb = _lb(stack, naming)
-    lb.add_backend_service("resnet", targets=[group("x").__class__(instance_group=mig.instance_group)])
+    lb.add_backend_service("resnet", targets=[FakeInstanceGroup(instance_group=mig.instance_group)])
     backend = only_resource(synth(stack), "google_compute_backend_service")["backend"]
     assert backend[0]["group"].startswith("${google_compute_region_instance_group_manager.mig.instance_group")
 
@@ -278,34 +285,57 @@ def _network(stack, naming, **spec):
 
 
 def test_health_check_firewall_cross_check_passes_for_the_serving_port(stack, naming):
-    lb = _lb(stack, naming, network=_network(stack, naming))
-    lb.add_backend_service("resnet", targets=[group("fleet")])
+    network = _network(stack, naming)
+    lb = _lb(stack, naming)
+    lb.add_backend_service("resnet", targets=[group("fleet", network=network)])
     assert lb.validation_errors() == []
     Testing.synth(stack, run_validations=True)
 
 
 def test_fails_when_health_check_port_is_not_admitted_by_the_firewall(stack, naming):
     network = _network(stack, naming)
-    lb = _lb(stack, naming, network=network)
-    lb.add_backend_service("resnet", targets=[group("fleet", port=9000)])
+    lb = _lb(stack, naming)
+    lb.add_backend_service("resnet", targets=[group("fleet", port=9000, network=network)])
     expected = (
-        "backend_services[resnet].targets[0] = europe-west1 tag 'model-server' port 9000: no firewall rule admits the "
-        "health-check ranges (35.191.0.0/16, 130.211.0.0/22) to tcp:9000 on tag 'model-server'; "
-        "call network.allow_health_checks(port=9000, target_tags=['model-server'])"
+        "backend_services[resnet].targets[0] = europe-west1 port 9000: no firewall rule admits the "
+        "health-check ranges (35.191.0.0/16, 130.211.0.0/22) to tcp:9000 on its VMs or nodes; "
+        "call network.allow_health_checks(port=9000, ...) for them"
     )
     assert lb.validation_errors() == [expected]
-    with pytest.raises(RuntimeError, match=r"Validation failed.*\n.*\[test/lb\] backend_services\[resnet\]\.targets\[0\]"):
+    with pytest.raises(RuntimeError) as failed:
         Testing.synth(stack, run_validations=True)
+    # one line per problem, prefixed with the construct path
+    assert [line.strip() for line in str(failed.value).splitlines() if "backend_services" in line] == [f"[test/lb] {expected}"]
     # a rule added after the backend satisfies the check (it runs at synth, not at add time)
     network.allow_health_checks(port=9000, target_tags=["model-server"])
     assert lb.validation_errors() == []
 
 
 def test_fails_when_fixed_health_check_port_is_not_admitted(stack, naming):
-    lb = _lb(stack, naming, network=_network(stack, naming))
-    lb.add_backend_service("resnet", targets=[group("fleet")],
+    network = _network(stack, naming)
+    lb = _lb(stack, naming)
+    lb.add_backend_service("resnet", targets=[group("fleet", network=network)],
                            spec=BackendServiceSpec(health_check=BackendHealthCheckSpec(port=8081)))
-    assert lb.validation_errors()[0].startswith("backend_services[resnet].targets[0] = europe-west1 tag 'model-server' port 8081")
+    assert lb.validation_errors()[0].startswith("backend_services[resnet].targets[0] = europe-west1 port 8081: no firewall rule")
+
+
+def test_fails_when_a_network_endpoint_group_port_is_not_admitted(stack, naming):
+    lb = _lb(stack, naming)
+    lb.add_backend_service("embed", targets=[FakeNegs(port=9000, admitted_ports=(8080,))])
+    assert lb.validation_errors() == [
+        "backend_services[embed].targets[0] = cluster ml-test-gke port 9000: no firewall rule admits the "
+        "health-check ranges (35.191.0.0/16, 130.211.0.0/22) to tcp:9000 on its VMs or nodes; "
+        "call network.allow_health_checks(port=9000, ...) for them"
+    ]
+
+
+def test_fails_when_the_stack_labels_another_environment(stack, naming):
+    from constructs_lib.naming import Naming
+
+    _lb(stack, naming)
+    with pytest.raises(ConfigurationError, match=r"^naming = 'ml-prod': stack test already labels its resources as ml-test"):
+        GlobalLoadBalancer(stack, "other", naming=Naming(app="ml", env="prod"), spec=LoadBalancerSpec(name="other"))
+    assert stack.node.try_find_child("other") is None
 
 
 def test_fails_when_no_backend_is_added(stack, naming):
@@ -441,6 +471,13 @@ def test_backend_bucket_cdn_can_be_turned_off(stack, naming):
     assert body["enable_cdn"] is False and "cdn_policy" not in body
 
 
+def test_fails_when_backend_bucket_arguments_contradict(stack, naming):
+    lb = _lb(stack, naming)
+    with pytest.raises(ConfigurationError, match=r"^BackendBucketSpec: cdn_policy is set but enable_cdn = False: set enable_cdn = True or drop cdn_policy$"):
+        lb.add_backend_bucket("static", "assets-bucket", enable_cdn=False, cdn_policy=CdnPolicySpec())
+    assert lb.backend_buckets == {}
+
+
 def test_classic_scheme_writes_path_rules(stack, naming):
     lb = _lb(stack, naming, load_balancing_scheme="EXTERNAL")
     m = lb.add_backend_service("m", targets=[group("a")])
@@ -461,7 +498,6 @@ def test_fails_when_classic_scheme_gets_advanced_routing(stack, naming):
     with pytest.raises(ConfigurationError, match=r"uses weighted traffic split, which need load_balancing_scheme EXTERNAL_MANAGED"):
         lb.add_canary_route("/x/*", {a: 50, b: 50})
     with pytest.raises(ConfigurationError, match=r"^backend_services\[c\]\.outlier_detection = 'set': needs load_balancing_scheme EXTERNAL_MANAGED"):
-        from constructs_lib.backends import OutlierDetectionSpec
         lb.add_backend_service("c", targets=[group("c")], spec=BackendServiceSpec(outlier_detection=OutlierDetectionSpec()))
 
 
@@ -550,9 +586,9 @@ def test_fails_when_a_host_is_in_two_host_sets(stack, naming):
 
 
 def test_fails_when_retry_condition_is_unknown():
-    with pytest.raises(ValidationError, match=r"unknown retry condition\(s\) 503; allowed: 5xx, gateway-error"):
+    with pytest.raises(ConfigurationError, match=r"unknown retry condition\(s\) 503; allowed: 5xx, gateway-error"):
         RetryPolicy(retry_conditions=("503",))
-    with pytest.raises(ValidationError, match=r"num_retries\n.*greater than or equal to 1"):
+    with pytest.raises(ConfigurationError, match=r"num_retries = 0: Input should be greater than or equal to 1"):
         RetryPolicy(num_retries=0)
 
 
@@ -568,11 +604,11 @@ def test_snapshot_http_only_single_model(stack, naming, snapshot_json):
 
 def test_snapshot_https_multi_model_canary_cdn_bucket(stack, naming, snapshot_json):
     network = _network(stack, naming)
-    lb = _lb(stack, naming, network=network, domains=DOMAINS, ipv6=True)
+    lb = _lb(stack, naming, domains=DOMAINS, ipv6=True)
     resnet = lb.add_backend_service(
-        "resnet", targets=[group("fleet-eu", region="europe-west1"), group("fleet-us", region="us-central1")],
+        "resnet", targets=[group("fleet-eu", region="europe-west1", network=network), group("fleet-us", region="us-central1", network=network)],
     )
-    canary = lb.add_backend_service("resnet-canary", targets=[group("canary-eu")])
+    canary = lb.add_backend_service("resnet-canary", targets=[group("canary-eu", network=network)])
     embed = lb.add_backend_service(
         "embed", targets=[FakeNegs()],
         spec=BackendServiceSpec(

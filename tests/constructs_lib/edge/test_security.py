@@ -1,17 +1,17 @@
 import pytest
-from pydantic import ValidationError
 
+from constructs_lib.edge.load_balancer import GlobalLoadBalancer
+from constructs_lib.edge.security import CloudArmorPolicy
 from constructs_lib.errors import ConfigurationError
-from constructs_lib.load_balancer import GlobalLoadBalancer, LoadBalancerSpec
-from constructs_lib.security import (
+from constructs_lib.specs.load_balancer import LoadBalancerSpec
+from constructs_lib.specs.security import (
     PRECONFIGURED_WAF_RULES,
-    CloudArmorPolicy,
     CloudArmorSpec,
     RateLimitSpec,
     WafRuleSpec,
 )
 from tests.conftest import only_resource, resources, synth
-from tests.constructs_lib.lb_fakes import group
+from tests.constructs_lib.edge.fakes import group
 
 DEFAULT_RULE = {
     "action": "allow", "priority": 2147483647, "description": "Default rule",
@@ -138,40 +138,54 @@ def test_known_waf_rule_names():
 
 @pytest.mark.parametrize("name", ["sqli", "sqli-v34-stable", "evaluatePreconfiguredWaf('sqli-v33-stable')", "SQLI-V33-STABLE"])
 def test_fails_when_waf_rule_name_is_unknown(name):
-    with pytest.raises(ValidationError, match=r"is not a preconfigured Cloud Armor WAF rule set; allowed: cve-canary, "):
+    with pytest.raises(ConfigurationError, match=r"is not a preconfigured Cloud Armor WAF rule set; allowed: cve-canary, "):
         WafRuleSpec(name=name)
 
 
+@pytest.mark.parametrize("rule_id", ["owasp-crs-v030301-id942350-sqli']})||true||(['x", "OWASP-CRS", "id 942350", "", "-x", "x-"])
+def test_fails_when_an_opt_out_id_is_not_a_signature_id(rule_id):
+    # the ids are quoted into the CEL expression: a quote would end the string and change the rule
+    with pytest.raises(ConfigurationError, match=r"^WafRuleSpec: opt_out_rule_ids = .*: .* is not a WAF signature id such as "
+                       r"owasp-crs-v030301-id942350-sqli \(lowercase letters, digits and hyphens\)$"):
+        WafRuleSpec(name="sqli-v33-stable", opt_out_rule_ids=("owasp-crs-v030301-id942110-sqli", rule_id))
+
+
+def test_fails_when_an_opt_out_id_is_repeated():
+    with pytest.raises(ConfigurationError, match=r"each signature may be listed once; repeated: owasp-crs-v030301-id942110-sqli"):
+        WafRuleSpec(name="sqli-v33-stable", opt_out_rule_ids=("owasp-crs-v030301-id942110-sqli",) * 2)
+
+
 def test_fails_when_waf_rule_is_repeated_or_too_sensitive():
-    with pytest.raises(ValidationError, match=r"waf_rules may name each rule set once; repeated: sqli-v33-stable"):
+    with pytest.raises(ConfigurationError, match=r"waf_rules may name each rule set once; repeated: sqli-v33-stable"):
         CloudArmorSpec(waf_rules=(WafRuleSpec(name="sqli-v33-stable"), WafRuleSpec(name="sqli-v33-stable", sensitivity=2)))
-    with pytest.raises(ValidationError, match=r"sensitivity\n.*less than or equal to 4"):
+    with pytest.raises(ConfigurationError, match=r"sensitivity = 5: Input should be less than or equal to 4"):
         WafRuleSpec(name="sqli-v33-stable", sensitivity=5)
 
 
 @pytest.mark.parametrize(
     ("limit", "message"),
     [
-        ({"interval_sec": 45}, r"interval_sec\n.*must be one of 10, 30, 60, 120"),
-        ({"count": 0}, r"count\n.*greater than or equal to 1"),
+        ({"interval_sec": 45}, r"interval_sec = 45: must be one of 10, 30, 60, 120"),
+        ({"count": 0}, r"count = 0: Input should be greater than or equal to 1"),
         ({"ban_duration_sec": 600}, r"ban_duration_sec only apply to action rate_based_ban, not throttle"),
-        ({"action": "rate_based_ban", "ban_duration_sec": 7}, r"ban_duration_sec\n.*must be one of"),
+        ({"action": "rate_based_ban", "ban_duration_sec": 7}, r"ban_duration_sec = 7: must be one of"),
         ({"action": "rate_based_ban", "ban_threshold_count": 10}, r"ban_threshold_count and ban_threshold_interval_sec must be given together"),
-        ({"exceed_action": "allow"}, r"exceed_action\n.*Input should be 'deny\(403\)'"),
+        ({"exceed_action": "allow"}, r"exceed_action = 'allow': Input should be 'deny\(403\)'"),
         ({"enforce_on_key": "HTTP_HEADER"}, r"enforce_on_key HTTP_HEADER needs enforce_on_key_name"),
         ({"enforce_on_key_name": "x"}, r"enforce_on_key_name only applies to HTTP_HEADER / HTTP_COOKIE, not IP"),
-        ({"action": "deny"}, r"action\n.*Input should be 'throttle' or 'rate_based_ban'"),
+        ({"action": "deny"}, r"action = 'deny': Input should be 'throttle' or 'rate_based_ban'"),
+        ({"ban_threshold_interval_sec": 45, "action": "rate_based_ban", "ban_threshold_count": 5}, r"ban_threshold_interval_sec = 45: must be one of"),
     ],
 )
 def test_fails_when_rate_limit_is_invalid(limit, message):
-    with pytest.raises(ValidationError, match=message):
+    with pytest.raises(ConfigurationError, match=message):
         RateLimitSpec(**limit)
 
 
 def test_fails_when_deny_range_or_name_is_invalid():
-    with pytest.raises(ValidationError, match=r"'10.0.0.1/8' is not an IPv4 or IPv6 CIDR block"):
+    with pytest.raises(ConfigurationError, match=r"deny_source_ranges\[0\] = '10.0.0.1/8': must be a CIDR block"):
         CloudArmorSpec(deny_source_ranges=("10.0.0.1/8",))
-    with pytest.raises(ValidationError, match=r"name\n.*must match"):
+    with pytest.raises(ConfigurationError, match=r"name = 'Armor': must match"):
         CloudArmorSpec(name="Armor")
 
 

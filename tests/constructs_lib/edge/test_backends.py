@@ -1,20 +1,20 @@
 import pytest
 from cdktf import TerraformVariable
-from pydantic import ValidationError
 
-from constructs_lib.backends import (
+from constructs_lib._google import compute_global_address
+from constructs_lib.edge.load_balancer import GlobalLoadBalancer
+from constructs_lib.errors import ConfigurationError
+from constructs_lib.specs.backends import (
     BackendBucketSpec,
+    BackendHealthCheckSpec,
     BackendServiceSpec,
     CacheKeyPolicySpec,
     CdnPolicySpec,
-    BackendHealthCheckSpec,
     IapSpec,
     OutlierDetectionSpec,
 )
-from constructs_lib.errors import ConfigurationError
-from constructs_lib.load_balancer import GlobalLoadBalancer
 from tests.conftest import only_resource, resources, synth
-from tests.constructs_lib.lb_fakes import FakeNegs, group
+from tests.constructs_lib.edge.fakes import DEFAULT_NEG_RATE, FakeNegs, group
 
 
 def _backend(stack, naming, targets=None, **spec):
@@ -59,6 +59,22 @@ def test_health_check_defaults(stack, naming):
     assert check["log_config"] == {"enable": True}
 
 
+def test_health_check_probes_the_models_health_path_unless_the_spec_names_one(stack, naming):
+    lb = GlobalLoadBalancer(stack, "lb", naming=naming)
+    lb.add_backend_service("triton", targets=[group("a")], health_path="/v2/health/ready")
+    lb.add_backend_service("other", targets=[group("b")], health_path="/v2/health/ready",
+                           spec=BackendServiceSpec(health_check=BackendHealthCheckSpec(request_path="/ping")))
+    checks = {c["name"]: c["http_health_check"]["request_path"] for c in resources(synth(stack), "google_compute_health_check").values()}
+    assert checks == {"ml-test-lb-hc-triton": "/v2/health/ready", "ml-test-lb-hc-other": "/ping"}
+
+
+def test_fails_when_health_path_is_not_a_request_path(stack, naming):
+    lb = GlobalLoadBalancer(stack, "lb", naming=naming)
+    with pytest.raises(ConfigurationError, match=r"^backend_services\[m\]\.health_path = 'healthz': must be an absolute request path"):
+        lb.add_backend_service("m", targets=[group("a")], health_path="healthz")
+    assert lb.backend_services == {}
+
+
 @pytest.mark.parametrize(
     ("hc", "block", "expected"),
     [
@@ -89,7 +105,7 @@ def test_health_check_intervals_and_logging(stack, naming):
 def test_backend_service_options(stack, naming):
     _, out = _backend(
         stack, naming,
-        protocol="HTTP2", port_name="grpc", timeout_sec=600, connection_draining_timeout_sec=120,
+        protocol="HTTP2", timeout_sec=600, connection_draining_timeout_sec=120,
         locality_lb_policy="LEAST_REQUEST", session_affinity="GENERATED_COOKIE", affinity_cookie_ttl_sec=3600,
         balancing_mode="RATE", max_rate_per_instance=20, capacity_scaler=0.5,
         outlier_detection=OutlierDetectionSpec(), log_sample_rate=0.1,
@@ -145,6 +161,37 @@ def test_network_endpoint_groups_use_rate_per_endpoint(stack, naming):
         {"group": neg, "balancing_mode": "RATE", "max_rate_per_endpoint": 25, "capacity_scaler": 1}
         for neg in FakeNegs().network_endpoint_groups
     ]
+
+
+def test_network_endpoint_groups_fall_back_to_the_targets_default_rate(stack, naming):
+    _, out = _backend(stack, naming, targets=[FakeNegs(default_rate=7.5)])
+    backends = only_resource(out, "google_compute_backend_service")["backend"]
+    assert [(b["balancing_mode"], b["max_rate_per_endpoint"]) for b in backends] == [("RATE", 7.5), ("RATE", 7.5)]
+    assert DEFAULT_NEG_RATE == FakeNegs().default_rate
+
+
+def test_backend_service_depends_on_what_its_targets_need(stack, naming):
+    service = compute_global_address.ComputeGlobalAddress(stack, "k8s-service", name="ml-test-k8s-service")
+    deployment = compute_global_address.ComputeGlobalAddress(stack, "k8s-deployment", name="ml-test-k8s-deployment")
+    _, out = _backend(stack, naming, targets=[FakeNegs(dependencies=(service, deployment))])
+    assert only_resource(out, "google_compute_backend_service")["depends_on"] == [
+        "google_compute_global_address.k8s-service", "google_compute_global_address.k8s-deployment",
+    ]
+
+
+def test_shared_target_dependencies_are_listed_once(stack, naming):
+    service = compute_global_address.ComputeGlobalAddress(stack, "k8s-service", name="ml-test-k8s-service")
+    zone_b = FakeNegs(network_endpoint_groups=("projects/test-project-123/zones/europe-west1-b/networkEndpointGroups/model",),
+                      dependencies=(service,))
+    zone_c = FakeNegs(network_endpoint_groups=("projects/test-project-123/zones/europe-west1-c/networkEndpointGroups/model",),
+                      dependencies=(service,))
+    _, out = _backend(stack, naming, targets=[zone_b, zone_c])
+    assert only_resource(out, "google_compute_backend_service")["depends_on"] == ["google_compute_global_address.k8s-service"]
+
+
+def test_backend_service_without_target_dependencies_has_no_depends_on(stack, naming):
+    _, out = _backend(stack, naming, targets=[group("fleet")])
+    assert "depends_on" not in only_resource(out, "google_compute_backend_service")
 
 
 def test_security_policy_by_id(stack, naming):
@@ -206,40 +253,40 @@ def test_use_origin_headers_sends_no_ttls(stack, naming):
         ({"cache_mode": "FORCE_CACHE_ALL", "max_ttl": 600}, r"max_ttl = 600: only applies to cache_mode CACHE_ALL_STATIC"),
         ({"default_ttl": 7200, "max_ttl": 3600}, r"default_ttl = 7200: must be <= max_ttl \(3600\)"),
         ({"client_ttl": 7200, "max_ttl": 3600}, r"client_ttl = 7200: must be <= max_ttl \(3600\)"),
-        ({"default_ttl": 31_622_401}, r"default_ttl\n.*less than or equal to 31622400"),
+        ({"default_ttl": 31_622_401}, r"default_ttl = 31622401: Input should be less than or equal to 31622400"),
         ({"negative_caching_policy": {404: 60}}, r"negative_caching_policy is set but negative_caching = False"),
         ({"negative_caching": True, "negative_caching_policy": {500: 60}}, r"code 500 is not allowed; allowed: 300, 301"),
         ({"negative_caching": True, "negative_caching_policy": {404: 3600}}, r"ttl 3600 for code 404 must be between 0 and 1800"),
-        ({"serve_while_stale": 86401}, r"serve_while_stale\n.*less than or equal to 86400"),
-        ({"bypass_cache_on_request_headers": ("a", "b", "c", "d", "e", "f")}, r"bypass_cache_on_request_headers\n.*at most 5"),
+        ({"serve_while_stale": 86401}, r"serve_while_stale = 86401: Input should be less than or equal to 86400"),
+        ({"bypass_cache_on_request_headers": ("a", "b", "c", "d", "e", "f")}, r"bypass_cache_on_request_headers = .*: .*at most 5"),
     ],
 )
 def test_fails_when_cdn_ttl_rules_are_broken(policy, message):
-    with pytest.raises(ValidationError, match=message):
+    with pytest.raises(ConfigurationError, match=message):
         CdnPolicySpec(**policy)
 
 
 def test_fails_when_cache_key_query_lists_conflict():
-    with pytest.raises(ValidationError, match=r"query_string_whitelist and query_string_blacklist are mutually exclusive"):
+    with pytest.raises(ConfigurationError, match=r"query_string_whitelist and query_string_blacklist are mutually exclusive"):
         CacheKeyPolicySpec(query_string_whitelist=("a",), query_string_blacklist=("b",))
-    with pytest.raises(ValidationError, match=r"include_query_string = False: must be True when"):
+    with pytest.raises(ConfigurationError, match=r"include_query_string = False: must be True when"):
         CacheKeyPolicySpec(include_query_string=False, query_string_whitelist=("a",))
 
 
 def test_fails_when_cdn_policy_is_given_without_enable_cdn():
-    with pytest.raises(ValidationError, match=r"cdn_policy is set but enable_cdn = False: set enable_cdn = True or drop cdn_policy"):
+    with pytest.raises(ConfigurationError, match=r"cdn_policy is set but enable_cdn = False: set enable_cdn = True or drop cdn_policy"):
         BackendServiceSpec(cdn_policy=CdnPolicySpec())
-    with pytest.raises(ValidationError, match=r"cdn_policy is set but enable_cdn = False"):
+    with pytest.raises(ConfigurationError, match=r"cdn_policy is set but enable_cdn = False"):
         BackendBucketSpec(enable_cdn=False, cdn_policy=CdnPolicySpec())
 
 
 def test_fails_when_bucket_cache_key_uses_service_only_fields():
-    with pytest.raises(ValidationError, match=r"backend buckets only support query_string_whitelist and include_http_headers"):
+    with pytest.raises(ConfigurationError, match=r"backend buckets only support query_string_whitelist and include_http_headers"):
         BackendBucketSpec(cdn_policy=CdnPolicySpec(cache_key=CacheKeyPolicySpec(include_host=False)))
 
 
 def test_fails_when_cdn_and_iap_are_both_on():
-    with pytest.raises(ValidationError, match=r"enable_cdn = True: Cloud CDN and IAP cannot be enabled on the same backend service"):
+    with pytest.raises(ConfigurationError, match=r"enable_cdn = True: Cloud CDN and IAP cannot be enabled on the same backend service"):
         BackendServiceSpec(enable_cdn=True, iap=IapSpec())
 
 
@@ -286,7 +333,7 @@ def test_fails_when_iap_secret_is_a_literal(stack, naming):
     ],
 )
 def test_fails_when_iap_client_is_incomplete(iap, message):
-    with pytest.raises(ValidationError, match=message):
+    with pytest.raises(ConfigurationError, match=message):
         IapSpec(**iap)
 
 
@@ -300,24 +347,26 @@ def test_fails_when_iap_client_is_incomplete(iap, message):
         ({"session_affinity": "HEADER_FIELD", "consistent_hash_header": "x"}, r"locality_lb_policy = None: session_affinity HEADER_FIELD needs RING_HASH or MAGLEV"),
         ({"session_affinity": "HTTP_COOKIE", "locality_lb_policy": "RING_HASH"}, r"consistent_hash_cookie is required with session_affinity HTTP_COOKIE"),
         ({"consistent_hash_header": "x"}, r"consistent_hash_header only applies to session_affinity HEADER_FIELD, not NONE"),
-        ({"session_affinity": "CLIENT_IP_PORT_PROTO"}, r"session_affinity\n.*Input should be 'NONE'"),
-        ({"custom_request_headers": ("no colon",)}, r"'no colon' must look like 'Header-Name: value'"),
-        ({"port_name": "HTTP"}, r"port_name\n.*must match"),
-        ({"timeout_sec": 0}, r"timeout_sec\n.*greater than or equal to 1"),
-        ({"log_sample_rate": 1.5}, r"log_sample_rate\n.*less than or equal to 1"),
+        ({"session_affinity": "CLIENT_IP_PORT_PROTO"}, r"session_affinity = 'CLIENT_IP_PORT_PROTO': Input should be 'NONE'"),
+        ({"custom_request_headers": ("no colon",)}, r"custom_request_headers\[0\] = 'no colon': must look like 'Header-Name: value'"),
+        ({"consistent_hash_header": "x session"}, r"consistent_hash_header = 'x session': must be an HTTP header name"),
+        # the named port now comes from the targets (test_load_balancer: every target must expose the same one)
+        ({"port_name": "HTTP"}, r"port_name = 'HTTP': unknown key; allowed keys: affinity_cookie_ttl_sec"),
+        ({"timeout_sec": 0}, r"timeout_sec = 0: Input should be greater than or equal to 1"),
+        ({"log_sample_rate": 1.5}, r"log_sample_rate = 1.5: Input should be less than or equal to 1"),
     ],
 )
 def test_fails_when_backend_service_spec_breaks_an_api_rule(spec, message):
-    with pytest.raises(ValidationError, match=message):
+    with pytest.raises(ConfigurationError, match=message):
         BackendServiceSpec(**spec)
 
 
 def test_fails_when_health_check_is_inconsistent():
-    with pytest.raises(ValidationError, match=r"timeout_sec = 20: must be <= check_interval_sec \(10\)"):
+    with pytest.raises(ConfigurationError, match=r"timeout_sec = 20: must be <= check_interval_sec \(10\)"):
         BackendHealthCheckSpec(timeout_sec=20)
-    with pytest.raises(ValidationError, match=r"grpc_service_name = 'x': only applies to protocol GRPC, not HTTP"):
+    with pytest.raises(ConfigurationError, match=r"grpc_service_name = 'x': only applies to protocol GRPC, not HTTP"):
         BackendHealthCheckSpec(grpc_service_name="x")
-    with pytest.raises(ValidationError, match=r"must start with / and contain no spaces"):
+    with pytest.raises(ConfigurationError, match=r"request_path = 'health': must be an absolute request path such as /healthz"):
         BackendHealthCheckSpec(request_path="health")
 
 
@@ -327,16 +376,21 @@ def test_fails_when_targets_are_missing_mixed_or_not_targets(stack, naming):
         lb.add_backend_service("a", targets=[])
     with pytest.raises(ConfigurationError, match=r"^backend_services\[a\]\.targets = 'instance groups and network endpoint groups': one backend service takes one kind"):
         lb.add_backend_service("a", targets=[group("fleet"), FakeNegs()])
-    with pytest.raises(ConfigurationError, match=r"^backend_services\[a\]\.targets\[0\] = 'str': must satisfy InstanceGroupTarget"):
+    with pytest.raises(ConfigurationError, match=r"^backend_services\[a\]\.targets\[0\] = 'str': must be a BackendTarget"):
         lb.add_backend_service("a", targets=["https://.../instanceGroups/x"])
-    with pytest.raises(ConfigurationError, match=r"^backend_services\[a\]\.targets = 'the same instance group twice'"):
+    fleet = group("fleet")
+    with pytest.raises(ConfigurationError, match=r"^backend_services\[a\]\.targets = 'the same target twice': list each target once"):
+        lb.add_backend_service("a", targets=[fleet, fleet])
+    with pytest.raises(ConfigurationError, match=r"^backend_services\[a\]\.targets = 'the same backend group twice': list each "
+                       r"instance group or network endpoint group once; repeated: https://.*/instanceGroups/fleet$"):
         lb.add_backend_service("a", targets=[group("fleet"), group("fleet")])
+    assert lb.backend_services == {}
 
 
 def test_fails_when_balancing_does_not_fit_the_targets(stack, naming):
     lb = GlobalLoadBalancer(stack, "lb", naming=naming)
-    with pytest.raises(ConfigurationError, match=r"^backend_services\[a\]\.max_rate_per_endpoint = None: is required for network endpoint group backends"):
-        lb.add_backend_service("a", targets=[FakeNegs()])
+    with pytest.raises(ConfigurationError, match=r"^backend_services\[a\]\.max_rate_per_instance = 5.0: only applies to instance groups"):
+        lb.add_backend_service("a", targets=[FakeNegs()], spec=BackendServiceSpec(max_rate_per_instance=5))
     with pytest.raises(ConfigurationError, match=r"^backend_services\[a\]\.balancing_mode = 'UTILIZATION': network endpoint groups only support RATE"):
         lb.add_backend_service("a", targets=[FakeNegs()], spec=BackendServiceSpec(balancing_mode="UTILIZATION", max_rate_per_endpoint=5))
     with pytest.raises(ConfigurationError, match=r"^backend_services\[a\]\.max_rate_per_instance = None: is required with balancing_mode RATE"):
@@ -347,14 +401,14 @@ def test_fails_when_balancing_does_not_fit_the_targets(stack, naming):
 
 def test_fails_when_bucket_name_is_invalid(stack, naming):
     lb = GlobalLoadBalancer(stack, "lb", naming=naming)
-    with pytest.raises(ConfigurationError, match=r"^backend_buckets\[static\]\.bucket_name = 'Bad Bucket': must be a Cloud Storage bucket name"):
+    with pytest.raises(ConfigurationError, match=r"^backend_buckets\[static\]\.bucket_name = 'Bad Bucket': bucket names are 3-63 characters"):
         lb.add_backend_bucket("static", "Bad Bucket")
 
 
 def test_a_rejected_backend_leaves_nothing_behind(stack, naming):
     lb = GlobalLoadBalancer(stack, "lb", naming=naming)
     with pytest.raises(ConfigurationError):
-        lb.add_backend_service("a", targets=[FakeNegs()])
+        lb.add_backend_service("a", targets=[FakeNegs()], spec=BackendServiceSpec(balancing_mode="UTILIZATION"))
     lb.add_backend_service("a", targets=[group("fleet")])
     assert list(lb.backend_services) == ["a"]
     assert len(resources(synth(stack), "google_compute_health_check")) == 1

@@ -1,0 +1,51 @@
+"""The README's examples run: every Python block is executed, every TOML block that is a whole
+environment file (it starts with ``#:schema``) is validated and synthesized."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cdktf import Testing
+
+from stacks.config import parse_environment
+from stacks.synth import build_stacks
+from tests.conftest import synth
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+BLOCKS = re.findall(r"```(\w+)\n(.*?)```", README, flags=re.S)
+PYTHON = [code for language, code in BLOCKS if language == "python"]
+ENVIRONMENTS = [code for language, code in BLOCKS if language == "toml" and code.startswith("#:schema")]
+
+
+def test_readme_has_examples_to_run():
+    assert PYTHON and ENVIRONMENTS
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("code", PYTHON, ids=lambda code: code.splitlines()[0][:40])
+def test_python_example_runs_and_synthesizes(code: str, tmp_path: Path):
+    """As a user runs it: a script in a folder of its own, the library on the path."""
+    (tmp_path / "example.py").write_text(code)
+    environ = {**os.environ, "PYTHONPATH": str(ROOT)}
+    environ.pop("CDKTF_OUTDIR", None)
+    result = subprocess.run([sys.executable, "example.py"], cwd=tmp_path, env=environ, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "end-of-life" not in result.stderr, "the Node banner leaked"
+    stacks = list(tmp_path.glob("cdktf.out/stacks/*/cdk.tf.json"))
+    assert stacks, "the example wrote no stack"
+    for path in stacks:
+        assert json.loads(path.read_text())["resource"]
+
+
+@pytest.mark.parametrize("text", ENVIRONMENTS, ids=lambda text: text.splitlines()[1][:40])
+def test_environment_example_is_valid_and_synthesizes(text: str):
+    config = parse_environment(text, name="dev", source="README.md")
+    for stack in build_stacks(Testing.app(), config):
+        assert synth(stack)["resource"]

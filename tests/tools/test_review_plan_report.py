@@ -88,8 +88,6 @@ def save(plans: Path, stack: str, plan: dict, config: dict) -> Path:
 @pytest.fixture(scope="module")
 def plans(tmp_path_factory) -> dict[str, Path]:
     """create / update / delete / replace plans of the same resources, from one working dir."""
-    if not harness.terraform_available():
-        pytest.skip(harness.UNAVAILABLE_REASON)
     root = tmp_path_factory.mktemp("review-plans")
     out = root / "plans"
     # A private harness home: the shared .tfharness mirror may be rewritten by a concurrent run
@@ -257,8 +255,6 @@ def test_missing_file_is_a_one_line_error(tmp_path, capsys, plans):
 
 
 def test_offline_plan_applies_base_then_plans_head(tmp_path, capsys, monkeypatch):
-    if not harness.terraform_available():
-        pytest.skip(harness.UNAVAILABLE_REASON)
     monkeypatch.setenv("TFDOUBLE_HOME", str(tmp_path / "tfdouble-home"))  # private mirror (see `plans`)
     for side, config in (("base", BASE), ("head", updated())):
         (tmp_path / side / "stacks" / "ml-serving-test").mkdir(parents=True)

@@ -183,7 +183,8 @@ def test_replace_by_request_is_high(plans, capsys):
     assert "| `ml-replace` | 0 | 0 | 2 | 0 | 🔴 2 high |" in out
     assert [f[1:] for f in findings(plans["replace"])] == [
         ("stateful-destroyed", "google_redis_instance.cache"), ("stateful-destroyed", "google_storage_bucket.models")]
-    assert "- **replace** 🔴 `google_storage_bucket.models` (`models/bucket`): replacement requested (-replace)" in out
+    assert ("- **replace** (delete, create) 🔴 `google_storage_bucket.models` (`models/bucket`): "
+            "replacement requested (-replace)") in out
 
 
 def test_sensitive_values_from_state_never_reach_the_report(plans, capsys):
@@ -269,8 +270,10 @@ def test_offline_plan_applies_base_then_plans_head(tmp_path, capsys, monkeypatch
     assert code == 0
     assert capsys.readouterr().out.splitlines() == [
         "ml-serving-test: base applied, plan 1 to add, 4 to change, 1 to destroy (1 replaced)",
+        "  google_project_iam_member.fleet_logs: delete, create (forced by role)",
         "ml-serving-gone: only in base, not planned (removed from the app)"]
-    assert sorted(p.name for p in (tmp_path / "plans" / "ml-serving-test").iterdir()) == ["cdk.tf.json", "plan.json"]
+    written = sorted(p.name for p in (tmp_path / "plans" / "ml-serving-test").iterdir())
+    assert written == ["base.cdk.tf.json", "cdk.tf.json", "plan.json"]
     report = build_report([tmp_path / "plans" / "ml-serving-test" / "plan.json"])
     assert {c.address: c.action for c in report.stacks[0].changes} == {
         "google_compute_firewall.hc": "update", "google_compute_region_autoscaler.fleet": "update",

@@ -56,6 +56,8 @@ class ResourceChange:
     a create / delete); `attributes` lists what differs (updates and replaces). `construct_path`
     is the cdktf construct path without the stack prefix (``network/default``) when known.
     `previous_address` and `renamed` mark a logical-id rename that Terraform sees as a replace.
+    A replace forced by the provider names the arguments in `forced_by`; `create_first` says the
+    new object is created before the old one is destroyed (``create_before_destroy``).
     """
 
     stack: str
@@ -69,6 +71,15 @@ class ResourceChange:
     previous_address: str | None = None
     renamed: bool = False
     reason: str | None = None
+    forced_by: tuple[str, ...] = ()
+    create_first: bool = False
+
+    @property
+    def order(self) -> str:
+        """``delete, create`` or ``create, delete`` for a replace (Terraform's action order), else ""."""
+        if self.action != "replace":
+            return ""
+        return "create, delete" if self.create_first else "delete, create"
 
 
 def path_text(path: Path) -> str:

@@ -128,7 +128,7 @@ def _count_text(counts: list[tuple[int, str]]) -> str:
 
 def _synth_counts(stack: StackDiff) -> list[tuple[int, str]]:
     return [(len(stack.of("create")), "added"), (len(stack.of("delete")), "removed"),
-            (len(stack.of("update")), "changed"), (len(stack.of("replace")), "replaced (renamed)"),
+            (len(stack.of("update")), "changed"), (len(stack.of("replace")), "replaced"),
             (len(stack.of("move")), "moved")]
 
 
@@ -167,7 +167,9 @@ def _synth_stack_body(s: StackDiff) -> list[str]:
     sections = [
         ("Added", s.of("create"), lambda c: [f"- {where(c)}"]),
         ("Removed", s.of("delete"), lambda c: [f"- {where(c)}"]),
-        ("Replaced: the logical id changed, Terraform destroys and re-creates", s.of("replace"),
+        ("Replaced: an argument the provider cannot change in place changed", [c for c in s.of("replace") if not c.renamed],
+         lambda c: [f"- {where(c)} ({c.order}): {c.reason}", *attribute_lines(c.attributes)]),
+        ("Replaced: the logical id changed, Terraform destroys and re-creates", [c for c in s.of("replace") if c.renamed],
          lambda c: [f"- {where(c)} ← {code(c.previous_address or '')}"]),
         ("Moved (a `moved` block keeps the resource)", s.of("move"),
          lambda c: [f"- {where(c)} ← {code(c.previous_address or '')}", *attribute_lines(c.attributes)]),
@@ -237,7 +239,7 @@ def _plan_stack_body(s: StackPlan, report: PlanReport) -> list[str]:
     flagged = {id(c): severity for c, severity, _ in group_by_change(report.findings)}
     for c in s.changes:
         badge = f" {BADGE[flagged[id(c)]].split()[0]}" if id(c) in flagged else ""
-        head = f"- **{ACTION_LABEL[c.action]}**{badge} {where(c)}"
+        head = f"- **{ACTION_LABEL[c.action]}**{f' ({c.order})' if c.order else ''}{badge} {where(c)}"
         if c.reason:
             head += f": {c.reason}"
         body.append(head)

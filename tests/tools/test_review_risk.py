@@ -1,0 +1,95 @@
+"""Risk rules on replacements and node-pool changes, fed `terraform show -json`-shaped plans."""
+
+from __future__ import annotations
+
+import pytest
+
+from tools.review import plan_report, risk
+
+
+def change(type_name: str, actions: list[str], before: dict | None, after: dict | None, *,
+           replace_paths: list | None = None, name: str = "x") -> dict:
+    body = {"actions": actions, "before": before, "after": after, "after_unknown": {},
+            "before_sensitive": {}, "after_sensitive": {}}
+    if replace_paths:
+        body["replace_paths"] = replace_paths
+    return {"address": f"{type_name}.{name}", "mode": "managed", "type": type_name, "name": name, "change": body}
+
+
+def findings(*resource_changes: dict) -> list[tuple[str, str, str]]:
+    plan = {"format_version": "1.2", "resource_changes": list(resource_changes)}
+    stack = plan_report.stack_plan("ml-serving-prod", plan)
+    return [(f.severity, f.rule, f.message) for f in risk.assess_all(stack.changes)]
+
+
+POOL = {"name": "gpu", "version": "1.30.1", "node_config": [{"machine_type": "g2-standard-8", "labels": {"a": "1"},
+                                                           "guest_accelerator": [{"type": "nvidia-l4", "count": 1}]}]}
+
+
+def pool_with(**node_config) -> dict:
+    return {**POOL, "node_config": [{**POOL["node_config"][0], **node_config}]}
+
+
+@pytest.mark.parametrize(("after", "expected"), [
+    (pool_with(machine_type="g2-standard-16"),
+     [("medium", "node-pool-recreated", "nodes re-created (surge upgrade, pods evicted node by node): "
+                                        "node_config[0].machine_type")]),
+    ({**POOL, "version": "1.31.0"},
+     [("medium", "node-pool-recreated", "nodes re-created (surge upgrade, pods evicted node by node): version")]),
+    (pool_with(labels={"a": "2"}), []),  # GKE updates node labels on the running nodes
+])
+def test_node_pool_updates_that_recreate_nodes_are_medium(after, expected):
+    assert findings(change("google_container_node_pool", ["update"], POOL, after)) == expected
+
+
+def test_node_pool_replacement_is_medium_and_names_what_forced_it():
+    after = pool_with(guest_accelerator=[{"type": "nvidia-l4", "count": 2}])
+    replaced = change("google_container_node_pool", ["delete", "create"], POOL, after,
+                      replace_paths=[["id"], ["node_config", 0, "guest_accelerator", 0, "count"]])
+
+    ((severity, rule, message),) = findings(replaced)
+
+    assert (severity, rule) == ("medium", "node-pool-recreated")
+    assert message.startswith("node pool replaced (destroyed, then created; "
+                              "forced by node_config[0].guest_accelerator[0].count): every node is deleted")
+
+
+def test_a_managed_certificate_replaced_create_before_destroy_says_https_fails_until_provisioned():
+    before = {"name": "cert-a", "managed": [{"domains": ["a.example.com"]}]}
+    after = {"name": "cert-b", "managed": [{"domains": ["b.example.com"]}]}
+    cbd = change("google_compute_managed_ssl_certificate", ["create", "delete"], before, after,
+                 replace_paths=[["managed", 0, "domains"], ["name"], ["id"]])
+    plain = change("google_compute_managed_ssl_certificate", ["delete", "create"], before, after,
+                   replace_paths=[["name"]], name="y")
+
+    (first, second) = findings(cbd, plain)
+
+    assert first[:2] == ("high", "stateful-destroyed")
+    assert first[2] == ("replaced (new one created first, then the old one destroyed; forced by managed[0].domains, "
+                        "name): the proxy switches to the new certificate as soon as it exists, but Google provisions "
+                        "it only once every domain resolves to the load balancer (often 15-60 min): HTTPS fails until "
+                        "it is ACTIVE. To avoid the gap, serve a new certificate next to the old one first and remove "
+                        "the old one once it is ACTIVE")
+    assert second[2] == ("replaced (destroyed, then created; forced by name): loses the certificate: HTTPS fails until "
+                         "a new one is provisioned (up to an hour)")
+
+
+@pytest.mark.parametrize("type_name", ["google_redis_instance", "google_redis_cluster"])
+def test_redis_replaced_is_high(type_name):
+    replaced = change(type_name, ["delete", "create"], {"tier": "BASIC"}, {"tier": "STANDARD_HA"},
+                      replace_paths=[["tier"], ["id"]])
+
+    ((severity, rule, message),) = findings(replaced)
+
+    assert (severity, rule) == ("high", "stateful-destroyed")
+    assert message.startswith("replaced (destroyed, then created; forced by tier): loses the c")
+
+
+def test_instance_template_replacement_is_the_rollout_finding():
+    replaced = change("google_compute_instance_template", ["create", "delete"], {"labels": {"a": "1"}},
+                      {"labels": {"a": "2"}}, replace_paths=[["effective_labels"], ["id"]])
+
+    assert findings(replaced) == [("medium", "template-rollout", (
+        "instance template replaced (new one created first, then the old one destroyed; forced by effective_labels): "
+        "the managed instance groups using it roll every VM (check the rolling update policy and that the new "
+        "image/model loads)"))]

@@ -1,10 +1,12 @@
-"""Risk rules on replacements and node-pool changes, fed `terraform show -json`-shaped plans."""
+"""Risk rules on replacements and node-pool changes, and the folding of one removal's findings,
+fed `terraform show -json`-shaped plans."""
 
 from __future__ import annotations
 
 import pytest
 
 from tools.review import plan_report, risk
+from tools.review.fold import fold
 
 
 def change(type_name: str, actions: list[str], before: dict | None, after: dict | None, *,
@@ -19,7 +21,7 @@ def change(type_name: str, actions: list[str], before: dict | None, after: dict 
 def findings(*resource_changes: dict) -> list[tuple[str, str, str]]:
     plan = {"format_version": "1.2", "resource_changes": list(resource_changes)}
     stack = plan_report.stack_plan("ml-serving-prod", plan)
-    return [(f.severity, f.rule, f.message) for f in risk.assess_all(stack.changes)]
+    return [(f.severity, f.rule, f.message) for f in fold(risk.assess_all(stack.changes), stack.changes)]
 
 
 POOL = {"name": "gpu", "version": "1.30.1", "node_config": [{"machine_type": "g2-standard-8", "labels": {"a": "1"},
@@ -93,3 +95,24 @@ def test_instance_template_replacement_is_the_rollout_finding():
         "instance template replaced (new one created first, then the old one destroyed; forced by effective_labels): "
         "the managed instance groups using it roll every VM (check the rolling update policy and that the new "
         "image/model loads)"))]
+
+
+def test_a_removed_model_in_a_plan_is_one_finding_its_grants_matched_by_e_mail():
+    email = "ml-prod-embeddings@my-project.iam.gserviceaccount.com"
+    sa = change("google_service_account", ["delete"], {"email": email, "member": f"serviceAccount:{email}"}, None,
+                name="model-embeddings_identity_default_A3307015")
+    grants = [change(t, ["delete"], {"role": role, "member": f"serviceAccount:{email}"}, None, name=name) for t, role, name in (
+        ("google_project_iam_member", "roles/logging.logWriter", "model-embeddings_identity_role-logging_394061E7"),
+        ("google_secret_manager_secret_iam_member", "roles/secretmanager.secretAccessor", "cache_connect-embeddings_F2"),
+        ("google_storage_bucket_iam_member", "roles/storage.objectViewer", "models_read-read-embeddings_5F8DD67B"))]
+    group = change("google_compute_region_instance_group_manager", ["delete"], {"name": "g"}, None,
+                   name="model-embeddings_fleet-us-central1_group_F37D37E1")
+    other = change("google_project_iam_member", ["delete"], {"role": "roles/viewer", "member": "user:a@example.com"},
+                   None, name="ops_viewer_1")
+
+    found = findings(sa, *grants, group, other)
+
+    # the unrelated grant keeps its two findings (primitive role, revoked); the model is one
+    assert [(severity, rule) for severity, rule, _ in found] == [("high", "iam-high")] * 2 + [("high", "model-removed")]
+    assert found[2][2] == ("model `embeddings` removed: its serving capacity and identity go; destroys 3 grants, "
+                           "1 instance group, 1 service account")

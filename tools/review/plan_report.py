@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import risk
+from .fold import fold
 from .changes import ACTIONS, ResourceChange, ReviewInputError, diff_values, leaves, path_text, with_unknowns
 from .synth_diff import resources_of
 
@@ -203,4 +204,5 @@ def build_report(plan_paths: list[Path | str]) -> PlanReport:
         plan = load_plan(path)
         stacks.append(stack_plan(name, plan, source=str(path), construct_paths=_construct_paths(path, name)))
     stacks.sort(key=lambda s: s.name)
-    return PlanReport(stacks, risk.assess_all([c for s in stacks for c in s.changes]))
+    changes = [c for s in stacks for c in s.changes]
+    return PlanReport(stacks, fold(risk.assess_all(changes), changes))

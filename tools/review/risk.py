@@ -78,12 +78,13 @@ class Rule:
 
 @dataclass(frozen=True)
 class Finding:
-    """A rule that fired on a change."""
+    """A rule that fired on a change; `folded`: the findings merged into this one (fold.py)."""
 
     severity: str
     rule: str
     change: ResourceChange
     message: str
+    folded: tuple[Finding, ...] = ()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -423,11 +424,16 @@ def assess(change: ResourceChange) -> list[Finding]:
     return sorted(found, key=lambda f: SEVERITIES.index(f.severity))
 
 
+def sort_findings(findings: list[Finding]) -> list[Finding]:
+    """High first, then by stack, address and table order (rules outside the table last)."""
+    order = [r.id for r in RULES]
+    return sorted(findings, key=lambda f: (SEVERITIES.index(f.severity), f.change.stack, f.change.address,
+                                           order.index(f.rule) if f.rule in order else len(order)))
+
+
 def assess_all(changes: list[ResourceChange]) -> list[Finding]:
     """Findings of many changes: high first, then by stack and address (deterministic)."""
-    found = [f for c in changes for f in assess(c)]
-    return sorted(found, key=lambda f: (SEVERITIES.index(f.severity), f.change.stack, f.change.address,
-                                        [r.id for r in RULES].index(f.rule)))
+    return sort_findings([f for c in changes for f in assess(c)])
 
 
 def worst(findings: list[Finding]) -> str | None:

@@ -25,6 +25,7 @@ from tools.tfdouble import force_new
 
 from . import risk
 from .changes import MASK, ResourceChange, ReviewInputError, diff_values
+from .fold import fold
 
 RESOURCE_KINDS = ("resource", "data")
 NOT_SETTINGS = frozenset({"//", "resource", "data", "output"})
@@ -278,7 +279,8 @@ def _settings_changes(stack: str, base: dict, head: dict) -> list[ResourceChange
 def diff_trees(base: dict[str, dict], head: dict[str, dict]) -> SynthDiff:
     """Diff every stack present on either side; stacks sorted by name."""
     stacks = [diff_stack(name, base.get(name), head.get(name)) for name in sorted(set(base) | set(head))]
-    return SynthDiff(stacks, risk.assess_all([c for s in stacks for c in s.changes]))
+    changes = [c for s in stacks for c in s.changes]
+    return SynthDiff(stacks, fold(risk.assess_all(changes), changes))
 
 
 def diff_dirs(base: Path | str, head: Path | str) -> SynthDiff:

@@ -101,10 +101,14 @@ def test_a_removed_model_in_a_plan_is_one_finding_its_grants_matched_by_e_mail()
     email = "ml-prod-embeddings@my-project.iam.gserviceaccount.com"
     sa = change("google_service_account", ["delete"], {"email": email, "member": f"serviceAccount:{email}"}, None,
                 name="model-embeddings_identity_default_A3307015")
-    grants = [change(t, ["delete"], {"role": role, "member": f"serviceAccount:{email}"}, None, name=name) for t, role, name in (
-        ("google_project_iam_member", "roles/logging.logWriter", "model-embeddings_identity_role-logging_394061E7"),
-        ("google_secret_manager_secret_iam_member", "roles/secretmanager.secretAccessor", "cache_connect-embeddings_F2"),
-        ("google_storage_bucket_iam_member", "roles/storage.objectViewer", "models_read-read-embeddings_5F8DD67B"))]
+    grants = [change(t, ["delete"], {"role": role, "member": member}, None, name=name) for t, role, name, member in (
+        ("google_project_iam_member", "roles/logging.logWriter", "model-embeddings_identity_role-logging_394061E7",
+         f"serviceAccount:{email}"),
+        ("google_storage_bucket_iam_member", "roles/storage.objectViewer", "models_read-read-embeddings_5F8DD67B",
+         f"serviceAccount:{email}"),
+        # an offline plan's fake member: found by its name (cache/connect-<model>-...)
+        ("google_secret_manager_secret_iam_member", "roles/secretmanager.secretAccessor",
+         "cache_connect-embeddings-auth-us-central1_39C3F678", "fake-0a1b2c3d"))]
     group = change("google_compute_region_instance_group_manager", ["delete"], {"name": "g"}, None,
                    name="model-embeddings_fleet-us-central1_group_F37D37E1")
     other = change("google_project_iam_member", ["delete"], {"role": "roles/viewer", "member": "user:a@example.com"},

@@ -8,7 +8,9 @@
   path ``model-<name>/...``, logical id ``model-<name>_...``) when every change under it is a
   delete becomes one ``model-removed`` finding at the worst severity among them; a model
   removed while exactly one model of the same stack is added is ``model-renamed``, and the new
-  model's findings fold into it too.
+  model's findings fold into it too. Deleted grants named after a removed model
+  (``cache/connect-<model>-auth``) fold into it as well, for plans that cannot tell whose
+  account a member is (offline plans hold fake e-mails).
 
 Folding only merges rows: the details still list every resource.
 """
@@ -87,6 +89,14 @@ def model_of(change: ResourceChange) -> str | None:
     return match[1] if match else None
 
 
+def _named_after(change: ResourceChange, model: str) -> bool:
+    """A grant whose construct path (or logical id) names the model (``cache/connect-<model>-auth``,
+    ``models/read-<model>``): how grants to a removed model's account are found when the plan
+    cannot tell whose account a member is (offline plans: fake e-mails)."""
+    where = change.construct_path or change.address.split(".", 1)[-1]
+    return re.search(rf"(?:^|[-_/]){re.escape(model)}(?:[-_/]|$)", where) is not None
+
+
 def _kind(change: ResourceChange) -> str:
     if IAM_TYPE.search(change.type):
         return "grant"
@@ -124,6 +134,8 @@ def _fold_models(findings: list[Finding], changes: list[ResourceChange]) -> list
     for f in findings:
         key = (f.change.stack, model_of(f.change) or "")
         key = next((old for old, new in renames.items() if new == key), key)
+        if key not in removed and IAM_TYPE.search(f.change.type) and f.change.action in DESTROYING:
+            key = next((k for k in removed if k[0] == f.change.stack and _named_after(f.change, k[1])), key)
         (folded.setdefault(key, []) if key in removed else kept).append(f)
     for key in removed:
         stack, model = key

@@ -131,15 +131,25 @@ def severity_summary(findings: list[Finding]) -> str:
     return ", ".join(parts) or "—"
 
 
+def flagged_rows(findings: list[Finding]) -> list[dict]:
+    """One row per flagged change (what the table shows; ``--findings`` writes them as JSON)."""
+    return [{"severity": severity, "stack": c.stack, "action": ACTION_LABEL.get(c.action, c.action),
+             "address": c.address, "construct_path": c.construct_path, "why": "; ".join(messages)}
+            for c, severity, messages in group_by_change(findings)]
+
+
 def findings_table(findings: list[Finding]) -> list[str]:
+    """The flagged-changes table, between ``<!-- flagged -->`` markers (the PR comment shows one
+    table over all reports instead, see comment.py)."""
     if not findings:
-        return ["**No flagged changes.**", ""]
-    lines = [f"**Flagged changes** ({severity_summary(findings)})", "",
+        return ["<!-- flagged -->", "**No flagged changes.**", "<!-- /flagged -->", ""]
+    lines = ["<!-- flagged -->", f"**Flagged changes** ({severity_summary(findings)})", "",
              "| risk | stack | action | address | why |", "|---|---|---|---|---|"]
-    for c, severity, messages in group_by_change(findings):
+    for r in flagged_rows(findings):
+        construct = f" ({code(r['construct_path'])})" if r["construct_path"] else ""
         lines.append("| " + " | ".join(cell(x) for x in (
-            BADGE[severity], code(c.stack), ACTION_LABEL.get(c.action, c.action), where(c), "; ".join(messages))) + " |")
-    return lines + [""]
+            BADGE[r["severity"]], code(r["stack"]), r["action"], code(r["address"]) + construct, r["why"])) + " |")
+    return lines + ["", "<!-- /flagged -->", ""]
 
 
 def _details(summary: str, body: list[str]) -> list[str]:

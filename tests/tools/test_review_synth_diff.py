@@ -402,3 +402,25 @@ def test_grants_of_a_new_service_account_are_one_finding():
         ("medium", "iam-change", "google_service_account.model-resnet_identity_default_A1")]
     assert diff.findings[0].message == ("new service account with 3 grant(s): roles/logging.logWriter, "
                                         "roles/monitoring.metricWriter, roles/secretmanager.secretAccessor")
+
+
+def test_create_before_destroy_of_a_dependent_makes_a_replacement_create_first():
+    """Terraform propagates create_before_destroy to what a resource depends on: a cache that a
+    template (create_before_destroy) references is created first too, and with a fixed name the
+    API refuses the second instance."""
+    base = base_stack()
+    base["resource"]["google_compute_instance_template"] = {"t_1": res(
+        "model-resnet/fleet/template", name_prefix="ml-dev-resnet-", lifecycle={"create_before_destroy": True},
+        metadata={"cache-host": "${google_redis_instance.cache_redis_EF.host}"})}
+    del base["resource"]["google_redis_instance"]["cache_redis_EF"]["lifecycle"]
+    head = copy.deepcopy(base)
+    head["resource"]["google_redis_instance"]["cache_redis_EF"]["tier"] = "STANDARD_HA"
+
+    diff = diff_trees({STACK: base}, {STACK: head})
+
+    cache = by_address(diff, "google_redis_instance.cache_redis_EF")
+    assert (cache.action, cache.order, cache.forced_by) == ("replace", "create, delete", ("tier",))
+    assert [(f.rule, f.change.address) for f in diff.findings] == [
+        ("stateful-destroyed", "google_redis_instance.cache_redis_EF"),
+        ("name-collision", "google_redis_instance.cache_redis_EF")]
+    assert diff.findings[1].message.startswith("replaced create-before-destroy under the same name `ml-dev-cache`")

@@ -137,6 +137,16 @@ def _backend_changed(c: ResourceChange) -> list[str]:
     return []
 
 
+def _same_name_created_first(c: ResourceChange) -> list[str]:
+    name = (c.before or {}).get("name") if isinstance(c.before, dict) else None
+    if (c.action == "replace" and c.create_first and isinstance(name, str) and name and "${" not in name
+            and isinstance(c.after, dict) and c.after.get("name") == name):
+        return [f"replaced create-before-destroy under the same name `{name}`: the API refuses a second one with "
+                "that name while the old one exists, so the apply fails part-way (change the name with the "
+                "replacement, or let Terraform destroy first)"]
+    return []
+
+
 def _iam_roles_members(value: Any) -> tuple[set[str], set[str]]:
     roles, members = set(), set()
     if not isinstance(value, dict):
@@ -399,6 +409,8 @@ RULES: tuple[Rule, ...] = (
     Rule("firewall-deny-removed", HIGH, "google_compute_firewall", "an ingress deny rule is deleted",
          _firewall_deny_removed),
     Rule("backend-changed", HIGH, "terraform block (synth diff)", "the state backend changes", _backend_changed),
+    Rule("name-collision", HIGH, "any named resource", "replaced create-before-destroy (its own lifecycle or a "
+         "dependent's) while keeping its name", _same_name_created_first),
     Rule("stack-removed", MEDIUM, "whole stacks (synth diff)", "a stack disappears from the app", _stack_removed),
     Rule("renamed", MEDIUM, "any (synth diff)", "a logical id changes with the same body (= replace)", _renamed),
     Rule("protection-lowered", MEDIUM, "any", "prevent_destroy removed, deletion_protection off, force_destroy on",

@@ -192,7 +192,7 @@ def diff_stack(name: str, base: dict | None, head: dict | None) -> StackDiff:
             changes.append(ResourceChange(name, address, after.type, "replace" if forced else "update", before.body,
                                           after.body, after.path or before.path, attributes,
                                           reason=_forced_reason(forced, after.body), forced_by=forced,
-                                          create_first=bool(forced) and _lifecycle(after.body, "create_before_destroy")))
+                                          create_first=bool(forced) and created_first(address, new)))
     for previous, address in sorted(moved.items()):
         before, after = removed[previous], added[address]
         changes.append(ResourceChange(name, address, after.type, "move", before.body, after.body, after.path,
@@ -232,6 +232,24 @@ def forced_by(resource_type: str, before: dict, after: dict) -> tuple[str, ...]:
 def _lifecycle(body: dict, key: str) -> bool:
     lifecycle = body.get("lifecycle") if isinstance(body, dict) else None
     return isinstance(lifecycle, dict) and lifecycle.get(key) is True
+
+
+def created_first(address: str, resources: dict[str, _Resource]) -> bool:
+    """Whether Terraform replaces `address` create-before-destroy: its own lifecycle says so, or a
+    resource that depends on it (through references or depends_on, transitively) does -
+    Terraform propagates create_before_destroy to every dependency."""
+    texts = {a: json.dumps(r.body) for a, r in resources.items()}
+    seen, pending = {address}, [address]
+    while pending:
+        current = pending.pop()
+        if _lifecycle(resources[current].body, "create_before_destroy"):
+            return True
+        reference = re.compile(rf"(?<![\w.-]){re.escape(current)}(?![\w-])")
+        for other, text in texts.items():
+            if other not in seen and reference.search(text):
+                seen.add(other)
+                pending.append(other)
+    return False
 
 
 def _forced_reason(forced: tuple[str, ...], body: dict) -> str | None:

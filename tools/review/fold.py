@@ -106,12 +106,8 @@ def _kind(change: ResourceChange) -> str:
 def _summary(model_changes: list[ResourceChange], findings: list[Finding]) -> str:
     """``3 grants, 1 autoscaler, ...``: the model's resources and the grants folded into its account."""
     found = {id(c): c for c in model_changes}
-    pending = list(findings)
-    while pending:
-        f = pending.pop()
-        pending += f.folded
-        if f.change.type != "model" and f.change.action in DESTROYING:
-            found[id(f.change)] = f.change
+    found |= {id(g.change): g.change for f in findings for g in f.with_folded()
+              if g.change.type != "model" and g.change.action in DESTROYING}
     counts = Counter(_kind(c) for c in found.values())
     return ", ".join(f"{n} {kind}{'s' if n > 1 else ''}" for kind, n in sorted(counts.items()))
 

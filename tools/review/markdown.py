@@ -281,10 +281,7 @@ def render_plan_report(report: PlanReport, title: str = "Terraform plan") -> str
 def badges(findings: list[Finding]) -> dict[int, str]:
     """id(change) -> the severity its row shows, for changes folded into another finding too."""
     found: dict[int, str] = {}
-    pending = list(findings)
-    while pending:
-        f = pending.pop()
-        pending += f.folded
+    for f in (g for finding in findings for g in finding.with_folded()):
         current = found.get(id(f.change))
         if current is None or SEVERITIES.index(f.severity) < SEVERITIES.index(current):
             found[id(f.change)] = f.severity

@@ -17,7 +17,7 @@ import ipaddress
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from .changes import UNKNOWN, ResourceChange, get_path
 
@@ -85,6 +85,12 @@ class Finding:
     change: ResourceChange
     message: str
     folded: tuple[Finding, ...] = ()
+
+    def with_folded(self) -> Iterator[Finding]:
+        """This finding and every finding folded into it, at any depth."""
+        yield self
+        for f in self.folded:
+            yield from f.with_folded()
 
 
 # ---------------------------------------------------------------------------------------------

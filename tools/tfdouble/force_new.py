@@ -29,7 +29,7 @@ from functools import cache
 from typing import Any, Callable, Iterator
 
 from . import catalog
-from .cty import Unknown
+from .cty import Unknown, is_known
 
 Step = str | int
 Path = tuple[Step, ...]
@@ -80,16 +80,6 @@ def rules_for(type_name: str) -> TypeRules | None:
 # values
 
 
-def _unknown(value: Any) -> bool:
-    if isinstance(value, Unknown):
-        return True
-    if isinstance(value, dict):
-        return any(_unknown(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_unknown(v) for v in value)
-    return False
-
-
 def _normal(value: Any) -> Any:
     """Comparable form: zero values and null are one value; numbers compare by value."""
     if value in (None, "", 0, False, [], {}) and not isinstance(value, Unknown):
@@ -107,7 +97,7 @@ def _normal(value: Any) -> Any:
 
 def differs(old: Any, new: Any) -> bool:
     """Whether a force-new attribute changes (SDKv2: a change to unknown counts)."""
-    return _unknown(new) or _normal(old) != _normal(new)
+    return not is_known(new) or _normal(old) != _normal(new)
 
 
 def _version(value: Any) -> float | None:
@@ -179,7 +169,7 @@ def _walk(rules: TypeRules, old: Any, new: Any, dotted: str, steps: Path,
             # not force-new itself, but rules inside (a block the schema dump calls an attribute)
             yield from _block(rules, path, before, after, here, is_set)
         rule = conditional.get(path)
-        if rule and not _unknown(after) and CONDITIONS[rule](before, after):
+        if rule and is_known(after) and CONDITIONS[rule](before, after):
             yield (*steps, REPORTED_AT[rule]) if rule in REPORTED_AT else here
 
 

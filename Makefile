@@ -11,7 +11,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export CHECKPOINT_DISABLE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup synth synth-examples lint scan test test-fast plan-offline bench clean
+.PHONY: help setup synth synth-examples lint scan test test-fast plan-offline review force-new-data bench clean
 
 help:
 	@echo "make synth         set up .venv and synthesize every environment into cdktf.out/ (ENV=dev narrows)"
@@ -20,6 +20,8 @@ help:
 	@echo "make synth-examples  synthesize the seed designs (examples/*.toml) into cdktf.out.examples/"
 	@echo "make plan-offline  synth, then terraform init/validate/plan every stack offline (no credentials)"
 	@echo "make scan          synth everything, then checkov over every stack (zero failed checks; skips in .checkov.yaml)"
+	@echo "make review        the pull-request review locally: synth-diff, offline plan, plan report against REVIEW_BASE (origin/main)"
+	@echo "make force-new-data  regenerate tools/tfdouble's replacement rules from FORCE_NEW_SOURCE (the provider's force-new data)"
 	@echo "make bench         synth benchmark: naive vs fast import of the google bindings, suite import cost, scale series"
 
 # jsii prints Node 20's end-of-life banner when its runtime starts; the .pth file silences it for
@@ -65,6 +67,21 @@ test-fast: $(VENV)/.installed
 
 plan-offline: synth
 	$(BIN)/python -m tools.plan_offline
+
+# The review CI posts, for this checkout against REVIEW_BASE (exit 3 on a high-risk change).
+REVIEW_BASE ?= origin/main
+REVIEW_DIR  := .tfharness/review-local
+review: synth
+	rm -rf $(REVIEW_DIR) && mkdir -p $(REVIEW_DIR)/base
+	git archive $(REVIEW_BASE) | tar -x -C $(REVIEW_DIR)/base
+	cd $(REVIEW_DIR)/base && CDKTF_OUTDIR=$(CURDIR)/$(REVIEW_DIR)/base-out $(CURDIR)/$(BIN)/python main.py
+	$(BIN)/python -m tools.review synth-diff $(REVIEW_DIR)/base-out cdktf.out --fail-on none
+	$(BIN)/python -m tools.review offline-plan $(REVIEW_DIR)/base-out cdktf.out --out $(REVIEW_DIR)/plans
+	$(BIN)/python -m tools.review plan-report $(REVIEW_DIR)/plans/*/plan.json --fail-on high
+
+FORCE_NEW_SOURCE ?= ../shared/terraform/google-6.50.0.force-new.json.gz
+force-new-data: $(VENV)/.installed
+	$(BIN)/python -m tools.tfdouble.force_new_data $(FORCE_NEW_SOURCE)
 
 bench: $(VENV)/.installed
 	$(BIN)/python -m bench.bench_synth --suite

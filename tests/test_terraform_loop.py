@@ -14,6 +14,7 @@ import pytest
 
 from tests import terraform_loop
 from tests.conftest import new_stack, synth
+from tests.tools.conftest import require
 from tools.tfdouble import harness
 
 REPO = Path(__file__).resolve().parents[1]
@@ -71,7 +72,13 @@ def run_pytest(project: Path, *args: str, **env: str) -> subprocess.CompletedPro
                           cwd=project, env=environ, capture_output=True, text=True, timeout=300)
 
 
-needs_terraform = pytest.mark.skipif(not harness.terraform_available(), reason=harness.UNAVAILABLE_REASON)
+@pytest.fixture
+def terraform_required() -> None:
+    """Skip without terraform on a developer machine, fail in CI (tests/tools/conftest.py)."""
+    require(harness.terraform_available(), harness.UNAVAILABLE_REASON)
+
+
+needs_terraform = pytest.mark.usefixtures("terraform_required")
 
 
 @pytest.mark.slow

@@ -284,7 +284,6 @@ def test_plan_stream_reads_diagnostics_and_change_summary():
 @pytest.mark.parametrize("stage", ["plan only", "validate first"])
 @pytest.mark.terraform
 @pytest.mark.slow
-@pytest.mark.skipif(not harness.terraform_available(), reason=harness.UNAVAILABLE_REASON)
 def test_broken_stack_among_good_ones_is_reported_with_its_test_ids(tmp_path, stage):
     synthesized = [("tests/a.py::test_good", network_stack("a")),
                    ("tests/b.py::test_broken", broken_stack()),
@@ -311,7 +310,6 @@ def test_broken_stack_among_good_ones_is_reported_with_its_test_ids(tmp_path, st
 
 @pytest.mark.terraform
 @pytest.mark.slow
-@pytest.mark.skipif(not harness.terraform_available(), reason=harness.UNAVAILABLE_REASON)
 def test_plan_time_error_is_attributed_and_unmergeable_stacks_are_checked_alone(tmp_path):
     needs_object = network_stack("v")
     needs_object["variable"] = {"settings": {"type": "object({size = number})"}}  # no placeholder
@@ -330,7 +328,6 @@ def test_plan_time_error_is_attributed_and_unmergeable_stacks_are_checked_alone(
 
 @pytest.mark.terraform
 @pytest.mark.slow
-@pytest.mark.skipif(not harness.terraform_available(), reason=harness.UNAVAILABLE_REASON)
 def test_one_by_one_finds_the_same_failures(tmp_path):
     synthesized = [("t::good", network_stack()), ("t::broken", broken_stack())]
 

@@ -10,12 +10,10 @@ from pathlib import Path
 import pytest
 
 from tools import plan_offline
-from tools.tfdouble import harness
 
 pytestmark = [
     pytest.mark.terraform,
     pytest.mark.slow,
-    pytest.mark.skipif(not harness.terraform_available(), reason=harness.UNAVAILABLE_REASON),
 ]
 
 STACK = {

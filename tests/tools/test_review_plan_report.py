@@ -88,8 +88,6 @@ def save(plans: Path, stack: str, plan: dict, config: dict) -> Path:
 @pytest.fixture(scope="module")
 def plans(tmp_path_factory) -> dict[str, Path]:
     """create / update / delete / replace plans of the same resources, from one working dir."""
-    if not harness.terraform_available():
-        pytest.skip(harness.UNAVAILABLE_REASON)
     root = tmp_path_factory.mktemp("review-plans")
     out = root / "plans"
     # A private harness home: the shared .tfharness mirror may be rewritten by a concurrent run
@@ -148,11 +146,12 @@ def test_update_after_apply_is_risk_flagged(plans, capsys):
 
     assert code == 3
     assert err.strip() == "review plan-report: 2 change(s) at or above high risk (--fail-on high)"
-    assert "| `ml-update` | 0 | 5 | 0 | 0 | 🔴 2 high, 🟠 2 medium |" in out
+    assert "| `ml-update` | 0 | 4 | 1 | 0 | 🔴 2 high, 🟠 2 medium |" in out
     assert findings(plans["update"]) == [
         ("high", "firewall-open", "google_compute_firewall.hc"),
         ("high", "firewall-widened", "google_compute_firewall.hc"),
-        ("high", "iam-high", "google_project_iam_member.fleet_logs"),
+        ("high", "iam-high", "google_project_iam_member.fleet_logs"),  # primitive role
+        ("high", "iam-high", "google_project_iam_member.fleet_logs"),  # role is force-new: replaced
         ("medium", "autoscaler-lowered", "google_compute_region_autoscaler.fleet"),
         ("medium", "url-map-traffic", "google_compute_url_map.lb")]
     assert "ingress open to the internet (0.0.0.0/0) on tcp:22, tcp:8080; ingress widened: new ports tcp:22" in out
@@ -184,7 +183,8 @@ def test_replace_by_request_is_high(plans, capsys):
     assert "| `ml-replace` | 0 | 0 | 2 | 0 | 🔴 2 high |" in out
     assert [f[1:] for f in findings(plans["replace"])] == [
         ("stateful-destroyed", "google_redis_instance.cache"), ("stateful-destroyed", "google_storage_bucket.models")]
-    assert "- **replace** 🔴 `google_storage_bucket.models` (`models/bucket`): replacement requested (-replace)" in out
+    assert ("- **replace** (delete, create) 🔴 `google_storage_bucket.models` (`models/bucket`): "
+            "replacement requested (-replace)") in out
 
 
 def test_sensitive_values_from_state_never_reach_the_report(plans, capsys):
@@ -205,7 +205,7 @@ def test_multi_stack_report_sorted_with_totals(plans, capsys):
     rows = [line for line in out.splitlines() if line.startswith("| `ml-") or line.startswith("| **total**")]
     assert [row.split("|")[1].strip() for row in rows] == [
         "`ml-create`", "`ml-delete`", "`ml-replace`", "`ml-update`", "**total**"]
-    assert rows[-1] == "| **total** | **6** | **5** | **2** | **2** | 🔴 6 high, 🟠 4 medium |"
+    assert rows[-1] == "| **total** | **6** | **4** | **3** | **2** | 🔴 6 high, 🟠 4 medium |"
     assert out.count("<details>") == 4
 
 
@@ -257,8 +257,6 @@ def test_missing_file_is_a_one_line_error(tmp_path, capsys, plans):
 
 
 def test_offline_plan_applies_base_then_plans_head(tmp_path, capsys, monkeypatch):
-    if not harness.terraform_available():
-        pytest.skip(harness.UNAVAILABLE_REASON)
     monkeypatch.setenv("TFDOUBLE_HOME", str(tmp_path / "tfdouble-home"))  # private mirror (see `plans`)
     for side, config in (("base", BASE), ("head", updated())):
         (tmp_path / side / "stacks" / "ml-serving-test").mkdir(parents=True)
@@ -271,13 +269,15 @@ def test_offline_plan_applies_base_then_plans_head(tmp_path, capsys, monkeypatch
 
     assert code == 0
     assert capsys.readouterr().out.splitlines() == [
-        "ml-serving-test: base applied, plan 0 to add, 5 to change, 0 to destroy (0 replaced)",
+        "ml-serving-test: base applied, plan 1 to add, 4 to change, 1 to destroy (1 replaced)",
+        "  google_project_iam_member.fleet_logs: delete, create (forced by role)",
         "ml-serving-gone: only in base, not planned (removed from the app)"]
-    assert sorted(p.name for p in (tmp_path / "plans" / "ml-serving-test").iterdir()) == ["cdk.tf.json", "plan.json"]
+    written = sorted(p.name for p in (tmp_path / "plans" / "ml-serving-test").iterdir())
+    assert written == ["base.cdk.tf.json", "cdk.tf.json", "plan.json"]
     report = build_report([tmp_path / "plans" / "ml-serving-test" / "plan.json"])
     assert {c.address: c.action for c in report.stacks[0].changes} == {
         "google_compute_firewall.hc": "update", "google_compute_region_autoscaler.fleet": "update",
-        "google_compute_url_map.lb": "update", "google_project_iam_member.fleet_logs": "update",
+        "google_compute_url_map.lb": "update", "google_project_iam_member.fleet_logs": "replace",
         "google_storage_bucket.models": "update"}
     assert report.stacks[0].changes[0].construct_path == "network/allow-health-checks"
 

@@ -290,3 +290,137 @@ def test_rendered_synth_diff_snapshot(tmp_path, capsys, snapshot):
 
     assert code == 3
     assert out == snapshot(extension_class=MarkdownSnapshot)
+
+
+# ---------------------------------------------------------------------------------------------
+# less noise: one finding per removed model, names of secrets shown, long strings diffed by line
+
+
+def with_model(stack: dict, model: str) -> dict:
+    """A model's resources as ModelService lays them out: identity + grants, fleet, autoscaler,
+    and grants outside the model (cache secrets, model bucket) to its service account."""
+    stack = copy.deepcopy(stack)
+    r = stack["resource"]
+    sa = f"model-{model}_identity_default_A1"
+    member = f"${{google_service_account.{sa}.member}}"
+    r.setdefault("google_service_account", {})[sa] = res(f"model-{model}/identity/default", account_id=f"ml-dev-{model}")
+    r.setdefault("google_project_iam_member", {}).update({
+        f"model-{model}_identity_role-logging_B{i}": res(f"model-{model}/identity/role-{role}", role=f"roles/{role}",
+                                                         member=member, project="p")
+        for i, role in enumerate(("logging.logWriter", "monitoring.metricWriter"))})
+    r.setdefault("google_secret_manager_secret_iam_member", {})[f"cache_connect-{model}-auth_C1"] = res(
+        f"cache/connect-{model}-auth", role="roles/secretmanager.secretAccessor", member=member,
+        secret_id="${google_secret_manager_secret.s.id}")
+    r.setdefault("google_compute_region_instance_group_manager", {})[f"model-{model}_fleet_group_D1"] = res(
+        f"model-{model}/fleet/group", name=f"ml-dev-{model}", base_instance_name=model, region="us-central1",
+        version=[{"instance_template": "${google_compute_instance_template.t.self_link_unique}"}])
+    r.setdefault("google_compute_region_autoscaler", {})[f"model-{model}_autoscaler_E1"] = res(
+        f"model-{model}/autoscaler", name=f"ml-dev-{model}-as", target="x",
+        autoscaling_policy=[{"min_replicas": 1, "max_replicas": 3}])
+    return stack
+
+
+def test_a_removed_model_is_one_finding_with_its_grants_folded_in(tmp_path, capsys):
+    write_tree(tmp_path / "base", {STACK: with_model(base_stack(), "resnet")})
+    write_tree(tmp_path / "head", {STACK: base_stack()})
+
+    code, out, err = run(capsys, tmp_path / "base", tmp_path / "head", "--fail-on", "high")
+
+    assert code == 3 and err.strip() == "review synth-diff: 1 change(s) at or above high risk (--fail-on high)"
+    flagged = [line for line in out.splitlines() if line.startswith("| 🔴") or line.startswith("| 🟠")]
+    assert flagged == [
+        "| 🔴 high | `ml-serving-dev` | delete | `model-resnet` | model `resnet` removed: its serving capacity and "
+        "identity go; destroys 1 autoscaler, 3 grants, 1 instance group, 1 service account |"]
+    assert "**Removed** (6)" in out  # the details still list every resource
+
+
+def test_a_renamed_model_is_one_finding():
+    diff = diff_trees({STACK: with_model(base_stack(), "resnet")}, {STACK: with_model(base_stack(), "resnet50")})
+
+    (finding,) = diff.findings
+    assert (finding.severity, finding.rule, finding.change.address) == ("high", "model-renamed", "model-resnet")
+    assert finding.message.startswith("model `resnet` renamed to `resnet50`: every resource of the model is destroyed")
+
+
+def test_grants_of_a_deleted_service_account_fold_into_it():
+    base = base_stack()
+    member = "${google_service_account.ops_sa_1.member}"
+    base["resource"]["google_service_account"] = {"ops_sa_1": res("ops/sa", account_id="ml-dev-ops")}
+    base["resource"]["google_project_iam_member"] = {
+        "ops_logs_2": res("ops/logs", role="roles/logging.logWriter", member=member, project="p"),
+        "ops_other_3": res("ops/other", role="roles/logging.logWriter", member="user:someone@example.com", project="p")}
+
+    diff = diff_trees({STACK: base}, {STACK: base_stack()})
+
+    assert [(f.rule, f.change.address) for f in diff.findings] == [
+        ("iam-high", "google_project_iam_member.ops_other_3"), ("stateful-destroyed", "google_service_account.ops_sa_1")]
+    assert diff.findings[1].message.endswith("; its 1 grant(s) go with it (roles/logging.logWriter)")
+
+
+def test_the_name_of_a_secret_is_shown_its_value_is_not(tmp_path, capsys):
+    base, head = base_stack(), base_stack()
+    base["resource"]["google_secret_manager_secret"] = {"s_1": res("cache/auth-secret", secret_id="ml-dev-cache-auth")}
+    head["resource"]["google_secret_manager_secret"] = {"s_1": res("cache/auth-secret", secret_id="ml-dev-cache-auth-2")}
+    head["resource"]["google_secret_manager_secret_version"]["cache_auth_01"]["secret_data"] = "plain-text-secret"
+    write_tree(tmp_path / "base", {STACK: base})
+    write_tree(tmp_path / "head", {STACK: head})
+
+    _, out, _ = run(capsys, tmp_path / "base", tmp_path / "head")
+
+    assert '`secret_id`: `"ml-dev-cache-auth"` → `"ml-dev-cache-auth-2"`' in out
+    assert "plain-text-secret" not in out and "  - `secret_data`: `(sensitive)` → `(sensitive)`" in out
+
+
+def test_long_strings_are_diffed_line_by_line(tmp_path, capsys):
+    declaration = "spec:\n  containers:\n  - name: model-server\n    image: \"r/resnet:{}\"\n    env:\n" + "".join(
+        f"    - name: VAR_{i}\n      value: \"{i}\"\n" for i in range(20))
+    base, head = base_stack(), base_stack()
+    base["resource"]["google_compute_instance_template"] = {"t_1": res(
+        "model-resnet/fleet/template", metadata={"gce-container-declaration": declaration.format("1.0.0")})}
+    head["resource"]["google_compute_instance_template"] = {"t_1": res(
+        "model-resnet/fleet/template", metadata={"gce-container-declaration": declaration.format("1.1.0")})}
+    write_tree(tmp_path / "base", {STACK: base})
+    write_tree(tmp_path / "head", {STACK: head})
+
+    _, out, _ = run(capsys, tmp_path / "base", tmp_path / "head")
+
+    assert ("  - `metadata.gce-container-declaration`: changed lines\n"
+            "    ```diff\n"
+            "    @@ -3,3 +3,3 @@\n"
+            "       - name: model-server\n"
+            "    -    image: \"r/resnet:1.0.0\"\n"
+            "    +    image: \"r/resnet:1.1.0\"\n"
+            "         env:\n"
+            "    ```\n") in out
+    assert "chars)" not in out  # not cut
+
+
+def test_grants_of_a_new_service_account_are_one_finding():
+    diff = diff_trees({STACK: base_stack()}, {STACK: with_model(base_stack(), "resnet")})
+
+    assert [(f.severity, f.rule, f.change.address) for f in diff.findings] == [
+        ("medium", "iam-change", "google_service_account.model-resnet_identity_default_A1")]
+    assert diff.findings[0].message == ("new service account with 3 grant(s): roles/logging.logWriter, "
+                                        "roles/monitoring.metricWriter, roles/secretmanager.secretAccessor")
+
+
+def test_create_before_destroy_of_a_dependent_makes_a_replacement_create_first():
+    """Terraform propagates create_before_destroy to what a resource depends on: a cache that a
+    template (create_before_destroy) references is created first too, and with a fixed name the
+    API refuses the second instance."""
+    base = base_stack()
+    base["resource"]["google_compute_instance_template"] = {"t_1": res(
+        "model-resnet/fleet/template", name_prefix="ml-dev-resnet-", lifecycle={"create_before_destroy": True},
+        metadata={"cache-host": "${google_redis_instance.cache_redis_EF.host}"})}
+    del base["resource"]["google_redis_instance"]["cache_redis_EF"]["lifecycle"]
+    head = copy.deepcopy(base)
+    head["resource"]["google_redis_instance"]["cache_redis_EF"]["tier"] = "STANDARD_HA"
+
+    diff = diff_trees({STACK: base}, {STACK: head})
+
+    cache = by_address(diff, "google_redis_instance.cache_redis_EF")
+    assert (cache.action, cache.order, cache.forced_by) == ("replace", "create, delete", ("tier",))
+    assert [(f.rule, f.change.address) for f in diff.findings] == [
+        ("stateful-destroyed", "google_redis_instance.cache_redis_EF"),
+        ("name-collision", "google_redis_instance.cache_redis_EF")]
+    assert diff.findings[1].message.startswith("replaced create-before-destroy under the same name `ml-dev-cache`")

@@ -1,7 +1,7 @@
 """The offline Terraform harness, end to end: the real terraform CLI against the provider double.
 
 Every test here runs terraform; without a `terraform` binary on PATH they are skipped with a
-reason. Terraform-behaviour tests use hand-written Terraform JSON (cheap, explicit); one test
+reason (they fail under CI=true, see conftest.py). Terraform-behaviour tests use hand-written Terraform JSON (cheap, explicit); one test
 goes through cdktf to prove synthesized stacks plan.
 """
 
@@ -20,7 +20,6 @@ from tools.tfdouble import harness, mirror
 pytestmark = [
     pytest.mark.terraform,
     pytest.mark.slow,
-    pytest.mark.skipif(not harness.terraform_available(), reason=harness.UNAVAILABLE_REASON),
 ]
 
 PROJECT, REGION = "my-project", "europe-west1"
@@ -196,7 +195,7 @@ def test_plans_contain_create_update_delete_and_replace(offline):
     tf.apply()
     edited = google_config(google_compute_global_address=None,
                            google_compute_router={"router": {"name": "r1", "network": "${google_compute_network.net.name}"}})
-    _net(edited)["description"] = "now described"
+    _net(edited)["mtu"] = 1500  # updatable in place (description would replace the network)
     tf.write_config(edited)
 
     plan_json = tf.plan(replace=["google_compute_subnetwork.sub"])
@@ -209,6 +208,117 @@ def test_plans_contain_create_update_delete_and_replace(offline):
     assert harness.summarize(plan_json) == {"add": 2, "change": 1, "destroy": 2, "replace": 1, "import": 0}
 
 
+# --------------------------------------------------------------------------------------------
+# replacements: the double answers RequiresReplace as the real provider does (force_new.py)
+
+CERT = "google_compute_managed_ssl_certificate"
+
+
+def replacement_config(**overrides: Any) -> dict[str, Any]:
+    """A cache, a managed certificate and an instance template (create_before_destroy), a node pool."""
+    values = {"tier": "BASIC", "memory": 1, "version": "REDIS_7_2", "domains": ["a.example.com"],
+              "labels": {"team": "ml"}, "gpus": 1, "machine": "g2-standard-8", **overrides}
+    return google_config(
+        google_redis_instance={"cache": {"name": "cache", "tier": values["tier"], "memory_size_gb": values["memory"],
+                                         "redis_version": values["version"]}},
+        google_compute_managed_ssl_certificate={"cert": {
+            "name": "cert", "managed": [{"domains": values["domains"]}],
+            "lifecycle": {"create_before_destroy": True}}},
+        google_compute_instance_template={"template": {
+            "name_prefix": "fleet-", "machine_type": "n2-standard-4", "labels": values["labels"],
+            "disk": [{"source_image": "cos-cloud/cos-stable", "boot": True}],
+            "network_interface": [{"subnetwork": "${google_compute_subnetwork.sub.self_link}"}],
+            "lifecycle": {"create_before_destroy": True}}},
+        google_container_node_pool={"pool": {
+            "name": "gpu", "cluster": "projects/p/locations/europe-west1/clusters/c", "location": REGION,
+            "node_config": [{"machine_type": values["machine"],
+                             "guest_accelerator": [{"type": "nvidia-l4", "count": values["gpus"]}]}]}},
+    )
+
+
+@pytest.fixture
+def applied_replacements(offline) -> harness.OfflineTerraform:
+    tf = offline(replacement_config())
+    tf.apply()
+    return tf
+
+
+def test_force_new_change_is_planned_as_delete_then_create(applied_replacements):
+    tf = applied_replacements
+    tf.write_config(replacement_config(tier="STANDARD_HA"))
+
+    cache = changes(tf.plan())["google_redis_instance.cache"]
+
+    assert cache["actions"] == ["delete", "create"]
+    assert ["tier"] in cache["replace_paths"]
+    assert cache["before"]["tier"] == "BASIC" and cache["after"]["tier"] == "STANDARD_HA"
+    # a new instance: what the provider computes is unknown again (host, AUTH string...)
+    assert cache["after_unknown"]["host"] is True and cache["after_unknown"]["id"] is True
+    assert "forces replacement" in tf.last_plan.stdout
+
+
+def test_create_before_destroy_replacement_is_planned_as_create_then_delete(applied_replacements):
+    tf = applied_replacements
+    tf.write_config(replacement_config(domains=["b.example.com"]))
+
+    cert = changes(tf.plan())[f"{CERT}.cert"]
+
+    assert cert["actions"] == ["create", "delete"]
+    assert ["managed", 0, "domains"] in cert["replace_paths"]
+
+
+def test_changes_the_provider_makes_in_place_stay_updates(applied_replacements):
+    tf = applied_replacements
+    tf.write_config(replacement_config(memory=4, version="REDIS_7_2", machine="g2-standard-16"))
+
+    plan_json = tf.plan()
+
+    assert changes(plan_json)["google_redis_instance.cache"]["actions"] == ["update"]
+    assert changes(plan_json)["google_container_node_pool.pool"]["actions"] == ["update"]
+    assert not changes(plan_json)["google_redis_instance.cache"].get("replace_paths")
+    assert harness.summarize(plan_json)["replace"] == 0
+
+
+def test_nested_and_conditional_replacements(applied_replacements):
+    tf = applied_replacements
+    tf.write_config(replacement_config(gpus=2, labels={"team": "ml", "model": "resnet"}, version="REDIS_7_0"))
+
+    by_address = changes(tf.plan())
+
+    pool, template = by_address["google_container_node_pool.pool"], by_address["google_compute_instance_template.template"]
+    assert pool["actions"] == ["delete", "create"]
+    assert ["node_config", 0, "guest_accelerator", 0, "count"] in pool["replace_paths"]
+    assert template["actions"] == ["create", "delete"]  # a label change replaces a template
+    assert ["effective_labels"] in template["replace_paths"]
+    assert ["redis_version"] in by_address["google_redis_instance.cache"]["replace_paths"]  # a downgrade
+
+
+def test_applying_a_replacement_then_planning_again_shows_no_changes(applied_replacements):
+    tf = applied_replacements
+    tf.write_config(replacement_config(tier="STANDARD_HA", domains=["b.example.com"]))
+    tf.plan()
+    tf.apply("plan.bin")
+
+    again = tf.plan()
+
+    assert harness.summarize(again) == {"add": 0, "change": 0, "destroy": 0, "replace": 0, "import": 0}
+
+
+def test_kubernetes_metadata_name_replaces(offline):
+    def namespace(name: str) -> dict[str, Any]:
+        return {
+            "terraform": {"required_providers": {"kubernetes": {"source": "hashicorp/kubernetes", "version": "2.38.0"}}},
+            "provider": {"kubernetes": [{"host": "https://10.0.0.1", "token": "not-a-real-token"}]},
+            "resource": {"kubernetes_namespace_v1": {"ns": {"metadata": [{"name": name, "labels": {"team": "ml"}}]}}}}
+    tf = offline(namespace("serving"))
+    tf.apply()
+    tf.write_config(namespace("serving-v2"))
+
+    change = changes(tf.plan())["kubernetes_namespace_v1.ns"]
+
+    assert change["actions"] == ["delete", "create"] and ["metadata", 0, "name"] in change["replace_paths"]
+
+
 def test_import_block_and_import_command(offline):
     network_id = f"projects/{PROJECT}/global/networks/net1"
     config = google_config(google_compute_subnetwork=None)
@@ -218,6 +328,7 @@ def test_import_block_and_import_command(offline):
     plan_json = tf.plan()
 
     assert changes(plan_json)["google_compute_network.net"]["importing"] == {"id": network_id}
+    assert changes(plan_json)["google_compute_network.net"]["actions"] == ["update"]  # not a replacement
     assert harness.summarize(plan_json)["import"] == 1
     tf.apply("plan.bin")
     assert harness.summarize(tf.plan()) == {"add": 0, "change": 0, "destroy": 0, "replace": 0, "import": 0}
@@ -226,6 +337,7 @@ def test_import_block_and_import_command(offline):
     assert "Import successful" in cli.import_resource("google_compute_network.net", network_id).stdout
     (resource,) = cli.state()["values"]["root_module"]["resources"]
     assert resource["values"]["id"] == network_id
+    assert changes(cli.plan())["google_compute_network.net"]["actions"] == ["update"]
 
 
 # --------------------------------------------------------------------------------------------

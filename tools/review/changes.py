@@ -5,7 +5,8 @@ Both reports turn their input (two synthesized trees, or ``terraform show -json`
 renderer (:mod:`tools.review.markdown`) only ever see this model.
 
 Sensitive values are never rendered: an attribute is masked when any segment of its path is
-named like a secret (:data:`SENSITIVE_NAME`), or when the plan marks it sensitive
+named like a secret (:data:`SENSITIVE_NAME`; names of secrets such as ``secret_id`` are shown),
+or when the plan marks it sensitive
 (``before_sensitive`` / ``after_sensitive``), or when it is a sensitive output.
 """
 
@@ -18,6 +19,8 @@ from typing import Any, Iterator
 
 #: Attribute names whose values are never shown (``secret_data``, ``auth_string``, ``password``...).
 SENSITIVE_NAME = re.compile(r"secret|password|passwd|auth_string|private_key|token|credential", re.IGNORECASE)
+#: ... except names that hold the *name* of a secret, not its value (``secret_id``, ``secret_name``).
+SECRET_NAME = re.compile(r"(?:[a-z0-9_]*_)?secret_(?:id|name)s?", re.IGNORECASE)
 
 #: Action names, in report order. ``replace`` = destroy + create (either order).
 ACTIONS = ("create", "update", "replace", "delete")
@@ -56,6 +59,8 @@ class ResourceChange:
     a create / delete); `attributes` lists what differs (updates and replaces). `construct_path`
     is the cdktf construct path without the stack prefix (``network/default``) when known.
     `previous_address` and `renamed` mark a logical-id rename that Terraform sees as a replace.
+    A replace forced by the provider names the arguments in `forced_by`; `create_first` says the
+    new object is created before the old one is destroyed (``create_before_destroy``).
     """
 
     stack: str
@@ -69,6 +74,15 @@ class ResourceChange:
     previous_address: str | None = None
     renamed: bool = False
     reason: str | None = None
+    forced_by: tuple[str, ...] = ()
+    create_first: bool = False
+
+    @property
+    def order(self) -> str:
+        """``delete, create`` or ``create, delete`` for a replace (Terraform's action order), else ""."""
+        if self.action != "replace":
+            return ""
+        return "create, delete" if self.create_first else "delete, create"
 
 
 def path_text(path: Path) -> str:
@@ -84,8 +98,13 @@ def path_text(path: Path) -> str:
     return text
 
 
+def sensitive_name(name: str) -> bool:
+    """True for attribute names whose value is a secret (``secret_data``), not for ``secret_id``."""
+    return bool(SENSITIVE_NAME.search(name)) and not SECRET_NAME.fullmatch(name)
+
+
 def name_is_sensitive(path: Path) -> bool:
-    return any(isinstance(p, str) and SENSITIVE_NAME.search(p) for p in path)
+    return any(isinstance(p, str) and sensitive_name(p) for p in path)
 
 
 def marked_sensitive(marks: Any, path: Path) -> bool:
@@ -112,7 +131,7 @@ def redact(value: Any, marks: Any = None) -> Any:
     if marks is True:
         return MASK
     if isinstance(value, dict):
-        return {k: MASK if SENSITIVE_NAME.search(k) else
+        return {k: MASK if sensitive_name(k) else
                 redact(v, marks.get(k) if isinstance(marks, dict) else None) for k, v in value.items()}
     if isinstance(value, list):
         return [redact(v, marks[i] if isinstance(marks, list) and i < len(marks) else None)

@@ -7,19 +7,22 @@ Output is deterministic (sorted, no timestamps, no absolute paths): it is snapsh
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from typing import Any
 
 from .changes import MASK, MAX_VALUE_CHARS, UNKNOWN, AttributeChange, ResourceChange
 from .plan_report import PlanReport, StackPlan
-from .risk import HIGH, MEDIUM, Finding
+from .risk import HIGH, MEDIUM, SEVERITIES, Finding
 from .synth_diff import StackDiff, SynthDiff
 
 BADGE = {HIGH: "🔴 high", MEDIUM: "🟠 medium"}
 ACTION_LABEL = {"create": "create", "update": "update", "replace": "replace", "delete": "delete",
                 "move": "move", "import": "import", "forget": "forget"}
 MAX_ATTRIBUTES = 25
+MAX_DIFF_LINES = 40
+MAX_DIFF_LINE_CHARS = 240
 
 
 # ---------------------------------------------------------------------------------------------
@@ -62,15 +65,46 @@ def where(change: ResourceChange) -> str:
     return code(change.address) + (f" ({code(change.construct_path)})" if change.construct_path else "")
 
 
+def _long_text(attribute: AttributeChange) -> bool:
+    old, new = attribute.old, attribute.new
+    return (not attribute.sensitive and isinstance(old, str) and isinstance(new, str) and old != MASK
+            and ("\n" in old + new or max(len(old), len(new)) > MAX_VALUE_CHARS))
+
+
+def _readable_lines(text: str) -> list[str]:
+    """Lines to diff: JSON documents (IAM policies...) pretty-printed, other text as it is."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text.splitlines()
+    return json.dumps(value, indent=2, sort_keys=True).splitlines() if isinstance(value, (dict, list)) else [text]
+
+
+def line_diff(old: str, new: str, indent: str) -> list[str]:
+    """A fenced ``diff`` block of what changed in a long string (container declaration, script),
+    a line of context around each change, at most MAX_DIFF_LINES lines."""
+    lines = [line if len(line) <= MAX_DIFF_LINE_CHARS else line[:MAX_DIFF_LINE_CHARS] + "…"
+             for line in difflib.unified_diff(_readable_lines(old), _readable_lines(new), lineterm="", n=1)][2:]
+    shown = lines[:MAX_DIFF_LINES]
+    if len(lines) > len(shown):
+        shown.append(f"… {len(lines) - len(shown)} more diff lines")
+    fence = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", "\n".join(shown))), default=0))
+    return [f"{indent}{fence}diff", *(f"{indent}{line}" for line in shown), f"{indent}{fence}"]
+
+
 def attribute_lines(attributes: list[AttributeChange], indent: str = "  ", *, only_new: bool = False) -> list[str]:
     """Bullets of changed attributes; values that only become unknown (computed, known after
-    apply) are summed up in one line, as they are in every replace."""
+    apply) are summed up in one line, as they are in every replace; long strings are diffed
+    line by line."""
     pending = [a.path for a in attributes if a.new is UNKNOWN and not a.sensitive and not only_new]
     attributes = [a for a in attributes if a.path not in pending]
     lines = []
     for attribute in attributes[:MAX_ATTRIBUTES]:
         if only_new:
             lines.append(f"{indent}- {code(attribute.path)} = {code(value_text(attribute.new))}")
+        elif _long_text(attribute):
+            lines.append(f"{indent}- {code(attribute.path)}: changed lines")
+            lines += line_diff(attribute.old, attribute.new, indent + "  ")
         else:
             lines.append(f"{indent}- {attribute_line(attribute)}")
     if len(attributes) > MAX_ATTRIBUTES:
@@ -97,15 +131,25 @@ def severity_summary(findings: list[Finding]) -> str:
     return ", ".join(parts) or "—"
 
 
+def flagged_rows(findings: list[Finding]) -> list[dict]:
+    """One row per flagged change (what the table shows; ``--findings`` writes them as JSON)."""
+    return [{"severity": severity, "stack": c.stack, "action": ACTION_LABEL.get(c.action, c.action),
+             "address": c.address, "construct_path": c.construct_path, "why": "; ".join(messages)}
+            for c, severity, messages in group_by_change(findings)]
+
+
 def findings_table(findings: list[Finding]) -> list[str]:
+    """The flagged-changes table, between ``<!-- flagged -->`` markers (the PR comment shows one
+    table over all reports instead, see comment.py)."""
     if not findings:
-        return ["**No flagged changes.**", ""]
-    lines = [f"**Flagged changes** ({severity_summary(findings)})", "",
+        return ["<!-- flagged -->", "**No flagged changes.**", "<!-- /flagged -->", ""]
+    lines = ["<!-- flagged -->", f"**Flagged changes** ({severity_summary(findings)})", "",
              "| risk | stack | action | address | why |", "|---|---|---|---|---|"]
-    for c, severity, messages in group_by_change(findings):
+    for r in flagged_rows(findings):
+        construct = f" ({code(r['construct_path'])})" if r["construct_path"] else ""
         lines.append("| " + " | ".join(cell(x) for x in (
-            BADGE[severity], code(c.stack), ACTION_LABEL.get(c.action, c.action), where(c), "; ".join(messages))) + " |")
-    return lines + [""]
+            BADGE[r["severity"]], code(r["stack"]), r["action"], code(r["address"]) + construct, r["why"])) + " |")
+    return lines + ["", "<!-- /flagged -->", ""]
 
 
 def _details(summary: str, body: list[str]) -> list[str]:
@@ -128,7 +172,7 @@ def _count_text(counts: list[tuple[int, str]]) -> str:
 
 def _synth_counts(stack: StackDiff) -> list[tuple[int, str]]:
     return [(len(stack.of("create")), "added"), (len(stack.of("delete")), "removed"),
-            (len(stack.of("update")), "changed"), (len(stack.of("replace")), "replaced (renamed)"),
+            (len(stack.of("update")), "changed"), (len(stack.of("replace")), "replaced"),
             (len(stack.of("move")), "moved")]
 
 
@@ -167,7 +211,9 @@ def _synth_stack_body(s: StackDiff) -> list[str]:
     sections = [
         ("Added", s.of("create"), lambda c: [f"- {where(c)}"]),
         ("Removed", s.of("delete"), lambda c: [f"- {where(c)}"]),
-        ("Replaced: the logical id changed, Terraform destroys and re-creates", s.of("replace"),
+        ("Replaced: an argument the provider cannot change in place changed", [c for c in s.of("replace") if not c.renamed],
+         lambda c: [f"- {where(c)} ({c.order}): {c.reason}", *attribute_lines(c.attributes)]),
+        ("Replaced: the logical id changed, Terraform destroys and re-creates", [c for c in s.of("replace") if c.renamed],
          lambda c: [f"- {where(c)} ← {code(c.previous_address or '')}"]),
         ("Moved (a `moved` block keeps the resource)", s.of("move"),
          lambda c: [f"- {where(c)} ← {code(c.previous_address or '')}", *attribute_lines(c.attributes)]),
@@ -232,12 +278,22 @@ def render_plan_report(report: PlanReport, title: str = "Terraform plan") -> str
     return "\n".join(lines).rstrip() + "\n"
 
 
+def badges(findings: list[Finding]) -> dict[int, str]:
+    """id(change) -> the severity its row shows, for changes folded into another finding too."""
+    found: dict[int, str] = {}
+    for f in (g for finding in findings for g in finding.with_folded()):
+        current = found.get(id(f.change))
+        if current is None or SEVERITIES.index(f.severity) < SEVERITIES.index(current):
+            found[id(f.change)] = f.severity
+    return found
+
+
 def _plan_stack_body(s: StackPlan, report: PlanReport) -> list[str]:
     body: list[str] = []
-    flagged = {id(c): severity for c, severity, _ in group_by_change(report.findings)}
+    flagged = badges(report.findings)
     for c in s.changes:
         badge = f" {BADGE[flagged[id(c)]].split()[0]}" if id(c) in flagged else ""
-        head = f"- **{ACTION_LABEL[c.action]}**{badge} {where(c)}"
+        head = f"- **{ACTION_LABEL[c.action]}**{f' ({c.order})' if c.order else ''}{badge} {where(c)}"
         if c.reason:
             head += f": {c.reason}"
         body.append(head)

@@ -5,11 +5,16 @@ For every stack of HEAD, a scratch working dir (default ``.tfharness/review/<sta
 fresh local state: the base branch's ``cdk.tf.json`` is applied (if the stack exists there),
 then HEAD's is planned. The plan therefore shows what the pull request changes as Terraform
 sees it (updates, deletes, moves), not just "create everything" as a plan of HEAD alone does.
-It writes ``<out>/<stack>/plan.json`` next to a copy of HEAD's ``cdk.tf.json`` (construct paths),
-ready for ``plan-report``. Stacks only in BASE are not planned (the synth diff reports them).
+The double answers replacements as the real provider does (ForceNew and the conditional rules
+it can decide), so a replaced resource is listed under its stack line as ``delete, create`` or
+``create, delete`` (``create_before_destroy``) with the arguments that forced it.
+It writes ``<out>/<stack>/plan.json`` next to a copy of HEAD's ``cdk.tf.json`` and BASE's as
+``base.cdk.tf.json`` (construct paths, also of deleted resources), ready for ``plan-report``.
+Stacks only in BASE are not planned (the synth diff reports them).
 
-What the double cannot show (see tools/tfdouble/README.md): provider-forced replacements
-(ForceNew), API-side validation, drift. The real plan (CI with credentials) is authoritative.
+What the double cannot show (see tools/tfdouble/README.md): replacements decided by provider
+code it does not model, API-side validation, drift. The real plan (CI with credentials) is
+authoritative.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from pathlib import Path
 
 from tools.tfdouble import harness, mirror as mirror_mod
 
+from .plan_report import BASE_CONFIG, forced_by
 from .synth_diff import load_tree
 
 STATE_FILES = ("terraform.tfstate", "terraform.tfstate.backup", "plan.bin", "plan.json")
@@ -43,9 +49,17 @@ def plan_stack(name: str, base: dict | None, head: dict, workdir: Path, out: Pat
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "plan.json").write_text(json.dumps(plan, indent=2, sort_keys=True) + "\n")
     (folder / "cdk.tf.json").write_text(json.dumps(head, indent=2) + "\n")
+    if base is not None:
+        (folder / BASE_CONFIG).write_text(json.dumps(base, indent=2) + "\n")
     c = harness.summarize(plan)
-    return (f"{name}: {applied}, plan {c['add']} to add, {c['change']} to change, {c['destroy']} to destroy"
-            f" ({c['replace']} replaced)")
+    lines = [f"{name}: {applied}, plan {c['add']} to add, {c['change']} to change, {c['destroy']} to destroy"
+             f" ({c['replace']} replaced)"]
+    for rc in plan.get("resource_changes", []):
+        actions = rc["change"]["actions"]
+        if sorted(actions) == ["create", "delete"]:
+            forced = forced_by(rc)
+            lines.append(f"  {rc['address']}: {', '.join(actions)}" + (f" (forced by {', '.join(forced)})" if forced else ""))
+    return "\n".join(lines)
 
 
 def plan_trees(base_dir: Path | str, head_dir: Path | str, out: Path | str, *,

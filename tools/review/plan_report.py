@@ -2,7 +2,8 @@
 
 Each plan file is one stack, named after the folder that holds it (``cdktf.out/stacks/<stack>/
 plan.json``, as ``tools.plan_offline`` writes it). When a ``cdk.tf.json`` sits next to the plan,
-construct paths are read from its cdktf metadata. Only managed resources count; data-source
+construct paths are read from its cdktf metadata (and from ``base.cdk.tf.json`` for deleted
+resources, as ``offline-plan`` writes it). Only managed resources count; data-source
 reads and no-ops are left out (moves, imports and ``removed`` blocks are noted).
 """
 
@@ -15,8 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from . import risk
-from .changes import ACTIONS, ResourceChange, ReviewInputError, diff_values, leaves, with_unknowns
+from .fold import fold
+from .changes import ACTIONS, ResourceChange, ReviewInputError, diff_values, leaves, path_text, with_unknowns
 from .synth_diff import resources_of
+
+#: The base branch's configuration next to a plan (offline-plan writes it): construct paths of deleted resources.
+BASE_CONFIG = "base.cdk.tf.json"
 
 #: Terraform's action_reason values, as a reviewer reads them.
 REASONS = {
@@ -107,6 +112,13 @@ def action_of(actions: list[str], rc: dict) -> str | None:
     return None
 
 
+def forced_by(rc: dict) -> tuple[str, ...]:
+    """The arguments that force a replacement (``replace_paths``), without the ``id`` SDKv2
+    providers add to every one."""
+    paths = sorted({path_text(tuple(p)) for p in rc.get("change", {}).get("replace_paths") or []})
+    return tuple(p for p in paths if p != "id") or tuple(paths)
+
+
 def _reason(rc: dict, action: str) -> str | None:
     parts = []
     if rc.get("previous_address"):
@@ -115,11 +127,8 @@ def _reason(rc: dict, action: str) -> str | None:
         parts.append("imported")
     if rc.get("action_reason"):
         parts.append(REASONS.get(rc["action_reason"], rc["action_reason"]))
-    paths = rc.get("change", {}).get("replace_paths") or []
-    if action == "replace" and paths:
-        rendered = [".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in path).replace(".[", "[")
-                    for path in paths]
-        parts.append("forced by " + ", ".join(sorted(rendered)))
+    if action == "replace" and forced_by(rc):
+        parts.append("forced by " + ", ".join(forced_by(rc)))
     return "; ".join(parts) or None
 
 
@@ -145,7 +154,8 @@ def stack_plan(name: str, plan: dict, *, source: str = "", construct_paths: dict
                                      after_marks=change.get("after_sensitive"))
         changes.append(ResourceChange(name, rc["address"], rc.get("type", ""), action, before, after,
                                       paths.get(rc["address"]), attributes, rc.get("previous_address"),
-                                      reason=_reason(rc, action)))
+                                      reason=_reason(rc, action), forced_by=forced_by(rc) if action == "replace" else (),
+                                      create_first=change["actions"] == ["create", "delete"]))
     outputs = []
     for output, change in sorted((plan.get("output_changes") or {}).items()):
         action = action_of(change.get("actions", []), {})
@@ -166,14 +176,17 @@ def stack_plan(name: str, plan: dict, *, source: str = "", construct_paths: dict
 
 
 def _construct_paths(plan_path: Path, stack: str) -> dict[str, str]:
-    """Address -> construct path from a cdk.tf.json next to the plan (empty if none/unreadable)."""
-    try:
-        stack_json = json.loads((plan_path.parent / "cdk.tf.json").read_text())
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(stack_json, dict):
-        return {}
-    return {address: r.path for address, r in resources_of(stack_json, stack).items() if r.path}
+    """Address -> construct path from the cdk.tf.json next to the plan, and from the base branch's
+    (``base.cdk.tf.json``, for deleted resources) when there is one; empty if none/unreadable."""
+    found: dict[str, str] = {}
+    for name in (BASE_CONFIG, "cdk.tf.json"):
+        try:
+            stack_json = json.loads((plan_path.parent / name).read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(stack_json, dict):
+            found.update({address: r.path for address, r in resources_of(stack_json, stack).items() if r.path})
+    return found
 
 
 def stack_names(paths: list[Path]) -> list[str]:
@@ -191,4 +204,5 @@ def build_report(plan_paths: list[Path | str]) -> PlanReport:
         plan = load_plan(path)
         stacks.append(stack_plan(name, plan, source=str(path), construct_paths=_construct_paths(path, name)))
     stacks.sort(key=lambda s: s.name)
-    return PlanReport(stacks, risk.assess_all([c for s in stacks for c in s.changes]))
+    changes = [c for s in stacks for c in s.changes]
+    return PlanReport(stacks, fold(risk.assess_all(changes), changes))

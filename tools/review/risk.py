@@ -17,9 +17,9 @@ import ipaddress
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
-from .changes import ResourceChange, get_path
+from .changes import UNKNOWN, ResourceChange, get_path
 
 HIGH, MEDIUM = "high", "medium"
 SEVERITIES = (HIGH, MEDIUM)
@@ -78,23 +78,47 @@ class Rule:
 
 @dataclass(frozen=True)
 class Finding:
-    """A rule that fired on a change."""
+    """A rule that fired on a change; `folded`: the findings merged into this one (fold.py)."""
 
     severity: str
     rule: str
     change: ResourceChange
     message: str
+    folded: tuple[Finding, ...] = ()
+
+    def with_folded(self) -> Iterator[Finding]:
+        """This finding and every finding folded into it, at any depth."""
+        yield self
+        for f in self.folded:
+            yield from f.with_folded()
 
 
 # ---------------------------------------------------------------------------------------------
 # checks
 
 
+#: What a create-before-destroy replacement costs, where that differs from losing the old object.
+CREATED_FIRST: dict[str, str] = {
+    "google_compute_managed_ssl_certificate": (
+        "the proxy switches to the new certificate as soon as it exists, but Google provisions it only once "
+        "every domain resolves to the load balancer (often 15-60 min): HTTPS fails until it is ACTIVE. To avoid "
+        "the gap, serve a new certificate next to the old one first and remove the old one once it is ACTIVE"),
+}
+
+
+def replaced(c: ResourceChange) -> str:
+    """``replaced (destroyed, then created; forced by tier)`` / ``(created first, ...)``."""
+    order = "new one created first, then the old one destroyed" if c.create_first else "destroyed, then created"
+    return f"replaced ({order}" + (f"; forced by {', '.join(c.forced_by)})" if c.forced_by else ")")
+
+
 def _stateful_destroyed(c: ResourceChange) -> list[str]:
-    if c.type in STATEFUL and c.action in DESTROYING:
-        verb = "replaced (destroyed, then created)" if c.action == "replace" else "destroyed"
-        return [f"{verb}: loses {STATEFUL[c.type]}"]
-    return []
+    if c.type not in STATEFUL or c.action not in DESTROYING:
+        return []
+    if c.action == "delete":
+        return [f"destroyed: loses {STATEFUL[c.type]}"]
+    cost = CREATED_FIRST.get(c.type) if c.create_first else None
+    return [f"{replaced(c)}: {cost or 'loses ' + STATEFUL[c.type]}"]
 
 
 def _stack_removed(c: ResourceChange) -> list[str]:
@@ -116,6 +140,16 @@ def _backend_changed(c: ResourceChange) -> list[str]:
     if c.type == "terraform" and any(a.path.startswith("backend") for a in c.attributes):
         return ["state backend changed: Terraform starts from the new location's state (empty: it plans to "
                 "create everything again) unless the state is migrated"]
+    return []
+
+
+def _same_name_created_first(c: ResourceChange) -> list[str]:
+    name = (c.before or {}).get("name") if isinstance(c.before, dict) else None
+    if (c.action == "replace" and c.create_first and isinstance(name, str) and name and "${" not in name
+            and isinstance(c.after, dict) and c.after.get("name") == name):
+        return [f"replaced create-before-destroy under the same name `{name}`: the API refuses a second one with "
+                "that name while the old one exists, so the apply fails part-way (change the name with the "
+                "replacement, or let Terraform destroy first)"]
     return []
 
 
@@ -306,13 +340,35 @@ def _autoscaler_lowered(c: ResourceChange) -> list[str]:
 
 def _template_rollout(c: ResourceChange) -> list[str]:
     if c.type in TEMPLATES and c.action in ("update", "replace"):
-        return ["instance template changes: the managed instance groups using it roll every VM "
+        what = f"instance template {replaced(c)}" if c.action == "replace" else "instance template changes"
+        return [f"{what}: the managed instance groups using it roll every VM "
                 "(check the rolling update policy and that the new image/model loads)"]
     if c.type in GROUP_MANAGERS and c.action == "update" and any(
             a.path.startswith(("version", "instance_template")) for a in c.attributes):
         return ["instance group switches template version: every VM is rolled"]
     if c.type in GROUP_MANAGERS and c.action in DESTROYING:
         return ["managed instance group destroyed: its serving capacity goes away"]
+    return []
+
+
+#: node_config arguments GKE changes on the running nodes; any other node_config change (and a
+#: version change) re-creates every node of the pool through a surge upgrade.
+NODE_CONFIG_IN_PLACE = re.compile(r"^node_config\[0\]\.(labels|resource_labels|taint|tags|resource_manager_tags)\b")
+
+
+def _node_pool_recreated(c: ResourceChange) -> list[str]:
+    if c.type != "google_container_node_pool":
+        return []
+    if c.action == "replace":
+        return [f"node pool {replaced(c)}: every node is deleted and re-created; its pods have nowhere to run "
+                "until the new nodes are ready"]
+    if c.action == "delete":
+        return ["node pool deleted: its pods lose their nodes"]
+    changed = sorted({a.path for a in c.attributes if a.new is not UNKNOWN and (
+        a.path == "version" or (a.path.startswith("node_config") and not NODE_CONFIG_IN_PLACE.match(a.path)))})
+    if c.action == "update" and changed:
+        return [f"nodes re-created (surge upgrade, pods evicted node by node): {', '.join(changed[:6])}"
+                + (" ..." if len(changed) > 6 else "")]
     return []
 
 
@@ -359,6 +415,8 @@ RULES: tuple[Rule, ...] = (
     Rule("firewall-deny-removed", HIGH, "google_compute_firewall", "an ingress deny rule is deleted",
          _firewall_deny_removed),
     Rule("backend-changed", HIGH, "terraform block (synth diff)", "the state backend changes", _backend_changed),
+    Rule("name-collision", HIGH, "any named resource", "replaced create-before-destroy (its own lifecycle or a "
+         "dependent's) while keeping its name", _same_name_created_first),
     Rule("stack-removed", MEDIUM, "whole stacks (synth diff)", "a stack disappears from the app", _stack_removed),
     Rule("renamed", MEDIUM, "any (synth diff)", "a logical id changes with the same body (= replace)", _renamed),
     Rule("protection-lowered", MEDIUM, "any", "prevent_destroy removed, deletion_protection off, force_destroy on",
@@ -369,7 +427,10 @@ RULES: tuple[Rule, ...] = (
     Rule("autoscaler-lowered", MEDIUM, "google_compute_(region_)autoscaler",
          "min_replicas or max_replicas decrease, or the autoscaler is deleted", _autoscaler_lowered),
     Rule("template-rollout", MEDIUM, "instance templates, instance group managers",
-         "template changes (rolls the MIG), version switch, group destroyed", _template_rollout),
+         "template changed or replaced (rolls the MIG), version switch, group destroyed", _template_rollout),
+    Rule("node-pool-recreated", MEDIUM, "google_container_node_pool",
+         "replaced or deleted, or an update that re-creates the nodes (node_config except labels/taints/tags, version)",
+         _node_pool_recreated),
     Rule("url-map-traffic", MEDIUM, "google_compute_(region_)url_map",
          "default service, path-rule service or weighted backend changes", _url_map_traffic),
 )
@@ -381,11 +442,16 @@ def assess(change: ResourceChange) -> list[Finding]:
     return sorted(found, key=lambda f: SEVERITIES.index(f.severity))
 
 
+def sort_findings(findings: list[Finding]) -> list[Finding]:
+    """High first, then by stack, address and table order (rules outside the table last)."""
+    order = [r.id for r in RULES]
+    return sorted(findings, key=lambda f: (SEVERITIES.index(f.severity), f.change.stack, f.change.address,
+                                           order.index(f.rule) if f.rule in order else len(order)))
+
+
 def assess_all(changes: list[ResourceChange]) -> list[Finding]:
     """Findings of many changes: high first, then by stack and address (deterministic)."""
-    found = [f for c in changes for f in assess(c)]
-    return sorted(found, key=lambda f: (SEVERITIES.index(f.severity), f.change.stack, f.change.address,
-                                        [r.id for r in RULES].index(f.rule)))
+    return sort_findings([f for c in changes for f in assess(c)])
 
 
 def worst(findings: list[Finding]) -> str | None:

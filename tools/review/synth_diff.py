@@ -2,8 +2,9 @@
 
 No Terraform, no credentials: only the synthesized ``stacks/<stack>/cdk.tf.json`` files. Per
 stack it finds resources and data sources added, removed and changed (with the changed
-attribute paths), outputs and stack settings (``terraform`` backend/providers, ``provider``...)
-that changed, and logical-id renames: a resource removed and one added with the same type and
+attribute paths), changes to arguments the provider cannot update in place (ForceNew, the
+rules the offline double uses: a **replace** naming the arguments), outputs and stack settings
+(``terraform`` backend/providers, ``provider``...) that changed, and logical-id renames: a resource removed and one added with the same type and
 the same body (after following the renames of what it references) is one resource whose
 address changed, which Terraform plans as destroy + create = **replace** (unless a ``moved``
 block in the new tree maps the old address to the new one).
@@ -20,8 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tools.tfdouble import force_new
+
 from . import risk
 from .changes import MASK, ResourceChange, ReviewInputError, diff_values
+from .fold import fold
 
 RESOURCE_KINDS = ("resource", "data")
 NOT_SETTINGS = frozenset({"//", "resource", "data", "output"})
@@ -184,8 +188,11 @@ def diff_stack(name: str, base: dict | None, head: dict | None) -> StackDiff:
         before, after = old[address], new[address]
         attributes = diff_values(before.body, after.body)
         if attributes:
-            changes.append(ResourceChange(name, address, after.type, "update", before.body, after.body,
-                                          after.path or before.path, attributes))
+            forced = () if address.startswith("data.") else forced_by(after.type, before.body, after.body)
+            changes.append(ResourceChange(name, address, after.type, "replace" if forced else "update", before.body,
+                                          after.body, after.path or before.path, attributes,
+                                          reason=_forced_reason(forced, after.body), forced_by=forced,
+                                          create_first=bool(forced) and created_first(address, new)))
     for previous, address in sorted(moved.items()):
         before, after = removed[previous], added[address]
         changes.append(ResourceChange(name, address, after.type, "move", before.body, after.body, after.path,
@@ -208,6 +215,50 @@ def diff_stack(name: str, base: dict | None, head: dict | None) -> StackDiff:
     changes += _output_changes(name, base, head)
     changes += _settings_changes(name, base, head)
     return StackDiff(name, "changed" if changes else "unchanged", changes, len(new))
+
+
+def forced_by(resource_type: str, before: dict, after: dict) -> tuple[str, ...]:
+    """The changed arguments that make the provider replace the resource (tools/tfdouble/force_new.py).
+
+    Configuration only: references are compared as text, and a referenced resource that is
+    itself replaced (its id unknown until apply) is not followed."""
+    rules = force_new.rules_for(resource_type)
+    if rules is None:
+        return ()
+    paths = [force_new.path_text(p) for p in force_new.replace_paths(rules, before, after)]
+    return tuple("labels (through effective_labels)" if p == "effective_labels" else p for p in paths)
+
+
+def _lifecycle(body: dict, key: str) -> bool:
+    lifecycle = body.get("lifecycle") if isinstance(body, dict) else None
+    return isinstance(lifecycle, dict) and lifecycle.get(key) is True
+
+
+def created_first(address: str, resources: dict[str, _Resource]) -> bool:
+    """Whether Terraform replaces `address` create-before-destroy: its own lifecycle says so, or a
+    resource that depends on it (through references or depends_on, transitively) does -
+    Terraform propagates create_before_destroy to every dependency."""
+    texts = {a: json.dumps(r.body) for a, r in resources.items()}
+    seen, pending = {address}, [address]
+    while pending:
+        current = pending.pop()
+        if _lifecycle(resources[current].body, "create_before_destroy"):
+            return True
+        reference = re.compile(rf"(?<![\w.-]){re.escape(current)}(?![\w-])")
+        for other, text in texts.items():
+            if other not in seen and reference.search(text):
+                seen.add(other)
+                pending.append(other)
+    return False
+
+
+def _forced_reason(forced: tuple[str, ...], body: dict) -> str | None:
+    if not forced:
+        return None
+    reason = "forced by " + ", ".join(forced)
+    if _lifecycle(body, "prevent_destroy"):
+        reason += "; lifecycle.prevent_destroy is set, so Terraform will refuse to plan it"
+    return reason
 
 
 def _output_changes(stack: str, base: dict, head: dict) -> list[ResourceChange]:
@@ -246,7 +297,8 @@ def _settings_changes(stack: str, base: dict, head: dict) -> list[ResourceChange
 def diff_trees(base: dict[str, dict], head: dict[str, dict]) -> SynthDiff:
     """Diff every stack present on either side; stacks sorted by name."""
     stacks = [diff_stack(name, base.get(name), head.get(name)) for name in sorted(set(base) | set(head))]
-    return SynthDiff(stacks, risk.assess_all([c for s in stacks for c in s.changes]))
+    changes = [c for s in stacks for c in s.changes]
+    return SynthDiff(stacks, fold(risk.assess_all(changes), changes))
 
 
 def diff_dirs(base: Path | str, head: Path | str) -> SynthDiff:

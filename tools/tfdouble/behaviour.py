@@ -25,7 +25,7 @@ import hashlib
 import json
 from typing import Any
 
-from . import cty
+from . import cty, force_new
 from .cty import UNKNOWN, Unknown
 from .schema import COMPUTED, OPTIONAL, WRITE_ONLY
 
@@ -269,6 +269,15 @@ def plan(block: Block, prior: Any, proposed: Any, provider_config: dict | None) 
     return plan_block(block, proposed, prior, provider_defaults(provider_config, block[0]))
 
 
+def requires_replace(type_name: str, block: Block, prior: Any, planned: Any) -> list[force_new.Path]:
+    """PlanResourceChange's RequiresReplace: force-new paths that change (only for an update)."""
+    rules = force_new.rules_for(type_name)
+    if rules is None or not isinstance(prior, dict) or not isinstance(planned, dict):
+        return []
+    paths = force_new.replace_paths(rules, prior, planned, is_set=force_new.schema_sets(block))
+    return paths + [("id",)] if paths and "id" in block[0] else paths
+
+
 def apply(type_name: str, block: Block, planned: Any, provider_config: dict | None) -> Any:
     """ApplyResourceChange: destroy yields null; otherwise the planned state with unknowns filled."""
     if planned is None:
@@ -294,5 +303,5 @@ def import_state(block: Block, resource_id: str) -> dict:
     return state
 
 
-__all__ = ["plan", "apply", "read_data", "import_state", "Faker", "plan_block", "fill_block",
+__all__ = ["plan", "requires_replace", "apply", "read_data", "import_state", "Faker", "plan_block", "fill_block",
            "provider_defaults"]

@@ -2,7 +2,8 @@
 
 Versions are pinned to what our prebuilt CDKTF bindings target (cdktf-cdktf-provider-google
 16.12.1 -> hashicorp/google 6.50.0; cdktf-cdktf-provider-kubernetes 12.1.1 -> hashicorp/kubernetes
-2.38.0). The schema dumps are vendored under ``schemas/`` so the repository is self-contained.
+2.38.0). The schema dumps and the replacement rules are vendored under ``schemas/`` so the
+repository is self-contained.
 """
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ class ProviderSpec:
     @property
     def schema_file(self) -> Path:
         return SCHEMA_DIR / f"{self.name}-{self.version}.schema.json.gz"
+
+    @property
+    def force_new_file(self) -> Path:
+        """Which changes replace a resource (see force_new.py): generated for google, hand-written for kubernetes."""
+        return SCHEMA_DIR / f"{self.name}-{self.version}.force-new.json"
 
 
 PROVIDERS: dict[str, ProviderSpec] = {

@@ -19,6 +19,8 @@ from . import behaviour, cty, proto
 from . import schema as schema_mod
 
 _ERROR = 1  # Diagnostic.Severity.ERROR
+#: Private data of an imported state (see PlanResourceChange); cleared by the first apply.
+IMPORTED = b'{"tfdouble":"imported"}'
 
 
 def _decode(dv) -> Any:
@@ -149,10 +151,20 @@ class ProviderService:
 
     def PlanResourceChange(self, request, context):
         block = self._block("resource", request.type_name)
-        planned = behaviour.plan(block, _decode(request.prior_state), _decode(request.proposed_new_state),
-                                 self.provider_config)
+        prior = _decode(request.prior_state)
+        planned = behaviour.plan(block, prior, _decode(request.proposed_new_state), self.provider_config)
+        # An imported state holds only `id` (the double cannot read the object): its first plan
+        # fills in the configuration as an update, as the README says, never as a replacement.
+        imported = request.prior_private == IMPORTED
+        replace = [] if imported else behaviour.requires_replace(request.type_name, block, prior, planned)
+        if replace:  # a new object: plan it from the configuration alone, computed values unknown again
+            planned = behaviour.plan(block, None, _decode(request.config), self.provider_config)
         resp = proto.message("PlanResourceChange.Response")()
         resp.planned_state.msgpack = cty.encode(planned)
+        for path in replace:
+            steps = resp.requires_replace.add().steps
+            for step in path:
+                steps.add(**{"element_key_int" if isinstance(step, int) else "attribute_name": step})
         resp.planned_private = request.prior_private
         # Like SDKv2 providers (hashicorp/google, hashicorp/kubernetes): lets us plan output-only
         # blocks such as master_auth, which the strict protocol rules would reject.
@@ -164,7 +176,7 @@ class ProviderService:
         new_state = behaviour.apply(request.type_name, block, _decode(request.planned_state), self.provider_config)
         resp = proto.message("ApplyResourceChange.Response")()
         resp.new_state.msgpack = cty.encode(new_state)
-        resp.private = request.planned_private
+        resp.private = b"" if request.planned_private == IMPORTED else request.planned_private
         resp.legacy_type_system = True
         return resp
 
@@ -172,7 +184,8 @@ class ProviderService:
         block = self._block("resource", request.type_name)
         resp = proto.message("ImportResourceState.Response")()
         resp.imported_resources.add(type_name=request.type_name,
-                                    state=proto.DynamicValue(msgpack=cty.encode(behaviour.import_state(block, request.id))))
+                                    state=proto.DynamicValue(msgpack=cty.encode(behaviour.import_state(block, request.id))),
+                                    private=IMPORTED)
         return resp
 
     def MoveResourceState(self, request, context):

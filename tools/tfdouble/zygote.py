@@ -47,7 +47,8 @@ def socket_path(home: Path) -> Path:
 def source_key() -> str:
     """Identifies the code and schemas a zygote would serve (path, size, mtime of each file)."""
     digest = hashlib.sha256(sys.executable.encode())
-    for path in sorted([*_PACKAGE_DIR.glob("*.py"), *_PACKAGE_DIR.glob("schemas/*.gz")]):
+    for path in sorted([*_PACKAGE_DIR.glob("*.py"), *_PACKAGE_DIR.glob("schemas/*.gz"),
+                        *_PACKAGE_DIR.glob("schemas/*.json")]):
         st = path.stat()
         digest.update(f"{path.name}:{st.st_size}:{st.st_mtime_ns}".encode())
     return digest.hexdigest()[:16]
@@ -127,17 +128,18 @@ def ensure(home: Path, python: str | None = None, wait: float = 10.0) -> bool:
 
 
 def _preload(cache_dir: Path) -> None:
-    """Import everything a plugin needs and load both schemas (memoized in schema.load)."""
+    """Import everything a plugin needs, load both schemas and replacement rules (memoized)."""
     import asyncio  # noqa: F401
     import ssl  # noqa: F401
 
     import grpc  # noqa: F401
 
-    from . import catalog, provider, schema, server, tls  # noqa: F401
+    from . import catalog, force_new, provider, schema, server, tls  # noqa: F401
 
     server.make_server_certificate()  # initializes cryptography's OpenSSL bindings
     for name in catalog.PROVIDERS:
         schema.load(name, cache_dir)
+        force_new.load(name)
 
 
 def _read_request(conn: socket.socket) -> tuple[dict, list[int]]:

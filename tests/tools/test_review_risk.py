@@ -1,0 +1,122 @@
+"""Risk rules on replacements and node-pool changes, and the folding of one removal's findings,
+fed `terraform show -json`-shaped plans."""
+
+from __future__ import annotations
+
+import pytest
+
+from tools.review import plan_report, risk
+from tools.review.fold import fold
+
+
+def change(type_name: str, actions: list[str], before: dict | None, after: dict | None, *,
+           replace_paths: list | None = None, name: str = "x") -> dict:
+    body = {"actions": actions, "before": before, "after": after, "after_unknown": {},
+            "before_sensitive": {}, "after_sensitive": {}}
+    if replace_paths:
+        body["replace_paths"] = replace_paths
+    return {"address": f"{type_name}.{name}", "mode": "managed", "type": type_name, "name": name, "change": body}
+
+
+def findings(*resource_changes: dict) -> list[tuple[str, str, str]]:
+    plan = {"format_version": "1.2", "resource_changes": list(resource_changes)}
+    stack = plan_report.stack_plan("ml-serving-prod", plan)
+    return [(f.severity, f.rule, f.message) for f in fold(risk.assess_all(stack.changes), stack.changes)]
+
+
+POOL = {"name": "gpu", "version": "1.30.1", "node_config": [{"machine_type": "g2-standard-8", "labels": {"a": "1"},
+                                                           "guest_accelerator": [{"type": "nvidia-l4", "count": 1}]}]}
+
+
+def pool_with(**node_config) -> dict:
+    return {**POOL, "node_config": [{**POOL["node_config"][0], **node_config}]}
+
+
+@pytest.mark.parametrize(("after", "expected"), [
+    (pool_with(machine_type="g2-standard-16"),
+     [("medium", "node-pool-recreated", "nodes re-created (surge upgrade, pods evicted node by node): "
+                                        "node_config[0].machine_type")]),
+    ({**POOL, "version": "1.31.0"},
+     [("medium", "node-pool-recreated", "nodes re-created (surge upgrade, pods evicted node by node): version")]),
+    (pool_with(labels={"a": "2"}), []),  # GKE updates node labels on the running nodes
+])
+def test_node_pool_updates_that_recreate_nodes_are_medium(after, expected):
+    assert findings(change("google_container_node_pool", ["update"], POOL, after)) == expected
+
+
+def test_node_pool_replacement_is_medium_and_names_what_forced_it():
+    after = pool_with(guest_accelerator=[{"type": "nvidia-l4", "count": 2}])
+    replaced = change("google_container_node_pool", ["delete", "create"], POOL, after,
+                      replace_paths=[["id"], ["node_config", 0, "guest_accelerator", 0, "count"]])
+
+    ((severity, rule, message),) = findings(replaced)
+
+    assert (severity, rule) == ("medium", "node-pool-recreated")
+    assert message.startswith("node pool replaced (destroyed, then created; "
+                              "forced by node_config[0].guest_accelerator[0].count): every node is deleted")
+
+
+def test_a_managed_certificate_replaced_create_before_destroy_says_https_fails_until_provisioned():
+    before = {"name": "cert-a", "managed": [{"domains": ["a.example.com"]}]}
+    after = {"name": "cert-b", "managed": [{"domains": ["b.example.com"]}]}
+    cbd = change("google_compute_managed_ssl_certificate", ["create", "delete"], before, after,
+                 replace_paths=[["managed", 0, "domains"], ["name"], ["id"]])
+    plain = change("google_compute_managed_ssl_certificate", ["delete", "create"], before, after,
+                   replace_paths=[["name"]], name="y")
+
+    (first, second) = findings(cbd, plain)
+
+    assert first[:2] == ("high", "stateful-destroyed")
+    assert first[2] == ("replaced (new one created first, then the old one destroyed; forced by managed[0].domains, "
+                        "name): the proxy switches to the new certificate as soon as it exists, but Google provisions "
+                        "it only once every domain resolves to the load balancer (often 15-60 min): HTTPS fails until "
+                        "it is ACTIVE. To avoid the gap, serve a new certificate next to the old one first and remove "
+                        "the old one once it is ACTIVE")
+    assert second[2] == ("replaced (destroyed, then created; forced by name): loses the certificate: HTTPS fails until "
+                         "a new one is provisioned (up to an hour)")
+
+
+@pytest.mark.parametrize("type_name", ["google_redis_instance", "google_redis_cluster"])
+def test_redis_replaced_is_high(type_name):
+    replaced = change(type_name, ["delete", "create"], {"tier": "BASIC"}, {"tier": "STANDARD_HA"},
+                      replace_paths=[["tier"], ["id"]])
+
+    ((severity, rule, message),) = findings(replaced)
+
+    assert (severity, rule) == ("high", "stateful-destroyed")
+    assert message.startswith("replaced (destroyed, then created; forced by tier): loses the c")
+
+
+def test_instance_template_replacement_is_the_rollout_finding():
+    replaced = change("google_compute_instance_template", ["create", "delete"], {"labels": {"a": "1"}},
+                      {"labels": {"a": "2"}}, replace_paths=[["effective_labels"], ["id"]])
+
+    assert findings(replaced) == [("medium", "template-rollout", (
+        "instance template replaced (new one created first, then the old one destroyed; forced by effective_labels): "
+        "the managed instance groups using it roll every VM (check the rolling update policy and that the new "
+        "image/model loads)"))]
+
+
+def test_a_removed_model_in_a_plan_is_one_finding_its_grants_matched_by_e_mail():
+    email = "ml-prod-embeddings@my-project.iam.gserviceaccount.com"
+    sa = change("google_service_account", ["delete"], {"email": email, "member": f"serviceAccount:{email}"}, None,
+                name="model-embeddings_identity_default_A3307015")
+    grants = [change(t, ["delete"], {"role": role, "member": member}, None, name=name) for t, role, name, member in (
+        ("google_project_iam_member", "roles/logging.logWriter", "model-embeddings_identity_role-logging_394061E7",
+         f"serviceAccount:{email}"),
+        ("google_storage_bucket_iam_member", "roles/storage.objectViewer", "models_read-read-embeddings_5F8DD67B",
+         f"serviceAccount:{email}"),
+        # an offline plan's fake member: found by its name (cache/connect-<model>-...)
+        ("google_secret_manager_secret_iam_member", "roles/secretmanager.secretAccessor",
+         "cache_connect-embeddings-auth-us-central1_39C3F678", "fake-0a1b2c3d"))]
+    group = change("google_compute_region_instance_group_manager", ["delete"], {"name": "g"}, None,
+                   name="model-embeddings_fleet-us-central1_group_F37D37E1")
+    other = change("google_project_iam_member", ["delete"], {"role": "roles/viewer", "member": "user:a@example.com"},
+                   None, name="ops_viewer_1")
+
+    found = findings(sa, *grants, group, other)
+
+    # the unrelated grant keeps its two findings (primitive role, revoked); the model is one
+    assert [(severity, rule) for severity, rule, _ in found] == [("high", "iam-high")] * 2 + [("high", "model-removed")]
+    assert found[2][2] == ("model `embeddings` removed: its serving capacity and identity go; destroys 3 grants, "
+                           "1 instance group, 1 service account")

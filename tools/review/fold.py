@@ -1,0 +1,155 @@
+"""One finding per intended change: findings that one removal (or addition) causes are folded into one.
+
+* **Grants of a service account deleted or created in the same change**: removing the grants
+  of an account that goes away revokes nothing anyone else relies on, and the grants of a new
+  account come with it; they become part of the account's finding (a new account's ordinary
+  grants are one ``iam-change`` finding; a high-risk grant keeps its own row).
+* **A removed or renamed model**: every finding on a resource of model ``<name>`` (construct
+  path ``model-<name>/...``, logical id ``model-<name>_...``) when every change under it is a
+  delete becomes one ``model-removed`` finding at the worst severity among them; a model
+  removed while exactly one model of the same stack is added is ``model-renamed``, and the new
+  model's findings fold into it too. Deleted grants named after a removed model
+  (``cache/connect-<model>-auth``) fold into it as well, for plans that cannot tell whose
+  account a member is (offline plans hold fake e-mails).
+
+Folding only merges rows: the details still list every resource.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from .changes import ResourceChange
+from .risk import DESTROYING, IAM_TYPE, MEDIUM, SEVERITIES, Finding, sort_findings
+
+SERVICE_ACCOUNT = "google_service_account"
+MODEL = re.compile(r"^model-([a-z0-9-]+?)(?:/|_|$)")
+#: How a folded resource is counted in the model's message.
+KINDS = {
+    "google_service_account": "service account", "google_compute_region_instance_group_manager": "instance group",
+    "google_compute_instance_group_manager": "instance group", "google_compute_region_autoscaler": "autoscaler",
+    "google_compute_autoscaler": "autoscaler", "google_compute_instance_template": "instance template",
+    "google_compute_region_instance_template": "instance template",
+}
+
+
+def _side(change: ResourceChange) -> dict:
+    value = change.after if change.action == "create" else change.before
+    return value if isinstance(value, dict) else {}
+
+
+def _names_account(grant: ResourceChange, account: ResourceChange) -> bool:
+    """Whether a grant's member is `account`: a reference to it (synth) or its e-mail (plan)."""
+    side = _side(grant)
+    members = [m for m in [side.get("member"), *(side.get("members") or [])] if isinstance(m, str)]
+    email = _side(account).get("email")
+    refs = [f"${{{account.address}."] + ([f"serviceAccount:{email}"] if isinstance(email, str) and email else [])
+    return any(m.startswith(ref) for m in members for ref in refs)
+
+
+def _worst(findings: list[Finding]) -> str:
+    return min((f.severity for f in findings), key=SEVERITIES.index)
+
+
+def _roles(findings: list[Finding]) -> str:
+    return ", ".join(sorted({str(_side(f.change).get("role")) for f in findings}))
+
+
+def _fold_grants(findings: list[Finding], changes: list[ResourceChange]) -> list[Finding]:
+    accounts = [c for c in changes if c.type == SERVICE_ACCOUNT and (c.action in DESTROYING or c.action == "create")]
+    grants: dict[int, list[Finding]] = {}
+    kept = []
+    for f in findings:
+        together = (lambda a: (a.action == f.change.action == "create" and f.rule == "iam-change")
+                    or (a.action in DESTROYING and f.change.action in DESTROYING))
+        owner = next((a for a in accounts if a.stack == f.change.stack and IAM_TYPE.search(f.change.type)
+                      and together(a) and _names_account(f.change, a)), None)
+        (grants.setdefault(id(owner), []) if owner else kept).append(f)
+    for account in accounts:
+        mine = grants.get(id(account), [])
+        if not mine:
+            continue
+        count = len({id(g.change) for g in mine})
+        own = next((f for f in kept if f.change is account and f.rule == "stateful-destroyed"), None)
+        if own is not None:
+            kept[kept.index(own)] = Finding(own.severity, own.rule, account,
+                                            f"{own.message}; its {count} grant(s) go with it ({_roles(mine)})",
+                                            (*own.folded, *mine))
+        else:
+            kept.append(Finding(MEDIUM, "iam-change", account,
+                                f"new service account with {count} grant(s): {_roles(mine)}", tuple(mine)))
+    return kept
+
+
+def model_of(change: ResourceChange) -> str | None:
+    """The model a resource belongs to, from its construct path or else its logical id."""
+    where = change.construct_path or change.address.split(".", 1)[-1]
+    match = MODEL.match(where)
+    return match[1] if match else None
+
+
+def _named_after(change: ResourceChange, model: str) -> bool:
+    """A grant whose construct path (or logical id) names the model (``cache/connect-<model>-auth``,
+    ``models/read-<model>``): how grants to a removed model's account are found when the plan
+    cannot tell whose account a member is (offline plans: fake e-mails)."""
+    where = change.construct_path or change.address.split(".", 1)[-1]
+    return re.search(rf"(?:^|[-_/]){re.escape(model)}(?:[-_/]|$)", where) is not None
+
+
+def _kind(change: ResourceChange) -> str:
+    if IAM_TYPE.search(change.type):
+        return "grant"
+    return KINDS.get(change.type) or change.type.removeprefix("google_").removeprefix("compute_").replace("_", " ")
+
+
+def _summary(model_changes: list[ResourceChange], findings: list[Finding]) -> str:
+    """``3 grants, 1 autoscaler, ...``: the model's resources and the grants folded into its account."""
+    found = {id(c): c for c in model_changes}
+    found |= {id(g.change): g.change for f in findings for g in f.with_folded()
+              if g.change.type != "model" and g.change.action in DESTROYING}
+    counts = Counter(_kind(c) for c in found.values())
+    return ", ".join(f"{n} {kind}{'s' if n > 1 else ''}" for kind, n in sorted(counts.items()))
+
+
+def _fold_models(findings: list[Finding], changes: list[ResourceChange]) -> list[Finding]:
+    members: dict[tuple[str, str], list[ResourceChange]] = {}
+    for c in changes:
+        if (model := model_of(c)) is not None:
+            members.setdefault((c.stack, model), []).append(c)
+    only = lambda key, action: {c.action for c in members[key]} == {action}  # noqa: E731
+    removed = sorted(k for k in members if only(k, "delete"))
+    added = sorted(k for k in members if only(k, "create"))
+    renames = {}
+    for stack in {s for s, _ in removed}:
+        gone, new = [k for k in removed if k[0] == stack], [k for k in added if k[0] == stack]
+        if len(gone) == len(new) == 1:
+            renames[gone[0]] = new[0]
+    folded: dict[tuple[str, str], list[Finding]] = {}
+    kept = []
+    for f in findings:
+        key = (f.change.stack, model_of(f.change) or "")
+        key = next((old for old, new in renames.items() if new == key), key)
+        if key not in removed and IAM_TYPE.search(f.change.type) and f.change.action in DESTROYING:
+            key = next((k for k in removed if k[0] == f.change.stack and _named_after(f.change, k[1])), key)
+        (folded.setdefault(key, []) if key in removed else kept).append(f)
+    for key in removed:
+        stack, model = key
+        mine = folded.get(key, [])
+        if not mine:
+            continue
+        if key in renames:
+            what = (f"model `{model}` renamed to `{renames[key][1]}`: every resource of the model is destroyed and "
+                    "created under the new name")
+        else:
+            what = f"model `{model}` removed: its serving capacity and identity go"
+        change = ResourceChange(stack, f"model-{model}", "model", "replace" if key in renames else "delete")
+        kept.append(Finding(_worst(mine), "model-renamed" if key in renames else "model-removed", change,
+                            f"{what}; destroys {_summary(members[key], mine)}", tuple(mine)))
+    return kept
+
+
+def fold(findings: list[Finding], changes: list[ResourceChange]) -> list[Finding]:
+    """`findings` with grants folded into their service account and a removed (renamed) model's
+    findings folded into one; sorted like :func:`risk.assess_all`."""
+    return sort_findings(_fold_models(_fold_grants(findings, changes), changes))

@@ -17,6 +17,7 @@ Spec: ``constructs_lib.specs.cache``.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Sequence
 
 from cdktf import Fn, TerraformOutput, TerraformResourceLifecycle, TerraformStack, Token
@@ -40,6 +41,17 @@ from constructs_lib.specs.cache import INSTANCE_NAME_MAX, CacheSpec
 from constructs_lib.values import check_unique, is_token
 
 PSC_SERVICE_CLASS = "gcp-memorystore-redis"
+
+_SECRET_ID = re.compile(r"^[a-zA-Z0-9_-]{1,255}$")
+
+
+def secret_id(naming: Naming, *parts: str) -> str:
+    """``<app>-<env>-<part>...`` as a Secret Manager secret id (up to 255 letters, digits, ``-``, ``_``:
+    longer than a resource name, so long app/env names and regions fit)."""
+    name = "-".join((naming.prefix, *parts))
+    if not _SECRET_ID.fullmatch(name):
+        raise ConfigurationError("secret_id", name, "must be 1-255 letters, digits, '-' or '_'")
+    return name
 
 SECRET_ACCESSOR = "roles/secretmanager.secretAccessor"
 DB_CONNECTION_USER = "roles/redis.dbConnectionUser"
@@ -105,6 +117,8 @@ class InferenceCache(Construct):
         self.auth_secret_versions: dict[str, secret_manager_secret_version.SecretManagerSecretVersion] = {}
         self.ca_secrets: dict[str, secret_manager_secret.SecretManagerSecret] = {}
         self.ca_secret_versions: dict[str, secret_manager_secret_version.SecretManagerSecretVersion] = {}
+        self.endpoint_secrets: dict[str, secret_manager_secret.SecretManagerSecret] = {}
+        self.endpoint_secret_versions: dict[str, secret_manager_secret_version.SecretManagerSecretVersion] = {}
         self.grants: dict[str, list[Any]] = {}
         self._token_grants = 0
 
@@ -123,6 +137,10 @@ class InferenceCache(Construct):
                 self.ca_secrets[region], self.ca_secret_versions[region] = self._add_secret(
                     region, "ca", self.ca_certs(region), "Server CA certificates (PEM) of the inference cache",
                 )
+            endpoint = {"host": self.host(region), "port": self.port(region), "read_host": self.read_host(region)}
+            self.endpoint_secrets[region], self.endpoint_secret_versions[region] = self._add_secret(
+                region, "host", Fn.jsonencode(endpoint), "Endpoint of the inference cache: JSON host, port, read_host",
+            )
 
     # -- resources -----------------------------------------------------------------------------
 
@@ -216,7 +234,7 @@ class InferenceCache(Construct):
     ) -> tuple[secret_manager_secret.SecretManagerSecret, secret_manager_secret_version.SecretManagerSecretVersion]:
         secret = secret_manager_secret.SecretManagerSecret(
             self, f"{kind}-secret-{region}",
-            secret_id=self.naming.name("cache", kind, region),
+            secret_id=secret_id(self.naming, "cache", kind, region),
             replication=secret_manager_secret.SecretManagerSecretReplication(
                 user_managed=secret_manager_secret.SecretManagerSecretReplicationUserManaged(
                     replicas=[secret_manager_secret.SecretManagerSecretReplicationUserManagedReplicas(location=region)],
@@ -283,25 +301,26 @@ class InferenceCache(Construct):
         return Fn.join("\n", Token.as_list(Fn.flatten(certs)))
 
     def connection(self, region: str) -> CacheConnection:
-        """What a model server in ``region`` needs to connect: endpoints, TLS flag and Secret Manager
-        secret *version* ids of the AUTH string and CA bundle (read them at boot, never via metadata)."""
+        """What a model server in ``region`` needs to connect: the TLS flag and the latest versions of
+        the endpoint, AUTH and CA secrets (read them at start, never via metadata). References to
+        the secrets, not to the cache: see ``interfaces.CacheConnection``."""
         self._check_region(region)
-        auth = self.auth_secret_versions.get(region)
-        ca = self.ca_secret_versions.get(region)
+
+        def latest(secret: secret_manager_secret.SecretManagerSecret | None) -> str | None:
+            return f"{secret.id}/versions/latest" if secret is not None else None
+
         return CacheConnection(
-            host=self.host(region),
-            port=self.port(region),
-            auth_secret=auth.id if auth else None,
+            endpoint_secret=latest(self.endpoint_secrets[region]),  # type: ignore[arg-type]
             tls=self.spec.tls,
-            ca_secret=ca.id if ca else None,
-            read_host=self.read_host(region),
+            auth_secret=latest(self.auth_secrets.get(region)),
+            ca_secret=latest(self.ca_secrets.get(region)),
         )
 
     # -- intent methods ------------------------------------------------------------------------
 
     def grant_connect(self, grantee: Grantee | str, *, id_: str | None = None) -> Grant:
         """Let ``grantee`` (a fleet, workload or identity, or an IAM member string) connect:
-        ``roles/secretmanager.secretAccessor`` on the AUTH and CA secrets of every region, and in
+        ``roles/secretmanager.secretAccessor`` on the endpoint, AUTH and CA secrets of every region, and in
         cluster mode with IAM auth ``roles/redis.dbConnectionUser`` (project-level: the provider has
         no per-cluster IAM resource).
 
@@ -314,7 +333,7 @@ class InferenceCache(Construct):
             self._token_grants += 1
         created: list[Any] = []
         roles: list[str] = []
-        for kind, secrets in (("auth", self.auth_secrets), ("ca", self.ca_secrets)):
+        for kind, secrets in (("auth", self.auth_secrets), ("ca", self.ca_secrets), ("host", self.endpoint_secrets)):
             for region, secret in secrets.items():
                 created.append(secret_manager_secret_iam_member.SecretManagerSecretIamMember(
                     self, f"connect-{key}-{kind}-{region}",

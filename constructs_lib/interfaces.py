@@ -100,19 +100,21 @@ class ScalableTarget(Protocol):
 
 @dataclass(frozen=True)
 class CacheConnection:
-    """How a model server reaches its regional inference cache.
+    """How a model server reaches its regional inference cache: Secret Manager references it
+    reads at start, never the values (they would land in instance metadata or a pod spec).
 
-    ``auth_secret`` is the Secret Manager secret *version* id holding the AUTH string (never
-    the string itself: it would land in instance metadata); ``ca_secret`` likewise for the
-    server CA when TLS is on.
+    ``endpoint_secret`` names the latest version of a secret holding
+    ``{"host": ..., "port": ..., "read_host": ...}`` (JSON), ``auth_secret`` the AUTH string,
+    ``ca_secret`` the server CA bundle (``projects/<p>/secrets/<name>/versions/latest``). A server
+    refers to secrets, not to the cache itself, so replacing the cache never has to replace an
+    instance template first (create-before-destroy would reach the cache through such a
+    reference and create a second cache under the same name, which the API refuses).
     """
 
-    host: str
-    port: str
-    auth_secret: str | None = None
+    endpoint_secret: str
     tls: bool = False
+    auth_secret: str | None = None
     ca_secret: str | None = None
-    read_host: str | None = None
 
 
 @dataclass(frozen=True)

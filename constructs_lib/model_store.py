@@ -143,6 +143,7 @@ class ModelStore(Construct):
         return Grant(member=member, roles=(READER_ROLE,), target=f"bucket {self.name}", resources=(binding,))
 
     def model_uri(self, path: str) -> ModelSource:
-        """``ModelSource`` for ``gs://<bucket>/<path>`` (references the bucket, so Terraform orders it first)."""
+        """``ModelSource`` for ``gs://<bucket>/<path>``, with the bucket's name as a literal: a server's
+        instance template must not reference the bucket (create-before-destroy would spread to it)."""
         check_object_path(path, "path")
-        return ModelSource(uri=f"gs://{self.bucket.name}/{path}", bucket=self.bucket.name)
+        return ModelSource(uri=f"gs://{self.name}/{path}", bucket=self.name)

@@ -54,12 +54,12 @@ def build(stack: TerraformStack) -> ModelServing:
         load_balancer=LoadBalancerSpec(domains=("inference.example.com",)),
         models=[
             ModelSpec(
-                name="embeddings", image=f"{REGISTRY}/embeddings-server:4.2.0",
+                name="embeddings", image=f"{REGISTRY}/embeddings-server:4.2.0", request_method="GET",
                 scaling=ScalingSpec(min_replicas=2, max_replicas=20),
                 backend=BackendServiceSpec(enable_cdn=True, cdn_policy=CdnPolicySpec(cache_mode="USE_ORIGIN_HEADERS")),
             ),
             llm("llm", "2.0.1"),
-            llm("llm-next", "3.0.0-rc1", canary_of="llm", canary_weight=10, regions=("us-central1",)),
+            llm("llm-next", "3.0.0-rc1", canary_of="llm", canary_weight=10),
         ],
     )
 

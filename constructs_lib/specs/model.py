@@ -20,7 +20,7 @@ Moving a model between runtimes changes that one key: the other runtime's sectio
 from __future__ import annotations
 
 import re
-from typing import ClassVar, Literal, Sequence
+from typing import Any, ClassVar, Literal, Sequence
 
 from pydantic import Field, field_validator, model_validator
 
@@ -31,7 +31,7 @@ from constructs_lib.regions import Region, check_zone
 from constructs_lib.specs.backends import BackendServiceSpec
 from constructs_lib.specs.gke import GkeRuntimeSpec
 from constructs_lib.specs.load_balancer import RoutePath
-from constructs_lib.specs.scaling import ScalingSpec
+from constructs_lib.specs.scaling import ScalingSignal, ScalingSpec, resolve_signals
 from constructs_lib.specs.vm import VmRuntimeSpec
 from constructs_lib.values import Image, ObjectPath, RequestPath, check_env_name
 
@@ -46,10 +46,12 @@ autoscaler's initialization period: Compute Engine accepts at most 3600 s for bo
 Runtime = Literal["vm", "gke"]
 
 SERVER_ENV = frozenset({
-    "PORT", "MODEL_URI", "MODEL_DIR", "CACHE_HOST", "CACHE_PORT", "CACHE_READ_HOST", "CACHE_TLS",
-    "CACHE_AUTH_SECRET", "CACHE_CA_SECRET",
+    "PORT", "MODEL_URI", "MODEL_DIR", "CACHE_ENDPOINT_SECRET", "CACHE_TLS", "CACHE_AUTH_SECRET", "CACHE_CA_SECRET",
+    "CACHE_HOST", "CACHE_PORT", "CACHE_READ_HOST",
 })
-"""Variables every runtime sets from the wiring; ``env`` may not override them."""
+"""Variables every runtime sets from the wiring (``server_environment``); ``env`` may not override
+them. ``CACHE_HOST``/``CACHE_PORT``/``CACHE_READ_HOST`` are reserved too: the endpoint comes from
+``CACHE_ENDPOINT_SECRET``, and a literal one would go stale when the cache is replaced."""
 
 _SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIAL", re.IGNORECASE)
 _SECRET_VERSION = re.compile(r"^projects/[^/\s]+/secrets/[^/\s]+/versions/[^/\s]+$|^\$\{.+\}$")
@@ -120,6 +122,16 @@ class ModelSpec(Spec):
     routes: tuple[RoutePath, ...] = Field(default=(), description="URL paths routed to the model. Defaults to /v1/models/<name> and /v1/models/<name>/*.")
     canary_of: str | None = Field(default=None, description="Serve this model as a canary of another model: it takes canary_weight % of that model's routes and has no routes of its own.")
     canary_weight: int = Field(default=10, ge=1, le=99, description="Percent of the stable model's traffic for the canary, 1..99. Defaults to 10.")
+    request_method: Literal["POST", "GET"] = Field(
+        default="POST",
+        description="How clients call the model. Defaults to POST (a JSON body): such responses are never cached, so backend.enable_cdn "
+        "is rejected; GET (inputs in the URL) is what Cloud CDN can cache.",
+    )
+    cross_region_canary: bool = Field(
+        default=False,
+        description="Let a canary serve fewer regions than its stable model. Defaults to False: the load balancer splits traffic "
+        "before it picks a region, so the canary's share of every other region's traffic would cross regions.",
+    )
     use_cache: bool = Field(default=True, description="Give the servers the regional cache's address and secrets. Defaults to on when the deployment has a cache.")
     cloud_armor: bool = Field(default=True, description="Attach the deployment's Cloud Armor policy, when it has one. Defaults to on.")
     scaling: ScalingSpec = Field(default_factory=ScalingSpec, description="Replica bounds and scaling signals. Defaults to 1..10 on CPU 0.6.")
@@ -145,6 +157,12 @@ class ModelSpec(Spec):
 
     @model_validator(mode="after")
     def _contract(self) -> "ModelSpec":
+        if self.backend.enable_cdn and self.request_method == "POST":
+            raise invalid(
+                "backend.enable_cdn", True,
+                "Cloud CDN caches GET and HEAD responses only and this model is called with POST (request_method), so it would cache "
+                "nothing; set request_method = 'GET' if clients send inputs in the URL, or turn CDN off",
+            )
         if self.canary_of is not None and self.routes:
             raise ValueError(f"model {self.name!r} is a canary of {self.canary_of!r}: it shares that model's routes, so leave routes empty")
         if self.canary_of == self.name:
@@ -172,9 +190,28 @@ class ModelSpec(Spec):
             if vm_only:
                 raise invalid(
                     f"scaling.{vm_only[0]}", "set", "is a VM-fleet autoscaler setting; a GKE model scales with a HorizontalPodAutoscaler "
-                    "(min/max replicas, cpu_target, scale_down_stabilization_sec)",
+                    "(min/max replicas, signal, target, cpu_target, scale_down_stabilization_sec)",
                 )
+        self._check_signals()
         return self
+
+    def _check_signals(self) -> None:
+        """A GPU model must not scale on CPU alone (unless it says so): GPU-bound inference barely
+        moves CPU, so the autoscaler would never add a replica."""
+        scaling = self.scaling
+        cpu_only = {s.kind for s in self.scaling_signals} == {"cpu"} and not scaling.metrics and scaling.load_balancing_target is None
+        if self.accelerator is not None and cpu_only and not scaling.allow_cpu_only:
+            raise invalid(
+                "scaling.signal", scaling.signal,
+                "a GPU model scaling on CPU alone never scales out (GPU-bound inference barely moves CPU); use signal gpu, "
+                "in-flight or request-rate, or set scaling.allow_cpu_only = true",
+            )
+
+    @property
+    def scaling_signals(self) -> tuple[ScalingSignal, ...]:
+        """What the autoscaler follows (``specs.scaling.resolve_signals``): the primary serving
+        signal with its target, and CPU utilization when ``scaling.cpu_target`` adds it."""
+        return resolve_signals(self.scaling, gpu=self.accelerator is not None)
 
     def _check_machine(self) -> None:
         """The machine fits the accelerator (messages name ``vm.machine_type`` and ``accelerator.*``)."""
@@ -253,6 +290,13 @@ def check_models(
                 raise ConfigurationError(
                     f"{field}.canary_of", model.canary_of, f"must name a model that is not a canary itself; allowed: {', '.join(allowed)}",
                 )
+            missing = [r for r in (stable.regions or regions) if r not in (model.regions or regions)]
+            if missing and not model.cross_region_canary:
+                raise ConfigurationError(
+                    f"{field}.regions", list(model.regions),
+                    f"a canary serves every region of {stable.name} ({', '.join(stable.regions or regions)}); missing {', '.join(missing)}: "
+                    f"its {model.canary_weight} % of the traffic there would cross regions (set cross_region_canary = true to accept that)",
+                )
     for stable in models:
         share = sum(m.canary_weight for m in models if m.canary_of == stable.name)
         if share >= 100:
@@ -263,3 +307,27 @@ def check_models(
         if path in seen:
             raise ConfigurationError(field, path, f"is already routed to {seen[path]}; every path goes to one place")
         seen[path] = owner
+
+
+def server_environment(
+    model: ModelSpec, *, port: int, model_uri: str | None = None, model_dir: str | None = None, cache: Any = None,
+) -> list[tuple[str, str]]:
+    """The model server's environment, the same on every runtime: ``PORT``, ``MODEL_URI``
+    (``gs://<bucket>/<model_path>``), ``MODEL_DIR`` (where the weights are mounted or copied, when
+    the runtime provides them), the cache's ``CACHE_ENDPOINT_SECRET`` / ``CACHE_TLS`` /
+    ``CACHE_AUTH_SECRET`` / ``CACHE_CA_SECRET`` (a ``CacheConnection``: Secret Manager references
+    only), then the model's own ``env`` sorted by name."""
+    env: list[tuple[str, str]] = [("PORT", str(port))]
+    if model_uri is not None:
+        env.append(("MODEL_URI", model_uri))
+    if model_dir is not None:
+        env.append(("MODEL_DIR", model_dir))
+    if cache is not None:
+        env.append(("CACHE_ENDPOINT_SECRET", cache.endpoint_secret))
+        env.append(("CACHE_TLS", "true" if cache.tls else "false"))
+        if cache.auth_secret is not None:
+            env.append(("CACHE_AUTH_SECRET", cache.auth_secret))
+        if cache.ca_secret is not None:
+            env.append(("CACHE_CA_SECRET", cache.ca_secret))
+    env.extend(sorted(model.env.items()))
+    return env

@@ -48,8 +48,8 @@ class ModelStoreSpec(Spec):
 
     bucket_name: BucketName | None = Field(
         default=None,
-        description="Bucket name override. Defaults to <app>-<env>-models; bucket names are global, "
-        "so set this when that name is taken.",
+        description="Bucket name override. Defaults to <project>-<app>-<env>-models: bucket names are one global namespace, "
+        "and the project id makes the default unique. Set it to keep a bucket created under an earlier name.",
     )
     location: str = Field(
         default="US",

@@ -28,12 +28,14 @@ class FlowLogsSpec(Spec):
     """VPC flow logs on every subnet. Defaults to on, 5 s aggregation, 50 % sampling, all metadata:
     enough to debug serving traffic (and what scanners expect) at a moderate logging cost."""
 
-    enabled: bool = True
+    enabled: bool = Field(default=True, description="Log flows on every subnet. Defaults to on: serving traffic can be debugged after the fact.")
     aggregation_interval: Literal[
         "INTERVAL_5_SEC", "INTERVAL_30_SEC", "INTERVAL_1_MIN", "INTERVAL_5_MIN", "INTERVAL_10_MIN", "INTERVAL_15_MIN"
-    ] = "INTERVAL_5_SEC"
+    ] = Field(default="INTERVAL_5_SEC", description="Aggregation window of a flow log entry. Defaults to 5 s, the finest.")
     flow_sampling: float = Field(default=0.5, gt=0, le=1, description="Share of flows logged, in (0, 1].")
-    metadata: Literal["INCLUDE_ALL_METADATA", "EXCLUDE_ALL_METADATA"] = "INCLUDE_ALL_METADATA"
+    metadata: Literal["INCLUDE_ALL_METADATA", "EXCLUDE_ALL_METADATA"] = Field(
+        default="INCLUDE_ALL_METADATA", description="Metadata in each entry (VM names, regions). Defaults to all: entries name their endpoints.",
+    )
 
 
 class RouteSpec(Spec):
@@ -41,8 +43,8 @@ class RouteSpec(Spec):
 
     name: NamePart = Field(description="Role part of the route's name: <app>-<env>-route-<name>.")
     dest_range: Cidr = Field(description="Destination CIDR, e.g. 10.50.0.0/16 or 0.0.0.0/0.")
-    next_hop_gateway: Literal["default-internet-gateway"] | None = None
-    next_hop_ip: Ipv4Address | None = None
+    next_hop_gateway: Literal["default-internet-gateway"] | None = Field(default=None, description="Next hop: the internet gateway.")
+    next_hop_ip: Ipv4Address | None = Field(default=None, description="Next hop: an instance's internal IP (an appliance).")
     next_hop_ilb: str | None = Field(default=None, description="Forwarding rule id or IP of an internal passthrough LB.")
     priority: int = Field(default=1000, ge=0, le=65535, description="Lower wins. Defaults to 1000, GCP's default.")
     tags: tuple[str, ...] = Field(default=(), description="Only instances with these network tags use the route.")
@@ -69,7 +71,7 @@ class NetworkSpec(Spec):
     subnet_cidrs: dict[Region, PrivateCidr] = Field(default_factory=dict, description="Explicit subnet range per region; overrides the allocation.")
     serving_port: int = Field(default=8080, ge=1, le=65535, description="Port the model servers listen on; health checks and LB traffic are admitted to it only. Defaults to 8080.")
     fleet_tag: NamePart = Field(default="model-server", description="Network tag of serving VMs; firewall rules target it. Defaults to 'model-server'.")
-    flow_logs: FlowLogsSpec = Field(default_factory=FlowLogsSpec)
+    flow_logs: FlowLogsSpec = Field(default_factory=FlowLogsSpec, description="VPC flow logs of the subnets. Defaults to on, 5 s, 50 % sampling.")
     iap_ssh: bool = Field(default=False, description="Admit SSH from IAP (35.235.240.0/20) to the fleet tag. Off by default: OS Login + IAP is opt-in break-glass access.")
     nat_min_ports_per_vm: int = Field(default=64, ge=2, le=65536, description="Cloud NAT ports per VM. Defaults to 64, GCP's default.")
     nat_log_filter: Literal["ERRORS_ONLY", "TRANSLATIONS_ONLY", "ALL"] | None = Field(default="ERRORS_ONLY", description="Cloud NAT logging; None turns it off. Defaults to ERRORS_ONLY.")

@@ -168,7 +168,7 @@ class CloudArmorSpec(Spec):
     clients above the rate limit; WAF rules, deny lists and Adaptive Protection are opt-in."""
 
     name: NamePart = Field(default="armor", description="Role part of the policy name: <app>-<env>-<name>. Defaults to 'armor'.")
-    description: str = Field(default="Cloud Armor policy for model endpoints (managed by cdktf)")
+    description: str = Field(default="Cloud Armor policy for model endpoints (managed by cdktf)", description="The policy's description in the console.")
     default_action: Literal["allow", "deny(403)", "deny(404)", "deny(502)"] = Field(
         default="allow", description="Action of the default rule (priority 2147483647). Defaults to allow: a public inference API.",
     )

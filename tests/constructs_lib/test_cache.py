@@ -1,5 +1,7 @@
 from dataclasses import dataclass
 
+import re
+
 import pytest
 from cdktf import TerraformOutput
 
@@ -89,21 +91,29 @@ def test_auth_string_and_ca_bundle_go_to_regional_secrets(stack, naming):
     )
 
 
-def test_connection_points_to_secret_versions_not_secret_values(stack, naming):
+def test_connection_points_to_the_latest_versions_of_secrets_never_to_the_cache(stack, naming):
+    """A server's template refers to secrets, not to the Redis instance: otherwise create-before-destroy
+    on the template spreads to the cache, and a cache replacement creates a second cache under the same
+    name (refused by the API) before destroying the first."""
     cache = _cache(stack, naming)
     connection = cache.connection("europe-west1")
     assert isinstance(connection, CacheConnection)
     assert connection.tls is True
-    assert connection.read_host is None
     resolved = _resolved(
-        stack, host=connection.host, port=connection.port, auth_secret=connection.auth_secret, ca_secret=connection.ca_secret,
+        stack, endpoint=connection.endpoint_secret, auth_secret=connection.auth_secret, ca_secret=connection.ca_secret,
     )
-    assert resolved == {
-        "host": "${google_redis_instance.cache_redis-europe-west1_38C24200.host}",
-        "port": "${google_redis_instance.cache_redis-europe-west1_38C24200.port}",
-        "auth_secret": "${google_secret_manager_secret_version.cache_auth-secret-version-europe-west1_DBB041B2.id}",
-        "ca_secret": "${google_secret_manager_secret_version.cache_ca-secret-version-europe-west1_CED1BA0D.id}",
-    }
+    for key, kind in (("endpoint", "host"), ("auth_secret", "auth"), ("ca_secret", "ca")):
+        assert re.fullmatch(rf"\$\{{google_secret_manager_secret\.cache_{kind}-secret-europe-west1_[0-9A-F]{{8}}\.id\}}/versions/latest", resolved[key])
+
+
+def test_endpoint_secret_holds_host_port_and_read_host_as_json(stack, naming):
+    _cache(stack, naming, read_replica_count=1)
+    result = synth(stack)
+    secret = resource_by_path(result, "google_secret_manager_secret", "cache/host-secret-europe-west1")
+    assert secret["secret_id"] == "ml-test-cache-host-europe-west1"
+    version = resource_by_path(result, "google_secret_manager_secret_version", "cache/host-secret-version-europe-west1")
+    redis = "google_redis_instance.cache_redis-europe-west1_38C24200"
+    assert version["secret_data"] == f'${{jsonencode({{"host" = {redis}.host, "port" = {redis}.port, "read_host" = {redis}.read_endpoint}})}}'
 
 
 def test_connection_fails_for_a_region_without_cache(stack, naming):
@@ -118,10 +128,10 @@ def test_grant_connect_gives_secret_accessor_on_every_secret(stack, naming):
     assert isinstance(grant, Grant)
     assert (grant.member, grant.roles, grant.target) == (SA, ("roles/secretmanager.secretAccessor",), "cache in europe-west1, us-central1")
     created = grant.resources
-    assert len(created) == 4
+    assert len(created) == 6, "auth, CA and endpoint secrets in two regions"
     assert cache.grants["sa-fleet-test-project-123"] == list(created)
     members = resources(synth(stack), "google_secret_manager_secret_iam_member")
-    assert len(members) == 4
+    assert len(members) == 6
     for member in members.values():
         assert member["role"] == "roles/secretmanager.secretAccessor"
         assert member["member"] == SA
@@ -167,7 +177,7 @@ def test_grant_connect_takes_a_service_identity(stack, naming):
     assert {m["member"] for m in resources(result, "google_secret_manager_secret_iam_member").values()} == {
         f"${{google_service_account.{account_id}.member}}",
     }
-    assert len(grant.resources) == 2
+    assert len(grant.resources) == 3, "auth, CA and endpoint secrets"
 
 
 def test_fails_when_grant_connect_member_is_not_an_iam_member(stack, naming):
@@ -207,9 +217,9 @@ def test_read_replicas_expose_a_read_endpoint(stack, naming):
     redis = only_resource(synth(stack), "google_redis_instance")
     assert redis["read_replicas_mode"] == "READ_REPLICAS_ENABLED"
     assert redis["replica_count"] == 2
-    assert _resolved(stack, read_host=cache.connection("europe-west1").read_host) == {
-        "read_host": "${google_redis_instance.cache_redis-europe-west1_38C24200.read_endpoint}",
-    }
+    assert "read_endpoint" in resource_by_path(
+        synth(stack), "google_secret_manager_secret_version", "cache/host-secret-version-europe-west1",
+    )["secret_data"]
     outputs = cache.add_outputs()
     assert "read-host-europe-west1" in outputs and "read-port-europe-west1" in outputs
 
@@ -233,11 +243,11 @@ def test_basic_tier_without_auth_tls_or_maintenance_window(stack, naming):
     assert "read_replicas_mode" not in redis
     assert "maintenance_policy" not in redis
     assert "lifecycle" not in redis
-    assert resources(result, "google_secret_manager_secret") == {}
+    assert [body["secret_id"] for body in resources(result, "google_secret_manager_secret").values()] == ["ml-test-cache-host-europe-west1"]
     connection = cache.connection("europe-west1")
     assert connection.auth_secret is None and connection.ca_secret is None and connection.tls is False
     grant = cache.grant_connect(SA)
-    assert (grant.roles, grant.resources) == ((), ())
+    assert grant.roles == ("roles/secretmanager.secretAccessor",) and len(grant.resources) == 1
 
 
 def test_direct_peering_has_no_reserved_range_or_psa_dependency(stack, naming):
@@ -398,31 +408,30 @@ def test_cluster_mode_uses_psc_iam_auth_tls_and_multi_zone(stack, naming):
     assert policy["psc_config"] == {"subnetworks": ["${google_compute_subnetwork.network_subnet-europe-west1_02BD014D.id}"]}
     policy_id = next(iter(resources(result, "google_network_connectivity_service_connection_policy")))
     assert cluster["depends_on"] == [f"google_network_connectivity_service_connection_policy.{policy_id}"]
-    # IAM auth: no AUTH secret, only the CA bundle.
+    # IAM auth: no AUTH secret; the CA bundle and the endpoint (discovery address and port).
     assert sorted(s["secret_id"] for s in resources(result, "google_secret_manager_secret").values()) == [
-        "ml-test-cache-ca-europe-west1",
+        "ml-test-cache-ca-europe-west1", "ml-test-cache-host-europe-west1",
     ]
     connection = cache.connection("europe-west1")
     assert connection.auth_secret is None and connection.tls is True
     cluster_id = next(iter(resources(result, "google_redis_cluster")))
-    assert _resolved(stack, host=connection.host, port=connection.port) == {
-        "host": f"${{google_redis_cluster.{cluster_id}.discovery_endpoints[0].address}}",
-        "port": f"${{google_redis_cluster.{cluster_id}.discovery_endpoints[0].port}}",
-    }
+    endpoint = resource_by_path(result, "google_secret_manager_secret_version", "cache/host-secret-version-europe-west1")
+    assert f"google_redis_cluster.{cluster_id}.discovery_endpoints[0].address" in endpoint["secret_data"]
+    assert f"google_redis_cluster.{cluster_id}.discovery_endpoints[0].port" in endpoint["secret_data"]
 
 
 def test_cluster_grant_connect_adds_db_connection_user(stack, naming):
     cache = _cache(stack, naming, mode="cluster")
     grant = cache.grant_connect(SA)
     assert grant.roles == ("roles/secretmanager.secretAccessor", "roles/redis.dbConnectionUser")
-    assert len(grant.resources) == 2
+    assert len(grant.resources) == 3
     result = synth(stack)
     iam = only_resource(result, "google_project_iam_member")
     assert iam["role"] == "roles/redis.dbConnectionUser"
     assert iam["member"] == SA
     assert iam["project"].endswith(".project}")
-    secret_grant = only_resource(result, "google_secret_manager_secret_iam_member")
-    assert secret_grant["secret_id"].startswith("${google_secret_manager_secret.cache_ca-secret-europe-west1_")
+    secret_grants = sorted(g["secret_id"] for g in resources(result, "google_secret_manager_secret_iam_member").values())
+    assert [g.split(".")[1].split("-secret")[0] for g in secret_grants] == ["cache_ca", "cache_host"]
 
 
 def test_cluster_options(stack, naming):
@@ -445,7 +454,7 @@ def test_cluster_options(stack, naming):
     assert cluster["deletion_protection_enabled"] is False
     assert cluster["persistence_config"] == {"mode": "RDB", "rdb_config": {"rdb_snapshot_period": "ONE_HOUR"}}
     assert "lifecycle" not in cluster
-    assert resources(result, "google_secret_manager_secret") == {}
+    assert [s["secret_id"] for s in resources(result, "google_secret_manager_secret").values()] == ["ml-test-cache-host-europe-west1"]
     assert resources(result, "google_project_iam_member") == {}
 
 

@@ -5,15 +5,18 @@ A fleet that asks for a GPU Compute Engine cannot give fails at apply time, ofte
 the MIG tries to create its first VM. This table lets ``ModelSpec`` / ``ModelServerFleet`` (and
 GKE node pools) fail at synth with a message that says what would work instead.
 
-The data is APPROXIMATE: it was transcribed from the Compute Engine "GPU platforms" and
-"GPU regions and zones" pages (2025) for the common regions of ``constructs_lib.regions``.
-Google adds regions and zones over time and a GPU is often offered in only some zones of a
-region, so:
+The availability data is per ZONE and APPROXIMATE: accelerator types per zone as the Compute
+Engine API lists them (``gcloud compute accelerator-types list``; transcribed from the SkyPilot
+GCP catalogue, which is generated from that API, and checked against the "GPU regions and
+zones" page, 2025) for the GPU types below. Accelerators are in only some zones of a region, so:
 
-* regions are listed at region level only (a regional MIG whose zones lack the GPU still
-  fails; restrict ``vm.zones`` to the zones that have it);
-* ``skip_region_check=True`` (``AcceleratorSpec``, ``NodeGpuSpec``) bypasses the region table
-  when Google offers the GPU somewhere this table does not list yet.
+* a GPU fleet's zones default to the zones of its region that offer the GPU
+  (``gpu_zones``), explicit zones without it are rejected (``check_gpu_zone``), and region
+  checks (``check_gpu_region``, also used by GKE node pools) are derived from the zones;
+* the table says a zone *offers* a GPU, not that it has stock: fleets spread BALANCED so a
+  zone that runs out does not stall the group;
+* ``skip_region_check=True`` (``AcceleratorSpec``, ``NodeGpuSpec``) bypasses the table when
+  Google offers the GPU somewhere it does not list yet (then every zone of the region is used).
 
 Machine families: N1 takes T4 / V100 / P4 / P100 in the listed counts (with a vCPU ceiling
 per count); accelerator-optimized families come with a fixed number of GPUs per machine type
@@ -27,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 from constructs_lib.errors import ConfigurationError
+from constructs_lib.regions import zones_of
 
 MACHINE_TYPE_PATTERN = re.compile(
     r"^(?P<family>[a-z]{1,2}[0-9][a-z]?)-(?P<kind>[a-z]+)(?:-(?P<size>[0-9]+)(?P<unit>g)?)?(?:-[a-z0-9]+)*$"
@@ -130,19 +134,29 @@ def parse_machine_type(value: str, field_name: str = "machine_type") -> MachineT
 class GpuType:
     """One accelerator type.
 
-    ``counts`` are the counts one VM may attach. ``machine_types`` (accelerator-optimized
-    families) maps each machine type that carries this GPU to its fixed GPU count; when it is
-    empty, ``machine_families`` lists the general-purpose families that take the GPU and
-    ``max_vcpus`` the largest vCPU count per GPU count.
+    ``counts`` are the counts one VM may attach; ``zones`` the zones that offer it (``regions``
+    is derived from them). ``machine_types`` (accelerator-optimized families) maps each machine
+    type that carries this GPU to its fixed GPU count; when it is empty, ``machine_families``
+    lists the general-purpose families that take the GPU and ``max_vcpus`` the largest vCPU
+    count per GPU count.
     """
 
     name: str
     description: str
     counts: tuple[int, ...]
-    regions: frozenset[str]
+    zones: frozenset[str]
     machine_families: tuple[str, ...] = ()
     machine_types: Mapping[str, int] = field(default_factory=dict)
     max_vcpus: Mapping[int, int] = field(default_factory=dict)
+
+    @property
+    def regions(self) -> frozenset[str]:
+        """The regions with at least one zone that offers this GPU."""
+        return frozenset(zone.rsplit("-", 1)[0] for zone in self.zones)
+
+    def zones_in(self, region: str) -> tuple[str, ...]:
+        """The zones of ``region`` that offer this GPU, in the region's zone order."""
+        return tuple(zone for zone in zones_of(region) if zone in self.zones)
 
     def fixed_count(self, machine_type: str) -> int | None:
         """The GPU count ``machine_type`` comes with, if it is accelerator-optimized for this GPU."""
@@ -155,59 +169,82 @@ class GpuType:
         return ", ".join(f"{f}-*" for f in self.machine_families)
 
 
-_T4_REGIONS = frozenset({
-    "asia-east1", "asia-east2", "asia-northeast1", "asia-northeast3", "asia-south1", "asia-southeast1",
-    "asia-southeast2", "australia-southeast1", "europe-central2", "europe-west1", "europe-west2",
-    "europe-west3", "europe-west4", "me-west1", "northamerica-northeast1", "southamerica-east1",
-    "us-central1", "us-east1", "us-east4", "us-west1", "us-west2", "us-west3", "us-west4",
-})
-_L4_REGIONS = frozenset({
-    "asia-east1", "asia-northeast1", "asia-northeast3", "asia-south1", "asia-southeast1",
-    "europe-west1", "europe-west2", "europe-west3", "europe-west4", "europe-west6", "me-central2",
-    "northamerica-northeast2", "us-central1", "us-east1", "us-east4", "us-west1", "us-west4",
-})
-_A100_REGIONS = frozenset({
-    "asia-northeast1", "asia-northeast3", "asia-southeast1", "europe-west4", "me-west1",
-    "us-central1", "us-east1", "us-west1", "us-west3", "us-west4",
-})
-_A100_80_REGIONS = frozenset({"asia-southeast1", "europe-west4", "us-central1", "us-east4", "us-east5"})
-_H100_REGIONS = frozenset({
-    "asia-northeast1", "asia-southeast1", "europe-west1", "europe-west4", "us-central1", "us-east4",
-    "us-east5", "us-west1", "us-west4",
-})
-_V100_REGIONS = frozenset({"asia-east1", "europe-west4", "us-central1", "us-east1", "us-west1"})
-_P4_REGIONS = frozenset({
-    "asia-southeast1", "australia-southeast1", "europe-west4", "northamerica-northeast1",
-    "us-central1", "us-east4", "us-west2",
-})
-_P100_REGIONS = frozenset({
-    "asia-east1", "australia-southeast1", "europe-west1", "europe-west4", "us-central1", "us-east1", "us-west1",
-})
+def _zones(*groups: str) -> frozenset[str]:
+    """``"us-central1: a b c"`` groups -> {us-central1-a, us-central1-b, us-central1-c}."""
+    zones = set()
+    for group in groups:
+        region, suffixes = group.split(":")
+        zones.update(f"{region}-{suffix}" for suffix in suffixes.split())
+    return frozenset(zones)
+
+
+_T4_ZONES = _zones(
+    "asia-east1: a c", "asia-east2: a c", "asia-northeast1: a c", "asia-northeast3: b c", "asia-south1: a b",
+    "asia-southeast1: a b c", "asia-southeast2: a b", "australia-southeast1: a c", "europe-central2: b c",
+    "europe-west1: b c d", "europe-west2: a b", "europe-west3: b", "europe-west4: a b c", "me-west1: b c",
+    "northamerica-northeast1: c", "southamerica-east1: a b c", "us-central1: a b c f", "us-east1: b c d",
+    "us-east4: a b c", "us-west1: a b", "us-west2: b c", "us-west3: b", "us-west4: a b",
+)
+_L4_ZONES = _zones(
+    "asia-east1: a b c", "asia-northeast1: a b c", "asia-northeast3: a b", "asia-south1: a b c",
+    "asia-southeast1: a b c", "europe-west1: b c", "europe-west2: a b", "europe-west3: a b", "europe-west4: a b c",
+    "europe-west6: b c", "me-central2: a c", "northamerica-northeast1: b c", "northamerica-northeast2: a b",
+    "us-central1: a b c", "us-east1: b c d", "us-east4: a c", "us-west1: a b c", "us-west4: a c",
+)
+_A100_ZONES = _zones(
+    "asia-northeast1: a c", "asia-northeast3: a b", "asia-southeast1: a b c", "europe-west4: a b", "me-west1: a c",
+    "us-central1: a b c f", "us-east1: b", "us-west1: b", "us-west3: b", "us-west4: b",
+)
+_A100_80_ZONES = _zones(
+    "asia-southeast1: c", "europe-west4: a", "us-central1: a c", "us-east4: c", "us-east5: a b",
+)
+_H100_ZONES = _zones(
+    "asia-east1: c", "asia-northeast1: b", "asia-northeast3: a c", "asia-south1: c", "asia-south2: b",
+    "asia-southeast1: b c", "australia-southeast1: c", "europe-north1: c", "europe-west1: b c", "europe-west2: b",
+    "europe-west3: a c", "europe-west4: b c", "europe-west8: c", "europe-west9: c", "northamerica-northeast2: c",
+    "us-central1: a b c", "us-east4: a b c", "us-east5: a", "us-west1: a b", "us-west4: a",
+)
+_H100_MEGA_ZONES = _zones(
+    "asia-northeast1: b", "asia-northeast3: a c", "asia-south1: c", "asia-southeast1: b c", "australia-southeast1: c",
+    "europe-west1: b c", "europe-west3: a c", "europe-west4: b c", "northamerica-northeast2: c", "us-central1: a b c",
+    "us-east4: a b c", "us-east5: a", "us-west1: a b", "us-west4: a",
+)
+_V100_ZONES = _zones(
+    "asia-east1: c", "europe-west4: a b c", "us-central1: a b c f", "us-east1: b c", "us-west1: a b",
+)
+_P4_ZONES = _zones(
+    "asia-southeast1: a b c", "australia-southeast1: a b", "europe-west4: b c", "northamerica-northeast1: a b c",
+    "us-central1: a c", "us-east4: a b c", "us-west2: b c",
+)
+_P100_ZONES = _zones(
+    "asia-east1: a c", "australia-southeast1: b", "europe-west1: b d", "europe-west4: a", "us-central1: c f",
+    "us-east1: b c", "us-west1: a b",
+)
 
 GPU_TYPES: dict[str, GpuType] = {gpu.name: gpu for gpu in (
     GpuType(
         name="nvidia-tesla-t4", description="NVIDIA T4 (16 GB), N1 only",
-        counts=(1, 2, 4), regions=_T4_REGIONS, machine_families=("n1",),
+        counts=(1, 2, 4), zones=_T4_ZONES, machine_families=("n1",),
         max_vcpus={1: 48, 2: 48, 4: 96},
     ),
     GpuType(
         name="nvidia-tesla-v100", description="NVIDIA V100 (16 GB), N1 only",
-        counts=(1, 2, 4, 8), regions=_V100_REGIONS, machine_families=("n1",),
+        counts=(1, 2, 4, 8), zones=_V100_ZONES, machine_families=("n1",),
         max_vcpus={1: 12, 2: 24, 4: 48, 8: 96},
     ),
     GpuType(
         name="nvidia-tesla-p4", description="NVIDIA P4 (8 GB), N1 only",
-        counts=(1, 2, 4), regions=_P4_REGIONS, machine_families=("n1",),
+        counts=(1, 2, 4), zones=_P4_ZONES, machine_families=("n1",),
         max_vcpus={1: 24, 2: 48, 4: 96},
     ),
     GpuType(
         name="nvidia-tesla-p100", description="NVIDIA P100 (16 GB), N1 only",
-        counts=(1, 2, 4), regions=_P100_REGIONS, machine_families=("n1",),
+        counts=(1, 2, 4), zones=_P100_ZONES, machine_families=("n1",),
         max_vcpus={1: 16, 2: 32, 4: 96},
     ),
     GpuType(
         name="nvidia-l4", description="NVIDIA L4 (24 GB), G2 machine types",
-        counts=(1, 2, 4, 8), regions=_L4_REGIONS, machine_families=("g2",),
+        counts=(1, 2, 4, 8), zones=_L4_ZONES, machine_families=("g2",),
         machine_types={
             "g2-standard-4": 1, "g2-standard-8": 1, "g2-standard-12": 1, "g2-standard-16": 1,
             "g2-standard-32": 1, "g2-standard-24": 2, "g2-standard-48": 4, "g2-standard-96": 8,
@@ -215,26 +252,26 @@ GPU_TYPES: dict[str, GpuType] = {gpu.name: gpu for gpu in (
     ),
     GpuType(
         name="nvidia-tesla-a100", description="NVIDIA A100 40GB, A2 high/mega machine types",
-        counts=(1, 2, 4, 8, 16), regions=_A100_REGIONS, machine_families=("a2",),
+        counts=(1, 2, 4, 8, 16), zones=_A100_ZONES, machine_families=("a2",),
         machine_types={
             "a2-highgpu-1g": 1, "a2-highgpu-2g": 2, "a2-highgpu-4g": 4, "a2-highgpu-8g": 8, "a2-megagpu-16g": 16,
         },
     ),
     GpuType(
         name="nvidia-a100-80gb", description="NVIDIA A100 80GB, A2 ultra machine types",
-        counts=(1, 2, 4, 8), regions=_A100_80_REGIONS, machine_families=("a2",),
+        counts=(1, 2, 4, 8), zones=_A100_80_ZONES, machine_families=("a2",),
         machine_types={"a2-ultragpu-1g": 1, "a2-ultragpu-2g": 2, "a2-ultragpu-4g": 4, "a2-ultragpu-8g": 8},
     ),
     GpuType(
         name="nvidia-h100-80gb", description="NVIDIA H100 80GB, A3 high/edge machine types",
-        counts=(1, 2, 4, 8), regions=_H100_REGIONS, machine_families=("a3",),
+        counts=(1, 2, 4, 8), zones=_H100_ZONES, machine_families=("a3",),
         machine_types={
             "a3-highgpu-1g": 1, "a3-highgpu-2g": 2, "a3-highgpu-4g": 4, "a3-highgpu-8g": 8, "a3-edgegpu-8g": 8,
         },
     ),
     GpuType(
         name="nvidia-h100-mega-80gb", description="NVIDIA H100 80GB Mega, A3 mega machine type",
-        counts=(8,), regions=_H100_REGIONS, machine_families=("a3",),
+        counts=(8,), zones=_H100_MEGA_ZONES, machine_families=("a3",),
         machine_types={"a3-megagpu-8g": 8},
     ),
 )}
@@ -318,8 +355,8 @@ def check_machine_without_gpu(machine_type: str, field_name: str = "machine_type
 
 
 def check_gpu_region(name: str, region: str, field_name: str = "region", gpu_field: str = "gpu") -> str:
-    """``region`` if the catalogue lists ``name`` there (approximate: see the module docstring);
-    the message points at ``<gpu_field>.skip_region_check``."""
+    """``region`` if at least one of its zones offers ``name`` (approximate: see the module
+    docstring); the message points at ``<gpu_field>.skip_region_check``."""
     gpu = gpu_type(name)
     if region not in gpu.regions:
         raise ConfigurationError(
@@ -328,6 +365,27 @@ def check_gpu_region(name: str, region: str, field_name: str = "region", gpu_fie
             f"set {gpu_field}.skip_region_check = true if Google has added it",
         )
     return region
+
+
+def gpu_zones(name: str, region: str) -> tuple[str, ...]:
+    """The zones of ``region`` that offer ``name`` (empty when none does), in zone order."""
+    return gpu_type(name).zones_in(region)
+
+
+def check_gpu_zone(name: str, zone: str, field_name: str = "zone", gpu_field: str = "gpu") -> str:
+    """``zone`` if it offers ``name`` (approximate: see the module docstring)."""
+    gpu = gpu_type(name)
+    if zone not in gpu.zones:
+        region = zone.rsplit("-", 1)[0]
+        where = f"zones of {region} with it: {', '.join(gpu.zones_in(region))}" if region in gpu.regions else (
+            f"no zone of {region} has it"
+        )
+        raise ConfigurationError(
+            field_name, zone,
+            f"{name} is not offered in that zone (approximate table; a regional group would never start its VMs there); "
+            f"{where}; set {gpu_field}.skip_region_check = true if Google has added it",
+        )
+    return zone
 
 
 DEFAULT_CPU_MACHINE = "n2-standard-4"

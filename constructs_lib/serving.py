@@ -143,6 +143,8 @@ class ModelServing(Construct):
                 model.name, targets=runtime.backend_targets, spec=model.backend, health_path=model.health_path,
                 security_policy=self.cloud_armor if model.cloud_armor else None,
             )
+            # /healthz/<model> -> the model's health path: what uptime checks through the load balancer probe.
+            self.load_balancer.add_health_route(self.backends[model.name])
         if route:
             self.route_models()
         if add_outputs:

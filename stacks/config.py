@@ -108,6 +108,19 @@ class StaticContent(BaseModel):
     bucket_name: BucketName = Field(description="Existing bucket with the static objects (model cards, docs).")
     paths: tuple[RoutePath, ...] = Field(default=("/static/*",), min_length=1, description="Paths routed to the bucket. Defaults to /static/*.")
     enable_cdn: bool = Field(default=True, description="Cache the objects at the edge. Defaults to on: static files are cacheable.")
+    grant_reader: bool = Field(
+        default=False,
+        description="Grant Cloud CDN's cache-fill agent (service-<project number>@cloud-cdn-fill.iam.gserviceaccount.com) "
+        "roles/storage.objectViewer on the bucket so it can stay private; needs enable_cdn. Defaults to off: the bucket is "
+        "not created here, so granting on it is opt-in. Without it the bucket must already be readable by the load balancer "
+        "(public objects or this grant), or every request answers 403.",
+    )
+
+    @model_validator(mode="after")
+    def _grant(self) -> "StaticContent":
+        if self.grant_reader and not self.enable_cdn:
+            raise invalid("grant_reader", True, "needs enable_cdn = true: only Cloud CDN reads the bucket with an identity that can be granted")
+        return self
 
 
 class GkeSettings(BaseModel):
@@ -178,6 +191,10 @@ class EnvironmentConfig(BaseModel):
         static = self.static_content
         other_paths = [(f"static_content.paths[{i}]", p, "static_content") for i, p in enumerate(static.paths)] if static else []
         check_models(self.models, self.regions, other_paths)
+        default = self.load_balancer.default_backend
+        targets = [m.name for m in self.models] + (["static"] if static else [])
+        if default is not None and default not in targets:
+            raise invalid("load_balancer.default_backend", default, f"must name a model or 'static' ([static_content]); allowed: {', '.join(targets)}")
         if self.effective_tier == "production":
             for index, model in enumerate(self.models):
                 if model.runtime == "gke":

@@ -44,7 +44,9 @@ class ServingStack(TerraformStack):
         )
         static = config.static_content
         if static is not None:
-            self.serving.load_balancer.add_backend_bucket("static", static.bucket_name, paths=list(static.paths), enable_cdn=static.enable_cdn)
+            self.serving.load_balancer.add_backend_bucket(
+                "static", static.bucket_name, paths=list(static.paths), enable_cdn=static.enable_cdn, grant_reader=static.grant_reader,
+            )
         self.stacks: tuple[TerraformStack, ...] = (*((self.serving.cluster_stack,) if self.serving.cluster_stack else ()), self)
 
     def _state(self, stack: TerraformStack) -> None:

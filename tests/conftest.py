@@ -74,6 +74,20 @@ def resource_by_path(synthesized: dict[str, Any], resource_type: str, path_suffi
     return matches[0]
 
 
+def server_env(template: dict[str, Any]) -> dict[str, str]:
+    """The model server's environment in a synthesized instance template: the env file the
+    cloud-config writes (image mode) or the ``model-server-env`` metadata (startup-script mode)."""
+    import yaml
+
+    metadata = template["metadata"]
+    if "user-data" in metadata:
+        files = {f["path"]: f["content"] for f in yaml.safe_load(metadata["user-data"])["write_files"]}
+        text = files["/etc/model-server/env"]
+    else:
+        text = metadata["model-server-env"]
+    return dict(line.split("=", 1) for line in text.splitlines() if line and not line.startswith("#"))
+
+
 @pytest.fixture
 def stack() -> TerraformStack:
     """A fresh stack with a google provider (project test-project-123, region europe-west1)."""

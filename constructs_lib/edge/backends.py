@@ -117,9 +117,11 @@ class ModelBackend(Construct):
     """One model's backend service and its health check (construct ids ``default`` and ``health-check``).
 
     Exposes ``backend_service``, ``health_check``, ``id`` (the backend service id), ``name``
-    (the model name), ``service_name`` (the backend service's name, a plain string), ``spec``, ``targets`` and ``health_check_port(target)`` (the port probes
-    reach on that target). The health check probes ``spec.health_check.request_path`` or, by
-    default, ``health_path`` (the model's health endpoint).
+    (the model name), ``service_name`` (the backend service's name, a plain string), ``spec``,
+    ``targets``, ``health_path`` (the model's health endpoint) and ``health_check_port(target)``
+    (the port probes reach on that target). The health check probes ``spec.health_check.request_path``
+    or, by default, ``health_path``. Connection draining defaults to the request timeout
+    (``BackendServiceSpec.draining_timeout_sec``).
     """
 
     def __init__(
@@ -181,6 +183,7 @@ class ModelBackend(Construct):
         self.name = name
         self.service_name = naming.name(role, "bs", name)
         self.spec = spec
+        self.health_path = health_path
         self.targets: tuple[BackendTarget, ...] = tuple(targets)
         self.health_check = self._health_check(naming, role, name, spec.health_check, health_path)
 
@@ -197,7 +200,7 @@ class ModelBackend(Construct):
             protocol=spec.protocol,
             port_name=targets[0].port_name,
             timeout_sec=spec.timeout_sec,
-            connection_draining_timeout_sec=spec.connection_draining_timeout_sec,
+            connection_draining_timeout_sec=spec.draining_timeout_sec,  # covers the request timeout unless set
             health_checks=[self.health_check.id],
             backend=blocks,
             session_affinity=spec.session_affinity,

@@ -8,7 +8,16 @@ The chain every serving deployment ends in::
 
 Defaults: EXTERNAL_MANAGED (Envoy) scheme, HTTPS with a Google-managed certificate as soon as
 domains are given, HTTP -> HTTPS redirect (301) with HTTPS, SSL policy MODERN / TLS 1.2, request
-logging on, CDN off. The reserved addresses are protected with ``prevent_destroy``.
+logging on, CDN off, requests no route matches answered 404 (``LoadBalancerSpec.default_backend``
+names a backend instead; the classic EXTERNAL scheme must name one). The reserved addresses are
+protected with ``prevent_destroy``.
+
+Health routes: ``add_health_route(backend)`` makes ``/healthz/<model>`` (``health_route_path``)
+reach the model's health endpoint through the load balancer, so uptime checks see what clients
+see (certificate, routing, Cloud Armor, backend health) for each model.
+
+Static content: ``add_backend_bucket(..., grant_reader=True)`` lets a private bucket be served
+through Cloud CDN (see its docstring); without it the bucket must be publicly readable.
 
 The managed certificate is named after a hash of its (sorted) domains and has
 ``create_before_destroy``: changing the domain list creates the new certificate, moves the proxy
@@ -36,11 +45,13 @@ from constructs_lib._google import (
     compute_target_http_proxy,
     compute_target_https_proxy,
     compute_url_map,
+    data_google_project,
+    storage_bucket_iam_member,
 )
 from constructs_lib.edge.backends import DEFAULT_HEALTH_PATH, ModelBackend, backend_bucket
-from constructs_lib.edge.url_map import Route, RoutingTable
+from constructs_lib.edge.url_map import Route, RoutingTable, abort_unmatched_policy
 from constructs_lib.errors import ConfigurationError
-from constructs_lib.interfaces import BackendTarget
+from constructs_lib.interfaces import BackendTarget, Grant
 from constructs_lib.labels import apply_common_labels
 from constructs_lib.naming import Naming, check_name_part
 from constructs_lib.specs.backends import BackendBucketSpec, BackendServiceSpec, CdnPolicySpec
@@ -51,8 +62,13 @@ from constructs_lib.specs.load_balancer import (
     check_headers,
     check_hosts,
     check_weights,
+    health_route_path,
 )
 from constructs_lib.specs.network import HEALTH_CHECK_RANGES
+from constructs_lib.values import check_request_path
+
+CDN_FILL_READER_ROLE = "roles/storage.objectViewer"
+"""What Cloud CDN's cache-fill service agent needs on a private static bucket: read objects, nothing else."""
 
 
 def certificate_name(naming: Naming, role: str, domains: Sequence[str]) -> str:
@@ -63,10 +79,12 @@ def certificate_name(naming: Naming, role: str, domains: Sequence[str]) -> str:
 
 @dataclass(frozen=True)
 class BackendBucket:
-    """Handle of a backend bucket (``add_backend_bucket``'s result): ``backend_bucket`` and ``id``."""
+    """Handle of a backend bucket (``add_backend_bucket``'s result): ``backend_bucket``, ``id`` and
+    ``reader`` (the grant that lets Cloud CDN read a private bucket, when asked for)."""
 
     name: str
     backend_bucket: Any
+    reader: Grant | None = None
 
     @property
     def id(self) -> str:
@@ -93,13 +111,15 @@ class GlobalLoadBalancer(Construct):
     Construct ids: ``address`` (+ ``address-v6``), ``managed-certificate``, ``ssl-policy``,
     ``url-map``, ``https-proxy`` / ``http-proxy``, ``https-rule`` / ``http-rule`` (+ ``-v6``),
     ``redirect-url-map``, ``backend-<model>`` (``default`` backend service + ``health-check``),
-    ``bucket-<name>``.
+    ``bucket-<name>`` (+ ``bucket-<name>-reader`` and the ``project`` data source with ``grant_reader``).
 
     Public attributes: ``ipv4``/``ipv6`` (address resources), ``ipv4_address``/``ipv6_address``,
     ``urls``, ``url_map``, ``https_proxy``, ``http_proxy``, ``redirect_url_map``, ``certificate``,
     ``ssl_policy``, ``forwarding_rules``, ``backend_services`` (model name -> ``ModelBackend``),
-    ``backend_buckets``, ``default_backend``. Intent methods: ``add_backend_service``, ``add_model_route``,
-    ``add_canary_route``, ``add_backend_bucket``, ``set_default_backend``, ``add_outputs``.
+    ``backend_buckets``, ``health_routes`` (model name -> routed path), ``default_backend``,
+    ``answers_unmatched_with_404``. Intent methods: ``add_backend_service``, ``add_model_route``,
+    ``add_canary_route``, ``add_health_route``, ``add_backend_bucket``, ``set_default_backend``,
+    ``add_outputs``.
     """
 
     def __init__(
@@ -118,7 +138,9 @@ class GlobalLoadBalancer(Construct):
         self.role = spec.name
         self.backend_services: dict[str, ModelBackend] = {}
         self.backend_buckets: dict[str, BackendBucket] = {}
+        self.health_routes: dict[str, str] = {}
         self._default: Backend | None = None
+        self._project: Any = None
         self._table = RoutingTable(advanced=spec.load_balancing_scheme == "EXTERNAL_MANAGED")
         protect = TerraformResourceLifecycle(prevent_destroy=spec.prevent_destroy)
 
@@ -313,9 +335,23 @@ class GlobalLoadBalancer(Construct):
         enable_cdn: bool | None = None,
         cdn_policy: CdnPolicySpec | None = None,
         spec: BackendBucketSpec | None = None,
+        grant_reader: bool = False,
     ) -> BackendBucket:
         """A backend bucket serving static objects of ``bucket_name``, routed from ``paths``
-        (e.g. ``["/static/*"]``). CDN defaults to on for buckets (see ``BackendBucketSpec``)."""
+        (e.g. ``["/static/*"]``). CDN defaults to on for buckets (see ``BackendBucketSpec``).
+
+        The load balancer reads the bucket without credentials: objects are served only if the
+        bucket grants ``allUsers`` ``roles/storage.objectViewer`` (what Google's backend-bucket
+        guides do), else every request answers 403. ``grant_reader=True`` keeps the bucket private
+        instead: it grants ``roles/storage.objectViewer`` on the bucket (an additive
+        ``google_storage_bucket_iam_member``, id ``bucket-<name>-reader``) to Cloud CDN's cache-fill
+        service agent ``service-<project number>@cloud-cdn-fill.iam.gserviceaccount.com`` (Cloud CDN
+        "private bucket access"), which reads on cache misses; that needs CDN on. Defaults to False:
+        the bucket is usually not ours, so changing its IAM is the caller's choice (an environment's
+        ``[static_content]`` switch). Google creates the service agent on demand; on a project
+        that never used Cloud CDN signed URLs the first apply may fail with "service account ...
+        does not exist" until it does (see the README's static-content notes).
+        """
         check_name_part(name, "name")
         if name in self.backend_buckets:
             raise ConfigurationError("name", name, "a backend bucket with this name exists already")
@@ -328,10 +364,17 @@ class GlobalLoadBalancer(Construct):
         if overrides:
             # Through the constructor: a bad combination is the one-line SpecError, not pydantic's text.
             spec = BackendBucketSpec(**{**spec.model_dump(), **overrides})
+        if grant_reader and not spec.enable_cdn:
+            raise ConfigurationError(
+                f"backend_buckets[{name}].grant_reader", True,
+                "a private bucket is read through Cloud CDN's cache-fill service agent, so it needs enable_cdn = True; "
+                "without CDN the load balancer reads anonymously and the bucket must grant allUsers roles/storage.objectViewer",
+            )
         resource = backend_bucket(
             self, f"bucket-{name}", naming=self.naming, role=self.role, name=name, bucket_name=bucket_name, spec=spec,
         )
-        handle = BackendBucket(name=name, backend_bucket=resource)
+        reader = self._grant_cdn_fill_read(name, bucket_name, resource) if grant_reader else None
+        handle = BackendBucket(name=name, backend_bucket=resource, reader=reader)
         self.backend_buckets[name] = handle
         if paths:
             self.add_model_route(paths, handle, hosts=hosts)
@@ -339,8 +382,22 @@ class GlobalLoadBalancer(Construct):
             self._render()
         return handle
 
+    def _grant_cdn_fill_read(self, name: str, bucket_name: str, resource: Any) -> Grant:
+        """``roles/storage.objectViewer`` on ``bucket_name`` for the project's Cloud CDN cache-fill agent."""
+        if self._project is None:
+            # The provider's project: the one that owns the backend bucket and its Cloud CDN.
+            self._project = data_google_project.DataGoogleProject(self, "project")
+        member = f"serviceAccount:service-{self._project.number}@cloud-cdn-fill.iam.gserviceaccount.com"
+        binding = storage_bucket_iam_member.StorageBucketIamMember(
+            self, f"bucket-{name}-reader",
+            bucket=bucket_name, role=CDN_FILL_READER_ROLE, member=member,
+            depends_on=[resource],  # the agent appears once the project has a CDN-enabled backend bucket
+        )
+        return Grant(member=member, roles=(CDN_FILL_READER_ROLE,), target=f"bucket {bucket_name}", resources=(binding,))
+
     def set_default_backend(self, backend: Backend) -> None:
-        """Send requests no route matches to ``backend`` (default: the first backend service)."""
+        """Send requests no route matches to ``backend`` instead of the spec's ``default_backend``
+        (by default they are answered 404, see ``answers_unmatched_with_404``)."""
         self._check_own(backend, "default_backend")
         self._default = backend
         self._render()
@@ -412,6 +469,26 @@ class GlobalLoadBalancer(Construct):
         self._render()
         return route
 
+    def add_health_route(self, backend: ModelBackend, health_path: str | None = None) -> Route:
+        """Route ``/healthz/<model>`` (``health_route_path``, exact match, every host) to ``backend``
+        with the path rewritten to ``health_path`` (default: the model's health endpoint given to
+        ``add_backend_service``), so an uptime check through the load balancer reaches each model's
+        health endpoint. ``url_rewrite.path_prefix_rewrite`` replaces the whole matched path; both
+        schemes support it (classic: in a path rule). Model routes may not use ``/healthz/...``."""
+        label = self._check_own(backend, "backend")
+        field = f"health_routes[{label}]"
+        if not isinstance(backend, ModelBackend):
+            raise ConfigurationError(field, label, "health routes go to backend services (models), not backend buckets")
+        if label in self.health_routes:
+            raise ConfigurationError(field, label, f"model {label} has a health route already ({self.health_routes[label]})")
+        target = check_request_path(health_path if health_path is not None else backend.health_path, f"{field}.health_path")
+        path = health_route_path(label)
+        route = Route(label=f"health of {label}", paths=(path,), service=backend.id, rewrite=target, health=True)
+        self._table.add(route, field)
+        self.health_routes[label] = path
+        self._render()
+        return route
+
     def _check_own(self, backend: Any, field: str) -> str:
         if isinstance(backend, ModelBackend) and self.backend_services.get(backend.name) is backend:
             return backend.name
@@ -424,20 +501,40 @@ class GlobalLoadBalancer(Construct):
 
     @property
     def default_backend(self) -> Backend | None:
-        """Where unmatched requests go: the one set with ``set_default_backend``, else the first
-        backend service, else the first backend bucket."""
+        """Where unmatched requests go: the backend set with ``set_default_backend``, else the one
+        the spec's ``default_backend`` names (once added), else None: they are answered 404."""
         if self._default is not None:
             return self._default
+        name = self.spec.default_backend
+        if name is not None:
+            return self.backend_services.get(name) or self.backend_buckets.get(name)
+        return None
+
+    @property
+    def answers_unmatched_with_404(self) -> bool:
+        """True when requests no route matches get a 404 from the load balancer itself: no default
+        backend is named or set (EXTERNAL_MANAGED; the classic scheme must name one)."""
+        return self._default is None and self.spec.default_backend is None
+
+    def _placeholder_service(self) -> Backend | None:
+        """The default service the API requires next to the 404 abort (it receives no request):
+        the first backend service, else the first backend bucket."""
         for backends in (self.backend_services, self.backend_buckets):
             if backends:
                 return next(iter(backends.values()))
         return None
 
     def _render(self) -> None:
-        default = self.default_backend.id if self.default_backend is not None else None
-        host_rules, matchers = self._table.render(default)
-        if default is not None:
-            self.url_map.default_service = default
+        abort = self.answers_unmatched_with_404 and self._table.advanced
+        default = self.default_backend or self._placeholder_service()
+        default_id = default.id if default is not None else None
+        host_rules, matchers = self._table.render(default_id, abort_unmatched=abort)
+        if default_id is not None:
+            self.url_map.default_service = default_id
+            if abort:
+                self.url_map.put_default_route_action(fault_injection_policy=abort_unmatched_policy())
+            else:
+                self.url_map.reset_default_route_action()
         if host_rules:
             self.url_map.put_host_rule(host_rules)
             self.url_map.put_path_matcher(matchers)
@@ -446,13 +543,25 @@ class GlobalLoadBalancer(Construct):
 
     def validation_errors(self) -> list[str]:
         """Synth-time cross-checks (also run by ``app.synth()`` through ``node.add_validation``):
-        at least one backend, and a firewall rule admitting the health-check ranges to the port
-        each target is probed on."""
+        at least one backend, ``default_backend`` naming an added backend, and a firewall rule
+        admitting the health-check ranges to the port each target is probed on."""
         errors: list[str] = []
         if not self.backend_services and not self.backend_buckets:
             errors.append(
                 "backend_services = {}: a load balancer needs at least one backend; call add_backend_service(...)"
             )
+        name = self.spec.default_backend
+        if name is not None and self._default is None:
+            if name in self.backend_services and name in self.backend_buckets:
+                errors.append(
+                    f"default_backend = {name!r}: names both a backend service and a backend bucket; rename one of them"
+                )
+            elif name not in self.backend_services and name not in self.backend_buckets:
+                known = sorted({*self.backend_services, *self.backend_buckets})
+                errors.append(
+                    f"default_backend = {name!r}: names no backend service or backend bucket of this load balancer; "
+                    f"allowed: {', '.join(known) or 'none added yet'}"
+                )
         for name, backend in self.backend_services.items():
             for index, target in enumerate(backend.targets):
                 port = backend.health_check_port(target)

@@ -15,6 +15,13 @@ rejected.
 Routes without ``hosts`` apply to every host: they go to an ``all-hosts`` matcher (host ``*``)
 and are copied into every host-specific matcher, after that host's own routes. The path,
 host, header and weight rules are in ``constructs_lib.specs.load_balancer``.
+
+Unmatched requests: with ``abort_unmatched`` (EXTERNAL_MANAGED without a named default backend)
+every path matcher gets a default route action whose fault-injection abort answers 100 % of
+them with HTTP 404; the API still requires a default service next to it (it never receives a
+request). Health routes (``Route.rewrite``) forward one exact path to a backend service with its
+path replaced (``url_rewrite.path_prefix_rewrite``), which both schemes support (the classic one
+only inside a path rule's route action). Paths under ``HEALTH_ROUTE_PREFIX`` are reserved for them.
 """
 
 from __future__ import annotations
@@ -25,12 +32,17 @@ from typing import Any, Sequence
 
 from constructs_lib._google import compute_url_map
 from constructs_lib.errors import ConfigurationError
-from constructs_lib.specs.load_balancer import RetryPolicy, check_route_path
+from constructs_lib.specs.load_balancer import RetryPolicy, check_not_health_route, check_route_path
+
+NOT_FOUND = 404
+"""What the load balancer answers requests no route matches (EXTERNAL_MANAGED, no default backend)."""
 
 
 @dataclass(frozen=True)
 class Route:
-    """One routing intent. ``service`` xor ``weighted`` (service id, weight) is set."""
+    """One routing intent. ``service`` xor ``weighted`` (service id, weight) is set. ``rewrite``
+    replaces the matched path before the request is forwarded; ``health`` marks a per-model health
+    route, the only kind allowed under ``HEALTH_ROUTE_PREFIX``."""
 
     label: str
     paths: tuple[str, ...]
@@ -40,6 +52,8 @@ class Route:
     weighted: tuple[tuple[str, int], ...] = ()
     timeout_sec: int | None = None
     retry: RetryPolicy | None = None
+    rewrite: str | None = None
+    health: bool = False
 
     @property
     def advanced(self) -> list[str]:
@@ -103,6 +117,8 @@ class RoutingTable:
         new: list[_Rule] = []
         for index, path in enumerate(route.paths):
             kind, value = check_route_path(path, f"{field_}.paths[{index}]")
+            if not route.health:
+                check_not_health_route(path, f"{field_}.paths[{index}]")
             rule = _Rule(route, kind, value, self._count + len(new))
             for existing in (*rules, *new):
                 if existing.match_key == rule.match_key:
@@ -120,8 +136,9 @@ class RoutingTable:
         self.routes.append(route)
         return route
 
-    def render(self, default_service: str | None) -> tuple[list[Any], list[Any]]:
-        """``(host_rule, path_matcher)`` blocks for ``google_compute_url_map``."""
+    def render(self, default_service: str | None, *, abort_unmatched: bool = False) -> tuple[list[Any], list[Any]]:
+        """``(host_rule, path_matcher)`` blocks for ``google_compute_url_map``. With
+        ``abort_unmatched`` each matcher answers requests none of its rules match with 404."""
         u = compute_url_map
         host_rules: list[Any] = []
         matchers: list[Any] = []
@@ -142,6 +159,13 @@ class RoutingTable:
             if self.advanced:
                 matchers.append(u.ComputeUrlMapPathMatcher(
                     name=name, default_service=default_service,
+                    default_route_action=u.ComputeUrlMapPathMatcherDefaultRouteAction(
+                        fault_injection_policy=u.ComputeUrlMapPathMatcherDefaultRouteActionFaultInjectionPolicy(
+                            abort=u.ComputeUrlMapPathMatcherDefaultRouteActionFaultInjectionPolicyAbort(
+                                http_status=NOT_FOUND, percentage=100,
+                            ),
+                        ),
+                    ) if abort_unmatched else None,
                     route_rules=[_route_rule((index + 1) * 10, rule) for index, (rule, _) in enumerate(ordered)],
                 ))
             else:
@@ -151,14 +175,32 @@ class RoutingTable:
         return host_rules, matchers
 
 
+def abort_unmatched_policy() -> Any:
+    """The fault-injection policy of the URL map's ``default_route_action``: abort 100 % of
+    unmatched requests with 404."""
+    u = compute_url_map
+    return u.ComputeUrlMapDefaultRouteActionFaultInjectionPolicy(
+        abort=u.ComputeUrlMapDefaultRouteActionFaultInjectionPolicyAbort(http_status=NOT_FOUND, percentage=100),
+    )
+
+
 def _path_rules(rules: Sequence[_Rule]) -> list[Any]:
-    """Classic path rules: one per route (its paths), in first-seen order."""
+    """Classic path rules: one per route (its paths), in first-seen order; a health route's
+    rewrite is the one route action the classic scheme supports in a path rule."""
     u = compute_url_map
     by_route: dict[int, tuple[Route, list[str]]] = {}
     for rule in sorted(rules, key=lambda r: r.seq):
         path = rule.value + ("*" if rule.kind == "prefix" else "")
         by_route.setdefault(id(rule.route), (rule.route, []))[1].append(path)
-    return [u.ComputeUrlMapPathMatcherPathRule(paths=paths, service=route.service) for route, paths in by_route.values()]
+    return [
+        u.ComputeUrlMapPathMatcherPathRule(
+            paths=paths, service=route.service,
+            route_action=u.ComputeUrlMapPathMatcherPathRuleRouteAction(
+                url_rewrite=u.ComputeUrlMapPathMatcherPathRuleRouteActionUrlRewrite(path_prefix_rewrite=route.rewrite),
+            ) if route.rewrite is not None else None,
+        )
+        for route, paths in by_route.values()
+    ]
 
 
 def _route_rule(priority: int, rule: _Rule) -> Any:
@@ -173,9 +215,11 @@ def _route_rule(priority: int, rule: _Rule) -> Any:
         ] or None,
     )
     action = None
-    if route.weighted or route.timeout_sec is not None or route.retry is not None:
+    if route.weighted or route.timeout_sec is not None or route.retry is not None or route.rewrite is not None:
         retry = route.retry
         action = u.ComputeUrlMapPathMatcherRouteRulesRouteAction(
+            url_rewrite=u.ComputeUrlMapPathMatcherRouteRulesRouteActionUrlRewrite(path_prefix_rewrite=route.rewrite)
+            if route.rewrite is not None else None,
             weighted_backend_services=[
                 u.ComputeUrlMapPathMatcherRouteRulesRouteActionWeightedBackendServices(backend_service=service, weight=weight)
                 for service, weight in route.weighted

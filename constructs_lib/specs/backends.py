@@ -17,6 +17,10 @@ from constructs_lib.errors import Spec
 from constructs_lib.values import HeaderLine, HeaderName, RequestPath
 
 
+MAX_DRAINING_SEC = 3600
+"""The API's upper bound for ``connection_draining_timeout_sec`` (one hour)."""
+
+
 MAX_TTL_SEC = 31_622_400
 """Cloud CDN's upper bound for default/max/client TTL (one year)."""
 
@@ -192,10 +196,12 @@ class BackendServiceSpec(Spec):
         description="Backend response timeout. Defaults to 60 s: the API's 30 s cuts off large-model inference "
         "(long prompts, big batches), while much longer lets stuck requests pile up.",
     )
-    connection_draining_timeout_sec: int = Field(
-        default=60, ge=0, le=3600,
-        description="Time in-flight requests get when a VM leaves (scale-in, rolling update). Defaults to 60 s, "
-        "the request timeout, so a request admitted before draining can finish.",
+    connection_draining_timeout_sec: int | None = Field(
+        default=None, ge=0, le=MAX_DRAINING_SEC,
+        description="Time in-flight requests get when a replica leaves (scale-in, rolling update, pod termination). "
+        f"Defaults to None = timeout_sec (at most {MAX_DRAINING_SEC} s, the API's limit): a request admitted just before "
+        "draining starts may run for the whole request timeout, so a shorter drain cuts long inferences on every "
+        "scale-in and rollout. An explicit value is kept as given.",
     )
     session_affinity: SessionAffinity = Field(default="NONE", description="Defaults to NONE: inference requests are stateless.")
     affinity_cookie_ttl_sec: int | None = Field(default=None, ge=0, le=86400, description="GENERATED_COOKIE / HTTP_COOKIE only.")
@@ -246,6 +252,14 @@ class BackendServiceSpec(Spec):
             if getattr(self, field) is not None and self.session_affinity != affinity:
                 raise ValueError(f"{field} only applies to session_affinity {affinity}, not {self.session_affinity}")
         return self
+
+    @property
+    def draining_timeout_sec(self) -> int:
+        """The connection draining timeout that is synthesized: ``connection_draining_timeout_sec`` when
+        given, else ``timeout_sec`` capped at the API's ``MAX_DRAINING_SEC``."""
+        if self.connection_draining_timeout_sec is not None:
+            return self.connection_draining_timeout_sec
+        return min(self.timeout_sec, MAX_DRAINING_SEC)
 
     @property
     def effective_cdn_policy(self) -> CdnPolicySpec | None:

@@ -12,7 +12,7 @@ from typing import Annotated, Literal, Mapping, Sequence, Union
 
 from pydantic import Field, field_validator, model_validator
 
-from constructs_lib.errors import ConfigurationError, Spec, rule
+from constructs_lib.errors import ConfigurationError, Spec, invalid, rule
 from constructs_lib.naming import NamePart
 from constructs_lib.values import check_header_name
 
@@ -28,6 +28,28 @@ _LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
 
 MAX_PATH_LENGTH = 1024
+
+
+HEALTH_ROUTE_PREFIX = "/healthz/"
+"""Paths under this prefix belong to the load balancer's per-model health routes
+(``health_route_path``); model routes and static paths may not use them."""
+
+
+def health_route_path(model: str) -> str:
+    """Where a model's health endpoint is reachable through the load balancer: ``/healthz/<model>``
+    (an exact-match route that rewrites the path to the model's ``health_path``). Uptime checks
+    through the load balancer probe this path, one per model (canaries included)."""
+    return HEALTH_ROUTE_PREFIX + model
+
+
+def check_not_health_route(path: str, field: str) -> None:
+    """Reject a model route or static path under ``HEALTH_ROUTE_PREFIX`` (reserved for health routes)."""
+    if isinstance(path, str) and path.startswith(HEALTH_ROUTE_PREFIX):
+        raise ConfigurationError(
+            field, path,
+            f"paths under {HEALTH_ROUTE_PREFIX} are reserved for the load balancer's per-model health routes "
+            f"({HEALTH_ROUTE_PREFIX}<model>); route the model under another path",
+        )
 
 
 class RetryPolicy(Spec):
@@ -160,6 +182,12 @@ class LoadBalancerSpec(Spec):
     quic_override: Literal["NONE", "ENABLE", "DISABLE"] = Field(default="NONE", description="HTTP/3 (QUIC) negotiation. Defaults to NONE: Google decides.")
     http_keep_alive_timeout_sec: int | None = Field(default=None, ge=5, le=1200, description="Client keep-alive. None = API default (610 s).")
     prevent_destroy: bool = Field(default=True, description="prevent_destroy on the reserved IP addresses: DNS points at them. Defaults to True.")
+    default_backend: NamePart | None = Field(
+        default=None,
+        description="Model (backend service) or backend bucket that gets requests no route matches. Defaults to None = "
+        "answer them 404 at the load balancer (EXTERNAL_MANAGED fault-injection abort), so '/', scanners and typos never "
+        "reach a model. Required with the classic EXTERNAL scheme, which cannot answer 404 itself.",
+    )
 
     @field_validator("domains")
     @classmethod
@@ -189,6 +217,12 @@ class LoadBalancerSpec(Spec):
             raise ValueError("https = False: but domains/ssl_certificates/certificate_map are given; drop them or turn HTTPS on")
         if self.http_redirect is True and not self.https_enabled:
             raise ValueError("http_redirect = True: a redirect to HTTPS needs HTTPS (give domains, ssl_certificates or certificate_map)")
+        if self.load_balancing_scheme == "EXTERNAL" and self.default_backend is None:
+            raise invalid(
+                "default_backend", None,
+                "load_balancing_scheme EXTERNAL cannot answer unmatched requests with 404 (the classic load balancer has no "
+                "fault injection): name the model or backend bucket that gets them, or use EXTERNAL_MANAGED",
+            )
         return self
 
     @property

@@ -4,9 +4,10 @@ The model-server contract is written here once and holds for every runtime:
 
 * what runs: ``image`` (or, on VM fleets only, ``vm.startup_script``), ``command``, ``args``;
 * what the server receives (``SERVER_ENV``): ``PORT``, ``MODEL_URI`` (``gs://<bucket>/<model_path>``),
-  ``MODEL_DIR`` (GKE), the cache's ``CACHE_*`` (secret *version ids*, never values), plus ``env``,
-  whose names may not shadow those, and whose secret-looking names must hold Secret Manager
-  version ids (a literal would land in instance metadata or the pod spec, and in state);
+  ``MODEL_DIR`` (the weights on local disk: GKE, and VM fleets that download them), the cache's
+  ``CACHE_*`` (secret *version ids*, never values), plus ``env``, whose names may not shadow
+  those, and whose secret-looking names must hold Secret Manager version ids (a literal would
+  land in instance metadata or the pod spec, and in state);
 * what it answers: ``port`` and ``health_path`` (auto-healing, probes and the load balancer);
 * how it is reached: ``routes`` (default ``/v1/models/<name>`` and ``/v1/models/<name>/*``),
   ``canary_of`` / ``canary_weight`` (a weighted share of another model's routes);
@@ -30,9 +31,9 @@ from constructs_lib.naming import NamePart
 from constructs_lib.regions import Region, check_zone
 from constructs_lib.specs.backends import BackendServiceSpec
 from constructs_lib.specs.gke import GkeRuntimeSpec
-from constructs_lib.specs.load_balancer import RoutePath
+from constructs_lib.specs.load_balancer import RoutePath, check_not_health_route
 from constructs_lib.specs.scaling import ScalingSignal, ScalingSpec, resolve_signals
-from constructs_lib.specs.vm import VmRuntimeSpec
+from constructs_lib.specs.vm import COS_IMAGE, DEBIAN_IMAGE, GPU_IMAGE, VmRuntimeSpec, is_cos
 from constructs_lib.values import Image, ObjectPath, RequestPath, check_env_name
 
 MAX_MODEL_NAME = 20
@@ -169,7 +170,7 @@ class ModelSpec(Spec):
             raise ValueError(f"model {self.name!r} cannot be a canary of itself")
         if self.runtime == "vm":
             if (self.image is None) == (self.vm.startup_script is None):
-                raise ValueError("set exactly one of image (a container on Container-Optimized OS) or vm.startup_script")
+                raise ValueError("set exactly one of image (a container the VM runs under systemd) or vm.startup_script")
             if self.vm.canary is not None and self.vm.canary.image is not None and self.image is None:
                 raise invalid("vm.canary.image", self.vm.canary.image, "needs image mode (set image, not vm.startup_script)")
             if self.startup_timeout_sec > MAX_VM_STARTUP_SEC:
@@ -179,6 +180,7 @@ class ModelSpec(Spec):
                     "initialization period (Compute Engine's limit for both)",
                 )
             self._check_machine()
+            self._check_vm_fleet()
         else:
             if self.image is None:
                 raise invalid("image", None, "a GKE model runs an image: set image (vm.startup_script is for VM fleets)")
@@ -192,6 +194,11 @@ class ModelSpec(Spec):
                     f"scaling.{vm_only[0]}", "set", "is a VM-fleet autoscaler setting; a GKE model scales with a HorizontalPodAutoscaler "
                     "(min/max replicas, signal, target, cpu_target, scale_down_stabilization_sec)",
                 )
+            if self.gke.model_source == "gcs-fuse" and any(c in self.object_path for c in ", \t"):
+                raise invalid(
+                    "model_path", self.object_path,
+                    "must have no commas or spaces with gke.model_source 'gcs-fuse' (it becomes the FUSE mount's only-dir option)",
+                )
         self._check_signals()
         return self
 
@@ -199,7 +206,12 @@ class ModelSpec(Spec):
         """A GPU model must not scale on CPU alone (unless it says so): GPU-bound inference barely
         moves CPU, so the autoscaler would never add a replica."""
         scaling = self.scaling
-        cpu_only = {s.kind for s in self.scaling_signals} == {"cpu"} and not scaling.metrics and scaling.load_balancing_target is None
+        kinds = {s.kind for s in self.scaling_signals}
+        if scaling.cpu_predictive and "cpu" not in kinds:
+            raise invalid(
+                "scaling.cpu_predictive", True, "needs a CPU signal (signal = 'cpu', or cpu_target next to another signal): predictive scaling works on CPU utilization",
+            )
+        cpu_only = kinds == {"cpu"} and not scaling.metrics and scaling.load_balancing_target is None
         if self.accelerator is not None and cpu_only and not scaling.allow_cpu_only:
             raise invalid(
                 "scaling.signal", scaling.signal,
@@ -212,6 +224,83 @@ class ModelSpec(Spec):
         """What the autoscaler follows (``specs.scaling.resolve_signals``): the primary serving
         signal with its target, and CPU utilization when ``scaling.cpu_target`` adds it."""
         return resolve_signals(self.scaling, gpu=self.accelerator is not None)
+
+    def _check_vm_fleet(self) -> None:
+        """The VM-fleet rules Compute Engine would otherwise reject at apply (or silently get wrong):
+        group shape vs autoscaler and canary, the gpu signal's agent, request-rate balancing, Spot
+        vs reservations, downloads in image mode only."""
+        vm, scaling = self.vm, self.scaling
+        shape = self.distribution_shape
+        if vm.target_size is None and shape in ("ANY", "ANY_SINGLE_ZONE"):
+            raise invalid(
+                "vm.distribution_target_shape", shape,
+                "an autoscaled regional group must be EVEN or BALANCED (Compute Engine rejects the others); set vm.target_size for "
+                "a fixed-size group",
+            )
+        if vm.canary is not None and shape != "EVEN":
+            raise invalid(
+                "vm.distribution_target_shape", shape,
+                "a vm.canary (two versions in one group) needs EVEN: Compute Engine rejects it with BALANCED, ANY and ANY_SINGLE_ZONE "
+                "(GPU models default to BALANCED); set EVEN or serve the canary as its own model (canary_of)",
+            )
+        kinds = {signal.kind for signal in self.scaling_signals}
+        boot_images = [self.boot_image] + ([vm.canary.boot_image] if vm.canary is not None and vm.canary.boot_image else [])
+        cos = next((image for image in boot_images if is_cos(image)), None)
+        if "gpu" in kinds and self.image is not None and cos is not None:
+            raise invalid(
+                "scaling.signal", scaling.signal,
+                f"the gpu signal reads the Ops Agent's GPU utilization and the Ops Agent does not run on Container-Optimized OS "
+                f"({cos}); use the default GPU image (leave vm.boot_image unset) or signal in-flight or request-rate",
+            )
+        if scaling.signal == "request-rate":
+            if self.backend.balancing_mode == "UTILIZATION":
+                raise invalid(
+                    "backend.balancing_mode", "UTILIZATION",
+                    "signal request-rate scales on the load balancer's requests/s per VM, which needs RATE balancing; leave "
+                    "balancing_mode unset (RATE at max_rate_per_instance = scaling.target) or set RATE",
+                )
+            rate = self.backend.max_rate_per_instance
+            if rate is not None and scaling.target is not None and rate != scaling.target:
+                raise invalid(
+                    "scaling.target", scaling.target,
+                    f"backend.max_rate_per_instance ({rate}) is already the requests/s target of signal request-rate; give one of them",
+                )
+        if vm.spot and vm.reservation is not None and vm.reservation.consume != "NO_RESERVATION":
+            raise invalid(
+                "vm.reservation.consume", vm.reservation.consume,
+                "Spot VMs cannot consume reservations; drop vm.reservation (or set NO_RESERVATION) or vm.spot",
+            )
+        if vm.model_download.enabled and self.image is None:
+            raise invalid(
+                "vm.model_download.enabled", True, "needs image mode: in startup-script mode the script fetches the model itself",
+            )
+
+    @property
+    def distribution_shape(self) -> str:
+        """``vm.distribution_target_shape`` or the default: BALANCED for GPU models (zones out of
+        stock do not stall the group), EVEN otherwise."""
+        if self.vm.distribution_target_shape is not None:
+            return self.vm.distribution_target_shape
+        return "BALANCED" if self.accelerator is not None else "EVEN"
+
+    @property
+    def boot_image(self) -> str:
+        """``vm.boot_image`` or the default: the GPU image (signed NVIDIA driver, Ops Agent) for a
+        GPU model's container, Container-Optimized OS for a CPU model's, Debian for a startup script."""
+        if self.vm.boot_image is not None:
+            return self.vm.boot_image
+        if self.image is None:
+            return DEBIAN_IMAGE
+        return GPU_IMAGE if self.accelerator is not None else COS_IMAGE
+
+    @property
+    def downloads_model(self) -> bool:
+        """Whether a VM copies the model files to local disk before the server starts
+        (``vm.model_download.enabled``; by default GPU models in image mode)."""
+        enabled = self.vm.model_download.enabled
+        if enabled is not None:
+            return enabled
+        return self.accelerator is not None and self.image is not None
 
     def _check_machine(self) -> None:
         """The machine fits the accelerator (messages name ``vm.machine_type`` and ``accelerator.*``)."""
@@ -304,6 +393,7 @@ def check_models(
     paths = [(f"models[{m.name}].routes", p, f"model {m.name!r}") for m in models for p in m.route_paths if m.canary_of is None]
     seen: dict[str, str] = {}
     for field, path, owner in [*paths, *other_paths]:
+        check_not_health_route(path, field)
         if path in seen:
             raise ConfigurationError(field, path, f"is already routed to {seen[path]}; every path goes to one place")
         seen[path] = owner

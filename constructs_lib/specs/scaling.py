@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import zoneinfo
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -167,21 +168,73 @@ class ScheduleSpec(Spec):
         return value
 
 
+Signal = Literal["auto", "cpu", "gpu", "in-flight", "request-rate"]
+
+SIGNAL_TARGETS: dict[str, float] = {"cpu": 0.6, "gpu": 0.7, "in-flight": 8.0, "request-rate": 10.0}
+"""Default target per replica of each serving signal, and why:
+
+* ``cpu`` 0.6 utilization: headroom for a zone's share of traffic while new replicas load;
+* ``gpu`` 0.7 utilization (duty cycle): a GPU busy 70 % of the time still absorbs a burst;
+* ``in-flight`` 8 requests being processed by one replica (the model server's own gauge): a
+  continuous-batching server keeps its batch full without queueing long;
+* ``request-rate`` 10 requests/s per replica through the load balancer: a GPU server at ~100 ms
+  per request, batching off. Measure your model and set ``target``.
+"""
+
+IN_FLIGHT_METRIC = "model_server/requests_in_flight"
+"""The gauge a model server exports for the ``in-flight`` signal, as the custom metric
+``custom.googleapis.com/model_server/requests_in_flight`` (part of the model-server contract)."""
+
+_CUSTOM_METRIC_NAME = re.compile(r"^[a-z][a-z0-9_]*(/[a-z][a-z0-9_]*)*$")
+
+
+@dataclass(frozen=True)
+class ScalingSignal:
+    """One resolved signal: its kind and its target per replica (utilization in (0, 1] for cpu
+    and gpu, requests for in-flight, requests/s for request-rate)."""
+
+    kind: Literal["cpu", "gpu", "in-flight", "request-rate"]
+    target: float
+
+
 class ScalingSpec(Spec):
     """How a model's replicas scale (``[models.scaling]``), whatever the runtime: VM fleets get a
-    regional autoscaler per region, GKE models a HorizontalPodAutoscaler. Defaults: 1..10
-    replicas (per region on VMs) on CPU utilization 0.6. ``schedules``, ``scale_in_control``,
-    ``cpu_predictive``, ``mode`` and ``cooldown_period_sec`` are VM-fleet settings,
-    ``scale_down_stabilization_sec`` a GKE one."""
+    regional autoscaler per region, GKE models a HorizontalPodAutoscaler.
+
+    The autoscaler follows a serving signal (``signal``): ``auto`` (the default) scales a GPU model
+    on GPU utilization and a CPU model on CPU utilization; ``in-flight`` follows the requests a
+    replica is processing (a gauge the model server exports) and ``request-rate`` the load
+    balancer's requests per second per replica. ``cpu_target`` adds CPU utilization as a second
+    signal (the autoscaler takes the larger recommendation). A GPU model that would scale on CPU
+    alone is rejected unless ``allow_cpu_only``: GPU-bound inference barely moves CPU, so it would
+    never scale out. Defaults: 1..10 replicas (per region on VMs). ``load_balancing_target``,
+    ``metrics``, ``schedules``, ``scale_in_control``, ``cpu_predictive``, ``mode`` and
+    ``cooldown_period_sec`` are VM-fleet settings, ``scale_down_stabilization_sec`` a GKE one."""
 
     min_replicas: int = Field(default=1, ge=0, le=1000, description="Defaults to 1: one warm server.")
     max_replicas: int = Field(default=10, ge=1, le=1000, description="Defaults to 10.")
+    signal: Signal = Field(
+        default="auto",
+        description="What the autoscaler follows. Defaults to auto: gpu for GPU models, cpu otherwise. in-flight: the model "
+        "server's requests-in-flight gauge; request-rate: load-balancer requests/s per replica.",
+    )
+    target: float | None = Field(
+        default=None, gt=0,
+        description="Target of the signal per replica. Defaults to cpu 0.6, gpu 0.7 (utilizations), in-flight 8 requests, request-rate 10 req/s.",
+    )
+    in_flight_metric: str = Field(
+        default=IN_FLIGHT_METRIC,
+        description="Custom metric (custom.googleapis.com/<name>) the model server writes for the in-flight signal. Defaults to model_server/requests_in_flight.",
+    )
+    allow_cpu_only: bool = Field(
+        default=False, description="Let a GPU model scale on CPU alone. Defaults to False: GPU-bound inference barely moves CPU.",
+    )
     cooldown_period_sec: int | None = Field(
         default=None, ge=15, le=3600,
-        description=f"Initialization period of a new VM. Defaults to the fleet's initial_delay_sec, else {DEFAULT_COOLDOWN_SEC} s.",
+        description=f"Initialization period of a new VM. Defaults to the model's startup_timeout_sec, else {DEFAULT_COOLDOWN_SEC} s.",
     )
     cpu_target: float | None = Field(
-        default=0.6, description="CPU utilization target in (0, 1]. Defaults to 0.6: headroom for a zone's share of traffic. None: off."
+        default=None, description="CPU utilization target in (0, 1]: the cpu signal's target, or a second signal next to another one. Defaults to None."
     )
     cpu_predictive: bool = Field(
         default=False, description="Predictive CPU scaling (OPTIMIZE_AVAILABILITY). Defaults to False."
@@ -205,14 +258,22 @@ class ScalingSpec(Spec):
             raise invalid(info.field_name, value, "utilization targets must be in (0, 1]")
         return value
 
+    @field_validator("in_flight_metric")
+    @classmethod
+    def _metric(cls, value: str) -> str:
+        if not _CUSTOM_METRIC_NAME.fullmatch(value):
+            raise invalid("in_flight_metric", value, "must be a custom metric name such as model_server/requests_in_flight (lowercase, / separated)")
+        return value
+
     @model_validator(mode="after")
     def _rules(self) -> "ScalingSpec":
         if self.max_replicas < self.min_replicas:
             raise ValueError(f"max_replicas ({self.max_replicas}) must be >= min_replicas ({self.min_replicas})")
-        if self.cpu_predictive and self.cpu_target is None:
-            raise ValueError("cpu_predictive needs cpu_target (predictive scaling works on CPU utilization)")
-        if self.cpu_target is None and self.load_balancing_target is None and not self.metrics and not self.schedules:
-            raise ValueError("set at least one signal: cpu_target, load_balancing_target, metrics or schedules")
+        if self.target is not None and self.signal in ("auto", "cpu", "gpu") and not 0 < self.target <= 1:
+            kind = "CPU or GPU" if self.signal == "auto" else self.signal.upper()
+            raise invalid("target", self.target, f"a {kind} utilization target must be in (0, 1]")
+        if self.signal == "cpu" and self.target is not None and self.cpu_target is not None and self.target != self.cpu_target:
+            raise invalid("cpu_target", self.cpu_target, f"signal cpu already has target {self.target}; give one of them")
         twice = repeated(s.name for s in self.schedules)
         if twice:
             raise ValueError(f"schedule names must be unique; repeated: {', '.join(twice)}")
@@ -223,3 +284,13 @@ class ScalingSpec(Spec):
                 )
         return self
 
+
+
+def resolve_signals(scaling: ScalingSpec, *, gpu: bool) -> tuple[ScalingSignal, ...]:
+    """The signals a model scales on: the primary ``signal`` (``auto`` -> gpu for GPU models, cpu
+    otherwise) with its target, then CPU utilization when ``cpu_target`` adds it."""
+    kind = ("gpu" if gpu else "cpu") if scaling.signal == "auto" else scaling.signal
+    if kind == "cpu":
+        return (ScalingSignal("cpu", scaling.target or scaling.cpu_target or SIGNAL_TARGETS["cpu"]),)
+    primary = ScalingSignal(kind, scaling.target or SIGNAL_TARGETS[kind])
+    return (primary,) + ((ScalingSignal("cpu", scaling.cpu_target),) if scaling.cpu_target is not None else ())

@@ -17,10 +17,26 @@ from constructs_lib.naming import NAME_PATTERN, NAME_RULE, Labels, check_name
 from constructs_lib.values import Image, check_unique
 
 COS_IMAGE = "cos-cloud/cos-stable"
-"""Container-Optimized OS, stable channel: the default boot image when the model runs an image."""
+"""Container-Optimized OS, stable channel: the default boot image of a CPU model that runs an
+image (cloud-init starts it under systemd; small, locked-down, auto-updating)."""
+
+GPU_IMAGE = "ubuntu-os-accelerator-images/ubuntu-accelerator-2404-amd64-with-nvidia-580"
+"""The default boot image of a GPU model that runs an image: Ubuntu 24.04 with Canonical's
+precompiled NVIDIA 580 driver, signed, so it loads with Secure Boot on. Chosen over COS because
+the Ops Agent (GPU utilization for the ``gpu`` scaling signal, DCGM) runs on Ubuntu and not on
+Container-Optimized OS; the price is a first-boot install of Docker, the NVIDIA container
+toolkit, the Ops Agent and DCGM (skipped when the image already has them: bake one)."""
 
 DEBIAN_IMAGE = "debian-cloud/debian-12"
 """The default boot image for startup-script mode."""
+
+COS_PROJECTS = ("cos-cloud/", "projects/cos-cloud/")
+"""Boot images from these projects are Container-Optimized OS."""
+
+
+def is_cos(boot_image: str) -> bool:
+    """Whether ``boot_image`` is a Container-Optimized OS image (no package manager, no Ops Agent)."""
+    return boot_image.startswith(COS_PROJECTS)
 
 DEFAULT_MACHINE_TYPE = DEFAULT_CPU_MACHINE
 
@@ -42,6 +58,15 @@ RESERVED_METADATA = frozenset({
     "ssh-keys", "sshKeys", "enable-oslogin-2fa", "google-logging-enabled", "google-monitoring-enabled",
 })
 """Metadata keys the fleet owns (hardening and runtime); ``metadata`` may not set them."""
+
+MODEL_DIR = "/models"
+"""Where a downloaded model is mounted (read-only) in the server container: the ``MODEL_DIR``
+the server receives next to ``MODEL_URI``."""
+
+CLI_IMAGE = "gcr.io/google.com/cloudsdktool/google-cloud-cli:slim"
+"""The Google Cloud CLI image the one-shot download container runs (``gcloud storage``)."""
+
+_RESERVATION_NAME = re.compile(r"^(projects/[a-z][-a-z0-9]{4,28}[a-z0-9]/reservations/)?[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 _METADATA_KEY_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
 _BOOT_IMAGE_PATTERN = re.compile(r"^(projects/)?[a-z][-a-z0-9]*[a-z0-9]/(global/images/)?(family/)?[a-z][-a-z0-9]*[a-z0-9]$")
@@ -103,6 +128,65 @@ class VmCanarySpec(Spec):
         return self
 
 
+class ReservationSpec(Spec):
+    """Which Compute Engine reservations the fleet's VMs consume (``reservation_affinity`` of the
+    instance template). A regional group consumes a SPECIFIC reservation in each zone it uses:
+    create one with the same name in every zone of ``vm.zones``. Spot VMs cannot consume
+    reservations."""
+
+    consume: Literal["SPECIFIC_RESERVATION", "ANY_RESERVATION", "NO_RESERVATION"] = Field(
+        default="SPECIFIC_RESERVATION",
+        description="Defaults to SPECIFIC_RESERVATION: only the named reservations, so reserved GPUs are not taken by other "
+        "workloads' VMs and this fleet never silently runs outside them. ANY_RESERVATION: any matching one (GCP's default "
+        "without this table); NO_RESERVATION: never consume one.",
+    )
+    names: tuple[str, ...] = Field(
+        default=(),
+        description="Reservation names (SPECIFIC_RESERVATION only), or projects/<p>/reservations/<name> for a shared one.",
+    )
+
+    @field_validator("names")
+    @classmethod
+    def _names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for index, name in enumerate(value):
+            if not _RESERVATION_NAME.fullmatch(name):
+                raise invalid(f"names[{index}]", name, "must be a reservation name or projects/<project>/reservations/<name>")
+        check_unique(value, "names", "reservation")
+        return value
+
+    @model_validator(mode="after")
+    def _specific(self) -> "ReservationSpec":
+        if self.consume == "SPECIFIC_RESERVATION" and not self.names:
+            raise invalid("names", [], "SPECIFIC_RESERVATION needs at least one reservation name")
+        if self.consume != "SPECIFIC_RESERVATION" and self.names:
+            raise invalid("names", list(self.names), f"names apply to SPECIFIC_RESERVATION only, not {self.consume}")
+        return self
+
+
+class ModelDownloadSpec(Spec):
+    """Copy the model files (``MODEL_URI``) to local disk before the server starts and mount them
+    read-only into the server at ``MODEL_DIR`` (/models). Image mode only.
+
+    Why: the weights of a GPU model are gigabytes; a one-shot ``gcloud storage rsync`` (parallel,
+    sliced object downloads, the CLI's fastest path) to local disk is far faster than the server
+    streaming them from Cloud Storage on every start, and the server then loads from disk."""
+
+    enabled: bool | None = Field(
+        default=None,
+        description="Defaults to None: on for GPU models that have a model store (their weights are large), off for CPU "
+        "models (the server reads MODEL_URI itself, as before).",
+    )
+    disk: Literal["boot", "local-ssd"] = Field(
+        default="boot",
+        description="Where the files go. Defaults to boot (the boot disk, works on every machine type; size it with "
+        "boot_disk_size_gb). local-ssd: one 375 GB NVMe local SSD added to each VM, several times the boot disk's write "
+        "throughput (N1, G2 and A2 high-gpu machines; A2 ultra and A3 come with their own local SSDs).",
+    )
+    cli_image: Image = Field(
+        default=CLI_IMAGE, description=f"Image of the one-shot download container. Defaults to {CLI_IMAGE} (pin a version tag to freeze it).",
+    )
+
+
 class VmRuntimeSpec(Spec):
     """Where and how a VM-fleet model runs: one regional managed instance group per region."""
 
@@ -115,14 +199,19 @@ class VmRuntimeSpec(Spec):
         default=None, description="Run the server from this script on Debian instead of running the model's image.",
     )
     restart_policy: Literal["Always", "OnFailure", "Never"] = Field(
-        default="Always", description="Container restart policy. Defaults to Always: a crashed server comes back without waiting for auto-healing.",
+        default="Always",
+        description="Restart policy of the server's systemd unit (Restart=always / on-failure / no). Defaults to Always: a "
+        "crashed server comes back without waiting for auto-healing.",
     )
     privileged: bool = Field(
         default=False,
         description="Run the container privileged. Defaults to False; GPU models get the device access they need without it.",
     )
     boot_image: str | None = Field(
-        default=None, description=f"Defaults to {COS_IMAGE} (image mode) or {DEBIAN_IMAGE} (startup-script mode).",
+        default=None,
+        description=f"Defaults to {COS_IMAGE} for CPU models and {GPU_IMAGE} (signed NVIDIA driver, Ops Agent support) for "
+        f"GPU models in image mode, {DEBIAN_IMAGE} in startup-script mode. A Container-Optimized OS image for a GPU model "
+        "installs COS's signed driver instead, but cannot run the Ops Agent (no gpu scaling signal there).",
     )
     boot_disk_size_gb: int = Field(
         default=100, ge=10, le=65536,
@@ -131,17 +220,37 @@ class VmRuntimeSpec(Spec):
     boot_disk_type: Literal["pd-balanced", "pd-ssd", "pd-standard", "hyperdisk-balanced"] = Field(
         default="pd-balanced", description="Defaults to pd-balanced: SSD-backed at a moderate price.",
     )
-    spot: bool = Field(default=False, description="Spot VMs (cheaper, may be preempted). Defaults to False.")
+    spot: bool = Field(
+        default=False,
+        description="Spot VMs: up to 91 % cheaper, but Compute Engine may preempt them at any time (30 s notice) and they cannot "
+        "consume reservations. Defaults to False: a serving fleet's capacity should not vanish under load; use Spot for a "
+        "canary or a model whose clients retry.",
+    )
     spot_termination_action: Literal["STOP", "DELETE"] = Field(
         default="DELETE", description="What preemption does to a Spot VM. Defaults to DELETE: the group recreates it.",
     )
     secure_boot: bool = Field(
         default=True,
-        description="Shielded VM secure boot. Defaults to True; turn off only for unsigned kernel modules (vTPM and integrity monitoring stay on).",
+        description="Shielded VM secure boot. Defaults to True (the default GPU images load signed NVIDIA drivers); turn off "
+        "only for unsigned kernel modules (vTPM and integrity monitoring stay on).",
     )
-    zones: tuple[str, ...] = Field(default=(), description="Zones to spread over. Defaults to all zones of the region.")
-    distribution_target_shape: Literal["EVEN", "BALANCED", "ANY", "ANY_SINGLE_ZONE"] = Field(
-        default="EVEN", description="Defaults to EVEN: the same number of VMs per zone, so losing a zone loses a known share.",
+    reservation: ReservationSpec | None = Field(
+        default=None,
+        description="Reservations the VMs consume (reservation_affinity). Defaults to none: GCP's default, any matching reservation.",
+    )
+    zones: tuple[str, ...] = Field(
+        default=(),
+        description="Zones to spread over. Defaults to every zone of the region, for GPU models every zone that offers the "
+        "accelerator (machines catalogue); a zone without it is rejected.",
+    )
+    distribution_target_shape: Literal["EVEN", "BALANCED", "ANY", "ANY_SINGLE_ZONE"] | None = Field(
+        default=None,
+        description="Defaults to BALANCED for GPU models (VMs go where the accelerator is in stock, as evenly as possible: "
+        "with EVEN a zone out of stock never starts its share and rollouts stall) and EVEN otherwise (the same number of "
+        "VMs per zone). An autoscaled group must be EVEN or BALANCED; a vm.canary needs EVEN.",
+    )
+    model_download: ModelDownloadSpec = Field(
+        default_factory=ModelDownloadSpec, description="Copy the model files to local disk before the server starts (MODEL_DIR).",
     )
     port_name: str = Field(default="http", description="Named port the backend service uses. Defaults to 'http'.")
     health_check: AutohealSpec = Field(default_factory=AutohealSpec, description="Auto-healing health check timing.")

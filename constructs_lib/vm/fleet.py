@@ -10,9 +10,11 @@ regions: pass a ``ServiceIdentity`` (``VmModel`` does); without one each fleet c
 Resources per fleet (construct ids): ``template`` (+ ``canary-template``, see
 ``constructs_lib.vm.template``), ``health-check`` (HTTP on the model's port and health path, for
 auto-healing), ``group`` (``google_compute_region_instance_group_manager``: zones spread by
-``vm.distribution_target_shape``, named port, auto-healing with a delay that covers the
+``ModelSpec.distribution_shape`` (BALANCED over the zones that offer the accelerator for GPU
+models, EVEN over every zone otherwise), named port, auto-healing with a delay that covers the
 model's load time, proactive rolling updates with surge) and, when the network does not admit
-the model's port yet, a health-check firewall rule on the network.
+the model's port yet, a health-check firewall rule on the network. How the server starts is
+``constructs_lib.vm.runner``'s concern (cloud-init and systemd, not the deprecated container agent).
 
 A fleet is a ``BackendTarget`` (its instance group), a ``ScalableTarget`` (for
 ``FleetAutoscaler``) and a ``Grantee`` (its service account).
@@ -32,11 +34,11 @@ from constructs_lib.iam import check_service_account_email, service_account_memb
 from constructs_lib.identity import ServiceIdentity, derived_account_id
 from constructs_lib.interfaces import BackendKind, CacheConnection, ModelSource
 from constructs_lib.labels import apply_common_labels
-from constructs_lib.machines import check_gpu_region
+from constructs_lib.machines import check_gpu_region, check_gpu_zone, gpu_zones
 from constructs_lib.naming import Naming
 from constructs_lib.regions import check_region, check_zone, region_code, zones_of
-from constructs_lib.specs.model import ModelSpec
-from constructs_lib.specs.vm import COS_IMAGE, DEBIAN_IMAGE, UpdatePolicySpec
+from constructs_lib.specs.model import ModelSpec, server_environment
+from constructs_lib.specs.vm import MODEL_DIR, UpdatePolicySpec
 from constructs_lib.vm.runner import server_metadata
 from constructs_lib.vm.template import instance_template
 
@@ -65,23 +67,22 @@ def fleet_identity(scope: Construct, id_: str, *, naming: Naming, model: ModelSp
     )
 
 
-def server_environment(port: int, model: ModelSpec, model_source: ModelSource | None, cache: CacheConnection | None) -> list[tuple[str, str]]:
-    """The server's environment (the model-server contract): wiring first in a fixed order, then
-    the model's extra variables sorted."""
-    env: list[tuple[str, str]] = [("PORT", str(port))]
-    if model_source is not None:
-        env.append(("MODEL_URI", model_source.uri))
-    if cache is not None:
-        env.extend([("CACHE_HOST", cache.host), ("CACHE_PORT", str(cache.port))])
-        if cache.read_host is not None:
-            env.append(("CACHE_READ_HOST", cache.read_host))
-        env.append(("CACHE_TLS", "true" if cache.tls else "false"))
-        if cache.auth_secret is not None:
-            env.append(("CACHE_AUTH_SECRET", cache.auth_secret))
-        if cache.ca_secret is not None:
-            env.append(("CACHE_CA_SECRET", cache.ca_secret))
-    env.extend(sorted(model.env.items()))
-    return env
+def fleet_zones(model: ModelSpec, region: str) -> tuple[str, ...]:
+    """The zones ``model``'s group spreads over in ``region``: ``vm.zones`` (each checked against
+    the region and, for a GPU model, against the zones that offer its accelerator), else every
+    zone of the region, for a GPU model every zone with its accelerator (an EVEN or BALANCED
+    group never starts the VMs of a zone that cannot have them)."""
+    accelerator = model.accelerator
+    checked = accelerator is not None and not accelerator.skip_region_check
+    if checked:
+        check_gpu_region(accelerator.type, region, gpu_field="accelerator")
+    for index, zone in enumerate(model.vm.zones):
+        check_zone(zone, region, f"vm.zones[{index}]")
+        if checked:
+            check_gpu_zone(accelerator.type, zone, f"vm.zones[{index}]", gpu_field="accelerator")
+    if model.vm.zones:
+        return tuple(model.vm.zones)
+    return gpu_zones(accelerator.type, region) if checked else zones_of(region)
 
 
 @jsii.implements(IValidation)
@@ -110,7 +111,8 @@ class _GroupSizeIsManaged:
 class ModelServerFleet(Construct):
     """One model's servers in one region: template, health check, regional MIG (+ service account).
 
-    Public attributes: ``model`` (the ``ModelSpec``), ``region``, ``zones``, ``port``, ``port_name``,
+    Public attributes: ``model`` (the ``ModelSpec``), ``region``, ``zones``, ``distribution_shape``,
+    ``gpus_per_vm``, ``model_dir`` (``MODEL_DIR`` when the VMs download the model), ``port``, ``port_name``,
     ``network_tag``, ``name``, ``template``, ``canary_template``, ``health_check``,
     ``group_manager``, ``instance_group``, ``identity`` (None when an email was passed),
     ``service_account_email``, ``iam_member``, ``health_check_rule`` (the firewall rule the fleet
@@ -137,11 +139,11 @@ class ModelServerFleet(Construct):
         check_region(region)
         subnet = network.subnet_self_link(region)
         vm = model.vm
-        zones = tuple(vm.zones) or zones_of(region)
-        for index, zone in enumerate(zones):
-            check_zone(zone, region, f"vm.zones[{index}]")
-        if model.accelerator is not None and not model.accelerator.skip_region_check:
-            check_gpu_region(model.accelerator.type, region, gpu_field="accelerator")
+        zones = fleet_zones(model, region)
+        if model.vm.model_download.enabled and model_source is None:
+            raise ConfigurationError(
+                "vm.model_download.enabled", True, "needs a model store: the files are copied from MODEL_URI (gs://<bucket>/<model_path>)",
+            )
         surge, unavailable = _check_update_policy(vm.update_policy, len(zones))
         if isinstance(identity, str):
             check_service_account_email(identity, "identity")
@@ -158,6 +160,8 @@ class ModelServerFleet(Construct):
         self.network_tag: str = network.fleet_tag
         self.startup_timeout_sec = model.startup_timeout_sec
         self.name = naming.name(model.name, region)
+        self.gpus_per_vm: int = model.gpus_per_vm
+        self.distribution_shape: str = model.distribution_shape
         self.autoscaler: Any = None
 
         self.identity: ServiceIdentity | None
@@ -173,15 +177,20 @@ class ModelServerFleet(Construct):
             self.iam_member = service_account_member(identity)  # type: ignore[arg-type]
 
         labels = {"model": model.name, **vm.labels}
-        env = server_environment(self.port, model, model_source, cache)
+        model_uri = model_source.uri if model_source else None
+        downloads = model.downloads_model and model_uri is not None
+        self.model_dir: str | None = MODEL_DIR if downloads else None
+        env = server_environment(model, port=self.port, model_uri=model_uri, model_dir=self.model_dir, cache=cache)
         tags = [self.network_tag, *[t for t in vm.network_tags if t != self.network_tag]]
-        boot_image = vm.boot_image or (COS_IMAGE if model.image is not None else DEBIAN_IMAGE)
+        boot_image = model.boot_image
+        local_ssd = downloads and vm.model_download.disk == "local-ssd"
 
         def template(id_: str, prefix: str, image: str | None, boot: str) -> Any:
             return instance_template(
                 self, id_, model=model, region=region, name_prefix=prefix, subnet=subnet, network_tags=tags,
-                service_account_email=self.service_account_email, metadata=server_metadata(model, env, image),
-                boot_image=boot, labels=labels,
+                service_account_email=self.service_account_email,
+                metadata=server_metadata(model, env, image, boot, model_uri if downloads else None),
+                boot_image=boot, labels=labels, local_ssd=local_ssd,
             )
 
         self.template = template("template", naming.name(model.name, region, max_length=53) + "-", model.image, boot_image)
@@ -229,7 +238,7 @@ class ModelServerFleet(Construct):
             region=region,
             version=versions,
             distribution_policy_zones=list(zones),
-            distribution_policy_target_shape=vm.distribution_target_shape,
+            distribution_policy_target_shape=self.distribution_shape,
             named_port=[m.ComputeRegionInstanceGroupManagerNamedPort(name=self.port_name, port=self.port)],
             auto_healing_policies=m.ComputeRegionInstanceGroupManagerAutoHealingPolicies(
                 health_check=self.health_check.id, initial_delay_sec=model.startup_timeout_sec,
@@ -241,7 +250,7 @@ class ModelServerFleet(Construct):
                 max_surge_fixed=surge,
                 max_unavailable_fixed=unavailable,
                 # EVEN keeps zones balanced by moving VMs; the other shapes require NONE.
-                instance_redistribution_type="PROACTIVE" if vm.distribution_target_shape == "EVEN" else "NONE",
+                instance_redistribution_type="PROACTIVE" if self.distribution_shape == "EVEN" else "NONE",
             ),
             target_size=vm.target_size,
             wait_for_instances=vm.wait_for_instances,
@@ -257,7 +266,13 @@ class ModelServerFleet(Construct):
         return self.region
 
     def backend_blocks(self, spec: Any, field: str) -> list[Any]:
-        """The group as one backend of a backend service with ``spec``."""
+        """The group as one backend of a backend service with ``spec``. A model that scales on
+        ``request-rate`` is balanced by RATE at ``max_rate_per_instance`` = its target when the spec
+        leaves the mode unset: the autoscaler's load-balancing utilization is then requests/s per
+        VM against that rate (UTILIZATION would measure CPU-like "busyness" instead)."""
+        rate = next((s for s in self.model.scaling_signals if s.kind == "request-rate"), None)
+        if rate is not None and spec.balancing_mode is None:
+            spec = spec.model_copy(update={"balancing_mode": "RATE", "max_rate_per_instance": spec.max_rate_per_instance or rate.target})
         return [instance_group_backend(self.instance_group, spec, field)]
 
     def admits_health_checks(self, port: int) -> bool:

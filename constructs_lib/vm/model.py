@@ -72,5 +72,7 @@ class VmModel(Construct):
             )
             self.fleets[region] = fleet
             if model.vm.target_size is None:
-                self.autoscalers[region] = FleetAutoscaler(self, f"autoscaler-{region}", fleet=fleet, spec=model.scaling)
+                self.autoscalers[region] = FleetAutoscaler(
+                    self, f"autoscaler-{region}", fleet=fleet, spec=model.scaling, signals=model.scaling_signals,
+                )
         self.backend_targets: list[ModelServerFleet] = list(self.fleets.values())

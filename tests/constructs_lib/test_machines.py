@@ -10,14 +10,16 @@ from constructs_lib.machines import (
     GPU_TYPES,
     check_gpu_count,
     check_gpu_region,
+    check_gpu_zone,
     check_machine_without_gpu,
     default_machine_type,
     gpu_type,
+    gpu_zones,
     machine_shape,
     parse_machine_type,
     resolve_gpu_count,
 )
-from constructs_lib.regions import ZONE_SUFFIXES
+from constructs_lib.regions import ZONE_SUFFIXES, zones_of
 
 
 def test_catalogue_lists_the_common_gpu_types():
@@ -27,9 +29,11 @@ def test_catalogue_lists_the_common_gpu_types():
     } <= set(GPU_TYPES)
 
 
-def test_catalogue_regions_are_known_regions_and_fixed_counts_are_allowed_counts():
+def test_catalogue_zones_are_known_zones_and_fixed_counts_are_allowed_counts():
     for gpu in GPU_TYPES.values():
-        assert gpu.regions and gpu.regions <= set(ZONE_SUFFIXES), gpu.name
+        assert gpu.zones and gpu.regions <= set(ZONE_SUFFIXES), gpu.name
+        for zone in gpu.zones:
+            assert zone in zones_of(zone.rsplit("-", 1)[0]), (gpu.name, zone)
         assert set(gpu.machine_types.values()) <= set(gpu.counts), gpu.name
         for machine in gpu.machine_types:
             assert parse_machine_type(machine).family in gpu.machine_families, machine
@@ -120,8 +124,44 @@ def test_fails_when_accelerator_optimized_machine_has_no_gpu_declared():
 
 def test_region_check():
     assert check_gpu_region("nvidia-l4", "europe-west1") == "europe-west1"
-    with pytest.raises(ConfigurationError, match=r"region = 'africa-south1': nvidia-h100-80gb is not offered there \(approximate table\); regions with it: asia-northeast1"):
+    with pytest.raises(ConfigurationError, match=r"region = 'africa-south1': nvidia-h100-80gb is not offered there \(approximate table\); regions with it: asia-east1, "):
         check_gpu_region("nvidia-h100-80gb", "africa-south1")
+
+
+def test_regions_are_derived_from_the_zones():
+    for gpu in GPU_TYPES.values():
+        assert gpu.regions == {zone.rsplit("-", 1)[0] for zone in gpu.zones}, gpu.name
+        for region in gpu.regions:
+            assert check_gpu_region(gpu.name, region) == region
+            assert gpu_zones(gpu.name, region), (gpu.name, region)
+
+
+@pytest.mark.parametrize(("gpu", "region", "zones"), [
+    ("nvidia-l4", "europe-west1", ("europe-west1-b", "europe-west1-c")),
+    ("nvidia-l4", "us-central1", ("us-central1-a", "us-central1-b", "us-central1-c")),
+    ("nvidia-tesla-t4", "us-central1", ("us-central1-a", "us-central1-b", "us-central1-c", "us-central1-f")),
+    ("nvidia-tesla-a100", "us-east1", ("us-east1-b",)),
+    ("nvidia-a100-80gb", "us-central1", ("us-central1-a", "us-central1-c")),
+    ("nvidia-h100-80gb", "europe-west4", ("europe-west4-b", "europe-west4-c")),
+    ("nvidia-tesla-v100", "europe-west4", ("europe-west4-a", "europe-west4-b", "europe-west4-c")),
+    ("nvidia-tesla-p4", "us-west2", ("us-west2-b", "us-west2-c")),
+    ("nvidia-tesla-p100", "europe-west1", ("europe-west1-b", "europe-west1-d")),
+    ("nvidia-l4", "africa-south1", ()),
+])
+def test_gpu_zones_per_region(gpu, region, zones):
+    assert gpu_zones(gpu, region) == zones
+
+
+def test_zone_check():
+    assert check_gpu_zone("nvidia-l4", "europe-west1-b") == "europe-west1-b"
+    with pytest.raises(ConfigurationError, match=(
+        r"^zone = 'us-central1-f': nvidia-l4 is not offered in that zone \(approximate table; a regional group would never start "
+        r"its VMs there\); zones of us-central1 with it: us-central1-a, us-central1-b, us-central1-c; "
+        r"set gpu.skip_region_check = true if Google has added it$"
+    )):
+        check_gpu_zone("nvidia-l4", "us-central1-f")
+    with pytest.raises(ConfigurationError, match=r"^vm.zones\[0\] = 'africa-south1-a': nvidia-l4 is not offered in that zone .*; no zone of africa-south1 has it; set accelerator"):
+        check_gpu_zone("nvidia-l4", "africa-south1-a", "vm.zones[0]", gpu_field="accelerator")
 
 
 @pytest.mark.parametrize("name", ["n2-standard-3", "e2-standard-64", "g2-standard-2", "c3-standard-5"])

@@ -159,7 +159,7 @@ def test_cache_and_cloud_armor_sections_toggle_their_constructs():
         (_model("this-name-is-far-too-long"), "models[0].name = 'this-name-is-far-too-long': must be at most 20 characters"),
         (_model("Bad_Name"), "models[0].name = 'Bad_Name': must match"),
         (_model("a", 'model_path = "/abs"\n'), "models[0].model_path = '/abs': must be a relative object prefix"),
-        ('\n[[models]]\nname = "a"\n', "set exactly one of image (a container on Container-Optimized OS) or vm.startup_script"),
+        ('\n[[models]]\nname = "a"\n', "set exactly one of image (a container the VM runs under systemd) or vm.startup_script"),
         (_model("a", 'colour = "red"\n'), "models[0].colour = 'red': unknown key; allowed keys: accelerator, args, backend, canary_of"),
         (_model("a", '[models.fleet]\nmachine_type = "n2-standard-8"\n'), "models[0].fleet = {'machine_type': 'n2-standard-8'}: this key moved: image -> models.image"),
         (_model("a", '[models.autoscaling]\nmin_replicas = 2\n'), "models[0].autoscaling = {'min_replicas': 2}: this key moved: renamed to [models.scaling]"),

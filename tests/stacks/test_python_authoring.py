@@ -26,7 +26,7 @@ def test_python_example_synthesizes_the_prod_shape():
     _example().build(stack)
     result = synth(stack)
     assert len(resources(result, "google_compute_backend_service")) == 3
-    assert len(resources(result, "google_compute_region_instance_group_manager")) == 5
+    assert len(resources(result, "google_compute_region_instance_group_manager")) == 6, "embeddings, llm and its canary in both regions"
     assert len(resources(result, "google_redis_instance")) == 2
     assert len(resources(result, "google_compute_security_policy")) == 1
     assert len(resources(result, "google_compute_managed_ssl_certificate")) == 1

@@ -14,7 +14,7 @@ from cdktf import Testing
 
 from stacks.config import environment_files, load_environment
 from stacks.serving_stack import ServingStack
-from tests.conftest import only_resource, resource_by_path, resources, synth
+from tests.conftest import server_env, only_resource, resource_by_path, resources, synth
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -67,9 +67,9 @@ def test_redis_cache_in_front_of_the_fleet_with_models_in_a_bucket():
     bucket = only_resource(result, "google_storage_bucket")
     assert bucket["location"] == "US-CENTRAL1" and bucket["public_access_prevention"] == "enforced"
     template = only_resource(result, "google_compute_instance_template")
-    env = template["metadata"]["model-server-env"]
-    assert "MODEL_URI=gs://" in env and "/sentiment/2026-11-01" in env
-    assert "CACHE_HOST=${google_redis_instance." in env and "CACHE_AUTH_SECRET=" in env
+    env = server_env(template)
+    assert env["MODEL_URI"] == "gs://acme-inference-ml-redis-cache-fleet-models/sentiment/2026-11-01"
+    assert env["CACHE_ENDPOINT_SECRET"].startswith("${google_secret_manager_secret.") and "CACHE_AUTH_SECRET" in env
     assert "startup-script" in template["metadata"]
     read = only_resource(result, "google_storage_bucket_iam_member")
     assert read["role"] == "roles/storage.objectViewer"

@@ -4,7 +4,7 @@ from cdktf import Testing
 from stacks.config import ENVIRONMENTS_DIR, environment_files, load_environment, parse_environment
 from stacks.serving_stack import ServingStack
 from stacks.synth import build_stacks
-from tests.conftest import only_resource, resource_by_path, resources, synth
+from tests.conftest import only_resource, resource_by_path, resources, server_env, synth
 
 MINIMAL = 'project_id = "my-project-1"\nregions = ["us-central1"]\n'
 MODEL = '\n[[models]]\nname = "resnet"\nimage = "us-docker.pkg.dev/p/r/server:1"\n'
@@ -76,16 +76,16 @@ def test_model_identity_reads_the_bucket_and_the_cache_secrets():
     assert {g["role"] for g in grants.values()} == {"roles/secretmanager.secretAccessor"}
 
 
-def test_fleet_gets_model_uri_and_cache_address():
-    template = only_resource(synth(_stack()), "google_compute_instance_template")
-    declaration = template["metadata"]["gce-container-declaration"]
-    assert "MODEL_URI" in declaration and "/resnet" in declaration
-    assert "CACHE_HOST" in declaration and "CACHE_AUTH_SECRET" in declaration
+def test_fleet_gets_model_uri_and_the_caches_secrets():
+    env = server_env(only_resource(synth(_stack()), "google_compute_instance_template"))
+    assert env["MODEL_URI"] == "gs://my-project-1-ml-dev-models/resnet"
+    assert env["CACHE_ENDPOINT_SECRET"].endswith("/versions/latest") and env["CACHE_AUTH_SECRET"].endswith("/versions/latest")
+    assert not any("google_redis_instance" in value for value in env.values()), "the template must not reference the cache"
 
 
 def test_model_without_cache_use_gets_no_cache_environment():
     template = only_resource(synth(_stack(models=_model("a", "use_cache = false\n"))), "google_compute_instance_template")
-    assert "CACHE_HOST" not in template["metadata"]["gce-container-declaration"]
+    assert not [name for name in server_env(template) if name.startswith("CACHE_")]
 
 
 def test_cache_can_be_turned_off():

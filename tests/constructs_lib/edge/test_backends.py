@@ -129,6 +129,33 @@ def test_backend_service_options(stack, naming):
     assert service["custom_response_headers"] == ["X-Cache-Status: {cdn_cache_status}"]
 
 
+@pytest.mark.parametrize(
+    ("spec", "draining"),
+    [
+        ({}, 60),  # the default request timeout
+        ({"timeout_sec": 300}, 300),  # long inferences are not cut on scale-in or rollout
+        ({"timeout_sec": 7200}, 3600),  # capped at the API's maximum
+        ({"timeout_sec": 300, "connection_draining_timeout_sec": 30}, 30),  # an explicit value stays
+        ({"timeout_sec": 300, "connection_draining_timeout_sec": 0}, 0),
+    ],
+)
+def test_connection_draining_covers_the_request_timeout_by_default(stack, naming, spec, draining):
+    _, out = _backend(stack, naming, **spec)
+    service = only_resource(out, "google_compute_backend_service")
+    assert service["connection_draining_timeout_sec"] == draining, (
+        "in-flight requests admitted before a replica drains must get the whole request timeout to finish"
+    )
+    assert BackendServiceSpec(**spec).draining_timeout_sec == draining
+
+
+def test_fails_when_connection_draining_exceeds_the_api_limit():
+    with pytest.raises(
+        ConfigurationError,
+        match=r"^BackendServiceSpec: connection_draining_timeout_sec = 3601: Input should be less than or equal to 3600$",
+    ):
+        BackendServiceSpec(connection_draining_timeout_sec=3601)
+
+
 def test_logging_can_be_turned_off(stack, naming):
     _, out = _backend(stack, naming, logging=False)
     assert only_resource(out, "google_compute_backend_service")["log_config"] == {"enable": False}

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from cdktf import Testing
 
@@ -6,12 +8,15 @@ from constructs_lib.edge.load_balancer import GlobalLoadBalancer, certificate_na
 from constructs_lib.errors import ConfigurationError
 from constructs_lib.network import ServingNetwork
 from constructs_lib.specs.backends import BackendHealthCheckSpec, BackendServiceSpec, CdnPolicySpec, OutlierDetectionSpec
-from constructs_lib.specs.load_balancer import LoadBalancerSpec, RetryPolicy, SslPolicySpec
+from constructs_lib.specs.load_balancer import HEALTH_ROUTE_PREFIX, LoadBalancerSpec, RetryPolicy, SslPolicySpec, health_route_path
 from constructs_lib.specs.network import NetworkSpec
 from tests.conftest import only_resource, resource_by_path, resources, synth
 from tests.constructs_lib.edge.fakes import FakeInstanceGroup, FakeNegs, group
 
 DOMAINS = ("api.example.com", "models.example.com")
+
+ABORT_404 = {"fault_injection_policy": {"abort": {"http_status": 404, "percentage": 100}}}
+"""The default route action that answers every unmatched request 404 at the load balancer."""
 
 
 def _lb(stack, naming, **spec):
@@ -226,18 +231,23 @@ def test_fails_when_custom_ssl_policy_has_no_features():
 
 # -- backends and default ------------------------------------------------------------------------
 
-def test_first_backend_service_is_default_until_set(stack, naming):
+def test_set_default_backend_replaces_the_404(stack, naming):
     lb = _lb(stack, naming)
     lb.add_backend_service("resnet", targets=[group("a")])
     bert = lb.add_backend_service("bert", targets=[group("b")])
     assert sorted(lb.backend_services) == ["bert", "resnet"]
     out = synth(stack)
-    assert only_resource(out, "google_compute_url_map")["default_service"] == _ref(
-        "google_compute_backend_service", "lb/backend-resnet/default", out)
+    url_map = only_resource(out, "google_compute_url_map")
+    # the first backend is only the placeholder the API requires next to the 404 abort
+    assert url_map["default_service"] == _ref("google_compute_backend_service", "lb/backend-resnet/default", out)
+    assert url_map["default_route_action"] == ABORT_404
+    assert lb.default_backend is None and lb.answers_unmatched_with_404
     lb.set_default_backend(bert)
     out = synth(stack)
-    assert only_resource(out, "google_compute_url_map")["default_service"] == _ref(
-        "google_compute_backend_service", "lb/backend-bert/default", out)
+    url_map = only_resource(out, "google_compute_url_map")
+    assert url_map["default_service"] == _ref("google_compute_backend_service", "lb/backend-bert/default", out)
+    assert "default_route_action" not in url_map, "a named default backend must receive unmatched requests, not a 404"
+    assert lb.default_backend is bert and not lb.answers_unmatched_with_404
 
 
 def test_fails_when_backend_name_is_repeated_or_invalid(stack, naming):
@@ -479,20 +489,22 @@ def test_fails_when_backend_bucket_arguments_contradict(stack, naming):
 
 
 def test_classic_scheme_writes_path_rules(stack, naming):
-    lb = _lb(stack, naming, load_balancing_scheme="EXTERNAL")
+    lb = _lb(stack, naming, load_balancing_scheme="EXTERNAL", default_backend="m")
     m = lb.add_backend_service("m", targets=[group("a")])
     lb.add_model_route(["/v1/models/m", "/v1/models/m/*"], m)
     out = synth(stack)
     assert only_resource(out, "google_compute_backend_service")["load_balancing_scheme"] == "EXTERNAL"
     assert only_resource(out, "google_compute_global_forwarding_rule")["load_balancing_scheme"] == "EXTERNAL"
-    matcher = only_resource(out, "google_compute_url_map")["path_matcher"][0]
-    assert "route_rules" not in matcher
+    url_map = only_resource(out, "google_compute_url_map")
+    assert "default_route_action" not in url_map  # the classic scheme has no fault injection
+    matcher = url_map["path_matcher"][0]
+    assert "route_rules" not in matcher and "default_route_action" not in matcher
     assert matcher["path_rule"] == [{"paths": ["/v1/models/m", "/v1/models/m/*"],
                                      "service": _ref("google_compute_backend_service", "lb/backend-m/default", out)}]
 
 
 def test_fails_when_classic_scheme_gets_advanced_routing(stack, naming):
-    lb = _lb(stack, naming, load_balancing_scheme="EXTERNAL")
+    lb = _lb(stack, naming, load_balancing_scheme="EXTERNAL", default_backend="a")
     a = lb.add_backend_service("a", targets=[group("a")])
     b = lb.add_backend_service("b", targets=[group("b")])
     with pytest.raises(ConfigurationError, match=r"uses weighted traffic split, which need load_balancing_scheme EXTERNAL_MANAGED"):
@@ -625,13 +637,251 @@ def test_snapshot_https_multi_model_canary_cdn_bucket(stack, naming, snapshot_js
     assert synth(stack) == snapshot_json
 
 
-def test_default_backend_falls_back_to_a_bucket_until_a_service_exists(stack, naming):
+def test_404_placeholder_is_a_bucket_until_a_service_exists(stack, naming):
     lb = _lb(stack, naming)
     bucket = lb.add_backend_bucket("site", "ml-test-site")
-    assert lb.default_backend is bucket
+    assert lb.default_backend is None
     out = synth(stack)
-    assert only_resource(out, "google_compute_url_map")["default_service"] == _ref("google_compute_backend_bucket", "lb/bucket-site", out)
-    service = lb.add_backend_service("m", targets=[group("a")])
-    assert lb.default_backend is service
+    url_map = only_resource(out, "google_compute_url_map")
+    assert url_map["default_service"] == _ref("google_compute_backend_bucket", "lb/bucket-site", out)
+    assert url_map["default_route_action"] == ABORT_404
+    lb.add_backend_service("m", targets=[group("a")])
+    out = synth(stack)
+    assert only_resource(out, "google_compute_url_map")["default_service"] == _ref(
+        "google_compute_backend_service", "lb/backend-m/default", out)
     lb.set_default_backend(bucket)
     assert lb.default_backend is bucket
+
+
+# -- unmatched requests: 404 or a named default --------------------------------------------------
+
+def _matchers(out):
+    return {m["name"]: m for m in resource_by_path(out, "google_compute_url_map", "lb/url-map")["path_matcher"]}
+
+
+def test_unmatched_requests_get_404_at_the_url_map_and_in_every_path_matcher(stack, naming):
+    lb = _lb(stack, naming, domains=DOMAINS)
+    resnet = lb.add_backend_service("resnet", targets=[group("a")])
+    bert = lb.add_backend_service("bert", targets=[group("b")])
+    lb.add_model_route("/v1/models/resnet/*", resnet)
+    lb.add_model_route("/v1/models/bert/*", bert, hosts=["models.example.com"])
+    out = synth(stack)
+    url_map = resource_by_path(out, "google_compute_url_map", "lb/url-map")
+    assert url_map["default_route_action"] == ABORT_404, "a request for no host rule (/, scanners) must get a 404, not a model"
+    matchers = _matchers(out)
+    assert sorted(matchers) == sorted(["all-hosts", next(n for n in matchers if n.startswith("hosts-"))])
+    for name, matcher in matchers.items():
+        assert matcher["default_route_action"] == ABORT_404, f"path matcher {name} must answer unmatched paths with 404"
+        # the API requires a default service next to the abort; it never receives a request
+        assert matcher["default_service"] == url_map["default_service"]
+    assert "weighted_backend_services" not in url_map["default_route_action"]  # would conflict with default_service
+
+
+def test_default_backend_names_a_model_that_gets_unmatched_requests(stack, naming):
+    lb = _lb(stack, naming, default_backend="bert")
+    resnet = lb.add_backend_service("resnet", targets=[group("a")])
+    bert = lb.add_backend_service("bert", targets=[group("b")])
+    lb.add_model_route("/v1/models/resnet/*", resnet)
+    out = synth(stack)
+    url_map = only_resource(out, "google_compute_url_map")
+    assert url_map["default_service"] == _ref("google_compute_backend_service", "lb/backend-bert/default", out)
+    assert "default_route_action" not in url_map
+    assert all("default_route_action" not in m for m in url_map["path_matcher"])
+    assert all(m["default_service"] == url_map["default_service"] for m in url_map["path_matcher"])
+    assert lb.default_backend is bert and not lb.answers_unmatched_with_404
+    assert lb.validation_errors() == []
+
+
+def test_default_backend_may_name_a_bucket_added_after_the_models(stack, naming):
+    lb = _lb(stack, naming, default_backend="site")
+    lb.add_backend_service("resnet", targets=[group("a")])
+    assert lb.validation_errors() == [
+        "default_backend = 'site': names no backend service or backend bucket of this load balancer; allowed: resnet"
+    ]
+    site = lb.add_backend_bucket("site", "ml-test-site", paths=["/static/*"])
+    out = synth(stack)
+    assert only_resource(out, "google_compute_url_map")["default_service"] == _ref("google_compute_backend_bucket", "lb/bucket-site", out)
+    assert lb.default_backend is site and lb.validation_errors() == []
+
+
+def test_fails_when_default_backend_names_no_backend(stack, naming):
+    lb = _lb(stack, naming, default_backend="berta")
+    lb.add_backend_service("resnet", targets=[group("a")])
+    lb.add_backend_bucket("static", "ml-test-static")
+    expected = "default_backend = 'berta': names no backend service or backend bucket of this load balancer; allowed: resnet, static"
+    assert lb.validation_errors() == [expected]
+    with pytest.raises(RuntimeError, match=r"default_backend = 'berta': names no backend"):
+        Testing.synth(stack, run_validations=True)
+
+
+def test_fails_when_default_backend_names_a_service_and_a_bucket(stack, naming):
+    lb = _lb(stack, naming, default_backend="site")
+    lb.add_backend_service("site", targets=[group("a")])
+    lb.add_backend_bucket("site", "ml-test-site")
+    assert lb.validation_errors() == [
+        "default_backend = 'site': names both a backend service and a backend bucket; rename one of them"
+    ]
+
+
+def test_fails_when_classic_scheme_names_no_default_backend():
+    with pytest.raises(
+        ConfigurationError,
+        match=r"^LoadBalancerSpec: default_backend = None: load_balancing_scheme EXTERNAL cannot answer unmatched requests "
+        r"with 404 \(the classic load balancer has no fault injection\): name the model or backend bucket that gets them, "
+        r"or use EXTERNAL_MANAGED$",
+    ):
+        LoadBalancerSpec(load_balancing_scheme="EXTERNAL")
+
+
+def test_fails_when_default_backend_is_not_a_name():
+    with pytest.raises(ConfigurationError, match=r"^LoadBalancerSpec: default_backend = 'Static_Site': must match"):
+        LoadBalancerSpec(default_backend="Static_Site")
+
+
+# -- health routes --------------------------------------------------------------------------------
+
+def test_health_route_path_is_per_model():
+    assert health_route_path("resnet") == "/healthz/resnet"
+    assert HEALTH_ROUTE_PREFIX == "/healthz/"
+
+
+def test_health_route_rewrites_an_exact_path_to_the_models_health_endpoint(stack, naming):
+    lb = _lb(stack, naming)
+    resnet = lb.add_backend_service("resnet", targets=[group("a")], health_path="/v2/health/ready")
+    catchall = lb.add_backend_service("catchall", targets=[group("b")])
+    lb.add_model_route("/*", catchall)
+    lb.add_model_route(["/v1/models/resnet", "/v1/models/resnet/*"], resnet)
+    route = lb.add_health_route(resnet)
+    assert route.paths == ("/healthz/resnet",) and lb.health_routes == {"resnet": "/healthz/resnet"}
+    out = synth(stack)
+    rules = _route_rules(out)
+    resnet_id = _ref("google_compute_backend_service", "lb/backend-resnet/default", out)
+    health = [r for r in rules if r["match_rules"] == [{"full_path_match": "/healthz/resnet"}]]
+    assert health == [{
+        "priority": health[0]["priority"],
+        "match_rules": [{"full_path_match": "/healthz/resnet"}],
+        "service": resnet_id,
+        "route_action": {"url_rewrite": {"path_prefix_rewrite": "/v2/health/ready"}},
+    }]
+    # route rules are first-match: the health route must come before the catch-all /*
+    catchall_priority = next(r["priority"] for r in rules if r["match_rules"] == [{"prefix_match": "/"}])
+    assert health[0]["priority"] < catchall_priority
+
+
+def test_health_route_defaults_to_the_backends_health_path_and_reaches_every_host(stack, naming):
+    lb = _lb(stack, naming, domains=DOMAINS)
+    resnet = lb.add_backend_service("resnet", targets=[group("a")])
+    lb.add_model_route("/v1/*", resnet, hosts=["models.example.com"])
+    lb.add_health_route(resnet)
+    out = synth(stack)
+    for name, matcher in _matchers(out).items():
+        health = [r for r in matcher["route_rules"] if r["match_rules"] == [{"full_path_match": "/healthz/resnet"}]]
+        assert len(health) == 1, f"path matcher {name} must route /healthz/resnet"
+        assert health[0]["route_action"] == {"url_rewrite": {"path_prefix_rewrite": "/healthz"}}
+
+
+def test_health_route_on_the_classic_scheme_is_a_path_rule_with_a_rewrite(stack, naming):
+    lb = _lb(stack, naming, load_balancing_scheme="EXTERNAL", default_backend="m")
+    m = lb.add_backend_service("m", targets=[group("a")], health_path="/ready")
+    lb.add_model_route("/v1/models/m/*", m)
+    lb.add_health_route(m)
+    out = synth(stack)
+    m_id = _ref("google_compute_backend_service", "lb/backend-m/default", out)
+    assert only_resource(out, "google_compute_url_map")["path_matcher"][0]["path_rule"] == [
+        {"paths": ["/v1/models/m/*"], "service": m_id},
+        {"paths": ["/healthz/m"], "service": m_id, "route_action": {"url_rewrite": {"path_prefix_rewrite": "/ready"}}},
+    ]
+
+
+@pytest.mark.parametrize("path", ["/healthz/resnet", "/healthz/*", "/healthz/resnet/*"])
+def test_fails_when_a_model_route_uses_the_health_route_prefix(stack, naming, path):
+    lb = _lb(stack, naming)
+    a = lb.add_backend_service("a", targets=[group("a")])
+    with pytest.raises(
+        ConfigurationError,
+        match=rf"^routes\[a\]\.paths\[0\] = '{re.escape(path)}': paths under /healthz/ are reserved for the load balancer's "
+        r"per-model health routes \(/healthz/<model>\); route the model under another path$",
+    ):
+        lb.add_model_route(path, a)
+    with pytest.raises(ConfigurationError, match=r"^routes\[static\]\.paths\[0\] = '/healthz/\*': paths under /healthz/ are reserved"):
+        lb.add_backend_bucket("static", "ml-test-static", paths=["/healthz/*"])
+
+
+def test_plain_healthz_stays_routable(stack, naming):
+    lb = _lb(stack, naming)
+    a = lb.add_backend_service("a", targets=[group("a")])
+    lb.add_model_route("/healthz", a)  # only /healthz/... is reserved
+
+
+def test_fails_when_health_route_is_repeated_or_goes_to_a_bucket(stack, naming):
+    lb = _lb(stack, naming)
+    a = lb.add_backend_service("a", targets=[group("a")])
+    bucket = lb.add_backend_bucket("static", "ml-test-static")
+    lb.add_health_route(a)
+    with pytest.raises(ConfigurationError, match=r"^health_routes\[a\] = 'a': model a has a health route already \(/healthz/a\)$"):
+        lb.add_health_route(a)
+    with pytest.raises(ConfigurationError, match=r"^health_routes\[static\] = 'static': health routes go to backend services"):
+        lb.add_health_route(bucket)
+    b = lb.add_backend_service("b", targets=[group("b")])
+    with pytest.raises(ConfigurationError, match=r"^health_routes\[b\]\.health_path = 'ready': must be an absolute request path"):
+        lb.add_health_route(b, "ready")
+    assert lb.health_routes == {"a": "/healthz/a"}
+
+
+# -- static content from a private bucket --------------------------------------------------------
+
+def test_backend_bucket_does_not_touch_the_buckets_iam_by_default(stack, naming):
+    lb = _lb(stack, naming)
+    bucket = lb.add_backend_bucket("static", "ml-test-static", paths=["/static/*"])
+    out = synth(stack)
+    assert bucket.reader is None
+    assert not resources(out, "google_storage_bucket_iam_member")
+    assert "data" not in out
+
+
+def test_grant_reader_lets_the_cdn_fill_agent_read_a_private_bucket(stack, naming):
+    lb = _lb(stack, naming)
+    bucket = lb.add_backend_bucket("static", "ml-test-static", paths=["/static/*"], grant_reader=True)
+    lb.add_backend_bucket("docs", "ml-test-docs", paths=["/docs/*"], grant_reader=True)
+    out = synth(stack)
+    project = out["data"]["google_project"]
+    assert len(project) == 1 and list(project.values()) == [{}], "one data source: the provider's project"
+    project_id = next(iter(project))
+    grant = resource_by_path(out, "google_storage_bucket_iam_member", "lb/bucket-static-reader")
+    assert grant == {
+        "bucket": "ml-test-static",
+        "role": "roles/storage.objectViewer",  # read objects, nothing else; never allUsers
+        "member": f"serviceAccount:service-${{data.google_project.{project_id}.number}}@cloud-cdn-fill.iam.gserviceaccount.com",
+        "depends_on": [_ref("google_compute_backend_bucket", "lb/bucket-static", out)[2:-4]],  # after the CDN backend exists
+    }
+    assert bucket.reader.roles == ("roles/storage.objectViewer",) and bucket.reader.target == "bucket ml-test-static"
+    assert len(bucket.reader.resources) == 1 and bucket.reader.member.startswith("serviceAccount:service-")
+    assert len(resources(out, "google_storage_bucket_iam_member")) == 2
+
+
+def test_fails_when_grant_reader_has_no_cdn(stack, naming):
+    lb = _lb(stack, naming)
+    with pytest.raises(
+        ConfigurationError,
+        match=r"^backend_buckets\[static\]\.grant_reader = True: a private bucket is read through Cloud CDN's cache-fill service "
+        r"agent, so it needs enable_cdn = True; without CDN the load balancer reads anonymously and the bucket must grant "
+        r"allUsers roles/storage.objectViewer$",
+    ):
+        lb.add_backend_bucket("static", "ml-test-static", enable_cdn=False, grant_reader=True)
+    assert lb.backend_buckets == {} and stack.node.try_find_child("lb").node.try_find_child("bucket-static") is None
+
+
+def test_snapshot_production_edge_404_health_routes_private_static(stack, naming, snapshot_json):
+    network = _network(stack, naming)
+    lb = _lb(stack, naming, domains=DOMAINS)
+    resnet = lb.add_backend_service(
+        "resnet", targets=[group("fleet-eu", network=network)], spec=BackendServiceSpec(timeout_sec=300), health_path="/v2/health/ready",
+    )
+    canary = lb.add_backend_service("resnet-v2", targets=[group("canary-eu", network=network)], spec=BackendServiceSpec(timeout_sec=300))
+    lb.add_canary_route(["/v1/models/resnet", "/v1/models/resnet/*"], {resnet: 90, canary: 10})
+    lb.add_health_route(resnet)
+    lb.add_health_route(canary)
+    lb.add_backend_bucket("static", "ml-test-static", paths=["/static/*"], grant_reader=True)
+    lb.add_outputs()
+    assert lb.validation_errors() == []
+    assert synth(stack) == snapshot_json

@@ -13,8 +13,19 @@ from constructs_lib.specs.model import (
     check_models,
     check_server_env,
 )
-from constructs_lib.specs.scaling import MetricSpec, ScaleInControlSpec, ScalingSpec, ScheduleSpec
-from constructs_lib.specs.vm import DEFAULT_FLEET_ROLES, RESERVED_METADATA, AutohealSpec, VmCanarySpec, VmRuntimeSpec
+from constructs_lib.specs.scaling import MetricSpec, ScaleInControlSpec, ScalingSignal, ScalingSpec, ScheduleSpec
+from constructs_lib.specs.vm import (
+    COS_IMAGE,
+    DEBIAN_IMAGE,
+    DEFAULT_FLEET_ROLES,
+    GPU_IMAGE,
+    RESERVED_METADATA,
+    AutohealSpec,
+    ReservationSpec,
+    VmCanarySpec,
+    VmRuntimeSpec,
+    is_cos,
+)
 
 IMAGE = "europe-docker.pkg.dev/test-project-123/serving/server:1.4.0"
 REGIONS = ("europe-west1",)
@@ -89,11 +100,23 @@ def test_defaults_of_a_cpu_model():
     assert model.route_paths == ("/v1/models/llama", "/v1/models/llama/*")
     assert model.object_path == "llama"
     assert (model.machine_type, model.gpus_per_vm) == ("n2-standard-4", 0)
-    assert (model.scaling.min_replicas, model.scaling.max_replicas, model.scaling.cpu_target) == (1, 10, 0.6)
+    assert (model.scaling.min_replicas, model.scaling.max_replicas, model.scaling_signals) == (1, 10, (ScalingSignal("cpu", 0.6),))
     assert (model.canary_of, model.canary_weight, model.use_cache, model.cloud_armor) == (None, 10, True, True)
     assert model.vm == VmRuntimeSpec()
     assert model.vm.roles == DEFAULT_FLEET_ROLES
-    assert (model.vm.target_size, model.vm.port_name, model.vm.distribution_target_shape) == (None, "http", "EVEN")
+    assert (model.vm.target_size, model.vm.port_name, model.distribution_shape) == (None, "http", "EVEN")
+    assert (model.boot_image, model.downloads_model, model.vm.reservation, model.vm.spot) == (COS_IMAGE, False, None, False)
+
+
+def test_defaults_of_a_gpu_model():
+    """Issue #15: a GPU model scales on its GPUs, spreads BALANCED, boots the signed-driver image
+    (Secure Boot stays on) and copies its weights to local disk."""
+    model = _model(accelerator={"type": "nvidia-l4"})
+    assert model.scaling_signals == (ScalingSignal("gpu", 0.7),)
+    assert (model.distribution_shape, model.boot_image, model.vm.secure_boot) == ("BALANCED", GPU_IMAGE, True)
+    assert GPU_IMAGE == "ubuntu-os-accelerator-images/ubuntu-accelerator-2404-amd64-with-nvidia-580"
+    assert model.downloads_model and model.vm.model_download.disk == "boot"
+    assert _model(vm={"startup_script": "#!/bin/bash\n"}, accelerator={"type": "nvidia-l4"}).boot_image == DEBIAN_IMAGE
 
 
 def test_model_path_routes_and_machine_type_when_given():
@@ -167,7 +190,7 @@ def test_fails_when_runtime_is_unknown():
 
 def test_fails_when_a_vm_model_has_neither_image_nor_startup_script():
     with pytest.raises(ConfigurationError, match=(
-        r"^ModelSpec: set exactly one of image \(a container on Container-Optimized OS\) or vm.startup_script$"
+        r"^ModelSpec: set exactly one of image \(a container the VM runs under systemd\) or vm.startup_script$"
     )):
         ModelSpec(name="llama")
 
@@ -220,8 +243,9 @@ def test_fails_when_a_gke_model_scales_to_zero():
 ])
 def test_fails_when_a_gke_model_uses_a_vm_only_scaling_setting(key, value):
     error = _fails(rf"^ModelSpec: scaling.{key} = 'set': is a VM-fleet autoscaler setting; a GKE model scales with a "
-                   r"HorizontalPodAutoscaler \(min/max replicas, cpu_target, scale_down_stabilization_sec\)$",
-                   runtime="gke", scaling=ScalingSpec(**{key: value}))
+                   r"HorizontalPodAutoscaler \(min/max replicas, signal, target, cpu_target, scale_down_stabilization_sec\)$",
+                   # predictive scaling needs a CPU signal of its own (cpu_target), which GKE models may have
+                   runtime="gke", scaling=ScalingSpec(**{key: value}, **({"cpu_target": 0.6} if key == "cpu_predictive" else {})))
     assert error.field == f"scaling.{key}"
 
 
@@ -247,13 +271,13 @@ def test_fails_when_startup_timeout_is_outside_30_7200(seconds):
 @pytest.mark.parametrize("name", sorted(SERVER_ENV))
 def test_fails_when_env_sets_a_reserved_name(name):
     error = _fails(rf"^ModelSpec: env.{name} = '{name}': is set from the wiring; reserved: CACHE_AUTH_SECRET, CACHE_CA_SECRET, "
-                   r"CACHE_HOST, CACHE_PORT, CACHE_READ_HOST, CACHE_TLS, MODEL_DIR, MODEL_URI, PORT$", env={name: "x"})
+                   r"CACHE_ENDPOINT_SECRET, CACHE_HOST, CACHE_PORT, CACHE_READ_HOST, CACHE_TLS, MODEL_DIR, MODEL_URI, PORT$", env={name: "x"})
     assert error.field == f"env.{name}"
 
 
 def test_server_env_names_are_the_contract():
-    assert SERVER_ENV == {"PORT", "MODEL_URI", "MODEL_DIR", "CACHE_HOST", "CACHE_PORT", "CACHE_READ_HOST", "CACHE_TLS",
-                          "CACHE_AUTH_SECRET", "CACHE_CA_SECRET"}
+    assert SERVER_ENV == {"PORT", "MODEL_URI", "MODEL_DIR", "CACHE_ENDPOINT_SECRET", "CACHE_HOST", "CACHE_PORT", "CACHE_READ_HOST",
+                          "CACHE_TLS", "CACHE_AUTH_SECRET", "CACHE_CA_SECRET"}
 
 
 @pytest.mark.parametrize("name", ["1BAD", "BAD-NAME", "BAD NAME", ""])
@@ -337,6 +361,137 @@ def test_fails_when_machine_shape_does_not_exist():
            vm={"machine_type": "n2-standard-3"})
 
 
+# -- serving signals, group shape and capacity on VM fleets (issue #15) -----------------------------
+
+def test_fails_when_a_gpu_model_would_scale_on_cpu_alone():
+    error = _fails(r"^ModelSpec: scaling.signal = 'cpu': a GPU model scaling on CPU alone never scales out \(GPU-bound inference "
+                   r"barely moves CPU\); use signal gpu, in-flight or request-rate, or set scaling.allow_cpu_only = true$",
+                   accelerator={"type": "nvidia-l4"}, scaling={"signal": "cpu"})
+    assert error.field == "scaling.signal"
+
+
+def test_a_gpu_model_may_scale_on_cpu_when_it_says_so():
+    model = _model(accelerator={"type": "nvidia-l4"}, scaling={"signal": "cpu", "allow_cpu_only": True})
+    assert model.scaling_signals == (ScalingSignal("cpu", 0.6),)
+
+
+@pytest.mark.parametrize("signal", ["gpu", "in-flight", "request-rate"])
+def test_a_gpu_model_scales_on_any_serving_signal(signal):
+    assert _model(accelerator={"type": "nvidia-l4"}, scaling={"signal": signal}).scaling_signals[0].kind == signal
+
+
+@pytest.mark.parametrize("shape", ["ANY", "ANY_SINGLE_ZONE"])
+def test_fails_when_an_autoscaled_group_is_not_even_or_balanced(shape):
+    error = _fails(rf"^ModelSpec: vm.distribution_target_shape = '{shape}': an autoscaled regional group must be EVEN or BALANCED "
+                   r"\(Compute Engine rejects the others\); set vm.target_size for a fixed-size group$",
+                   vm={"distribution_target_shape": shape})
+    assert error.field == "vm.distribution_target_shape"
+
+
+@pytest.mark.parametrize("shape", ["ANY", "ANY_SINGLE_ZONE"])
+def test_a_fixed_size_group_may_have_any_shape(shape):
+    assert _model(vm={"distribution_target_shape": shape, "target_size": 2}).distribution_shape == shape
+
+
+def test_fails_when_a_canary_version_runs_in_a_balanced_gpu_group():
+    error = _fails(r"^ModelSpec: vm.distribution_target_shape = 'BALANCED': a vm.canary \(two versions in one group\) needs EVEN: "
+                   r"Compute Engine rejects it with BALANCED, ANY and ANY_SINGLE_ZONE \(GPU models default to BALANCED\); set EVEN "
+                   r"or serve the canary as its own model \(canary_of\)$",
+                   accelerator={"type": "nvidia-l4"}, vm={"canary": {"image": IMAGE}})
+    assert error.field == "vm.distribution_target_shape"
+    _fails(r"^ModelSpec: vm.distribution_target_shape = 'ANY': a vm.canary", vm={"canary": {"image": IMAGE}, "distribution_target_shape": "ANY",
+                                                                                "target_size": 2})
+
+
+def test_a_gpu_canary_version_runs_in_an_even_group():
+    model = _model(accelerator={"type": "nvidia-l4"}, vm={"canary": {"image": IMAGE}, "distribution_target_shape": "EVEN"})
+    assert model.distribution_shape == "EVEN"
+
+
+def test_fails_when_the_gpu_signal_runs_on_container_optimized_os():
+    error = _fails(r"^ModelSpec: scaling.signal = 'auto': the gpu signal reads the Ops Agent's GPU utilization and the Ops Agent does "
+                   r"not run on Container-Optimized OS \(cos-cloud/cos-stable\); use the default GPU image \(leave vm.boot_image unset\) "
+                   r"or signal in-flight or request-rate$",
+                   accelerator={"type": "nvidia-l4"}, vm={"boot_image": COS_IMAGE})
+    assert error.field == "scaling.signal"
+    _fails(r"^ModelSpec: scaling.signal = 'gpu': the gpu signal .*\(cos-cloud/cos-beta\)",
+           accelerator={"type": "nvidia-l4"}, scaling={"signal": "gpu"},
+           vm={"distribution_target_shape": "EVEN", "canary": {"boot_image": "cos-cloud/cos-beta"}})
+
+
+def test_a_gpu_model_on_cos_scales_on_in_flight_requests():
+    model = _model(accelerator={"type": "nvidia-l4"}, vm={"boot_image": COS_IMAGE}, scaling={"signal": "in-flight"})
+    assert is_cos(model.boot_image) and model.scaling_signals == (ScalingSignal("in-flight", 8.0),)
+
+
+def test_fails_when_request_rate_meets_utilization_balancing():
+    error = _fails(r"^ModelSpec: backend.balancing_mode = 'UTILIZATION': signal request-rate scales on the load balancer's requests/s "
+                   r"per VM, which needs RATE balancing; leave balancing_mode unset \(RATE at max_rate_per_instance = scaling.target\) "
+                   r"or set RATE$",
+                   scaling={"signal": "request-rate"}, backend={"balancing_mode": "UTILIZATION"})
+    assert error.field == "backend.balancing_mode"
+
+
+def test_fails_when_request_rate_has_two_targets():
+    _fails(r"^ModelSpec: scaling.target = 20.0: backend.max_rate_per_instance \(40.0\) is already the requests/s target of signal "
+           r"request-rate; give one of them$",
+           scaling={"signal": "request-rate", "target": 20}, backend={"balancing_mode": "RATE", "max_rate_per_instance": 40})
+
+
+def test_request_rate_target_from_the_backend_rate():
+    model = _model(scaling={"signal": "request-rate"}, backend={"balancing_mode": "RATE", "max_rate_per_instance": 40})
+    assert model.backend.max_rate_per_instance == 40
+
+
+def test_fails_when_spot_vms_would_consume_a_reservation():
+    error = _fails(r"^ModelSpec: vm.reservation.consume = 'SPECIFIC_RESERVATION': Spot VMs cannot consume reservations; drop "
+                   r"vm.reservation \(or set NO_RESERVATION\) or vm.spot$",
+                   vm={"spot": True, "reservation": {"names": ("l4-serving",)}})
+    assert error.field == "vm.reservation.consume"
+    _fails(r"^ModelSpec: vm.reservation.consume = 'ANY_RESERVATION': Spot VMs cannot", vm={"spot": True, "reservation": {"consume": "ANY_RESERVATION"}})
+
+
+def test_fails_when_a_specific_reservation_has_no_name():
+    with pytest.raises(ConfigurationError, match=r"^ReservationSpec: names = \[\]: SPECIFIC_RESERVATION needs at least one reservation name$"):
+        ReservationSpec()
+
+
+def test_fails_when_reservation_names_are_given_for_another_affinity():
+    _fails(r"^ModelSpec: vm.reservation.names = \['l4'\]: names apply to SPECIFIC_RESERVATION only, not ANY_RESERVATION$",
+           vm={"reservation": {"consume": "ANY_RESERVATION", "names": ("l4",)}})
+
+
+@pytest.mark.parametrize("name", ["L4-Pool", "l4_pool", "projects/p/reservations/x", "projects/my-project/l4"])
+def test_fails_when_a_reservation_name_is_invalid(name):
+    _fails(rf"^ModelSpec: vm.reservation.names\[0\] = '{name}': must be a reservation name or projects/<project>/reservations/<name>$",
+           vm={"reservation": {"names": (name,)}})
+
+
+def test_fails_when_reservation_names_repeat():
+    _fails(r"^ModelSpec: vm.reservation.names = .*: each reservation may be listed once; repeated: l4$", vm={"reservation": {"names": ("l4", "l4")}})
+
+
+def test_fails_when_a_download_is_asked_for_in_startup_script_mode():
+    error = _fails(r"^ModelSpec: vm.model_download.enabled = True: needs image mode: in startup-script mode the script fetches the model itself$",
+                   vm={"startup_script": "#!/bin/bash\n", "model_download": {"enabled": True}})
+    assert error.field == "vm.model_download.enabled"
+
+
+def test_downloads_can_be_switched_off_or_on():
+    assert not _model(accelerator={"type": "nvidia-l4"}, vm={"model_download": {"enabled": False}}).downloads_model
+    assert _model(vm={"model_download": {"enabled": True}}).downloads_model
+
+
+def test_fails_when_the_download_disk_is_unknown():
+    _fails(r"^ModelSpec: vm.model_download.disk = 'ram': Input should be 'boot' or 'local-ssd'$", vm={"model_download": {"disk": "ram"}})
+
+
+def test_vm_fleet_rules_do_not_apply_to_gke_models():
+    model = _model(runtime="gke", accelerator={"type": "nvidia-l4"},
+                   vm={"distribution_target_shape": "ANY", "boot_image": COS_IMAGE, "spot": True, "reservation": {"names": ("l4",)}})
+    assert model.runtime == "gke"
+
+
 # -- VM runtime settings ----------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("port", "bound"), [(0, "greater than or equal to 1"), (65536, "less than or equal to 65535")])
@@ -377,7 +532,7 @@ def test_fails_when_named_port_is_not_a_valid_name(name):
 
 
 @pytest.mark.parametrize("key", ["enable-oslogin", "block-project-ssh-keys", "serial-port-enable", "startup-script", "ssh-keys",
-                                 "gce-container-declaration", "model-server-env", "google-logging-enabled"])
+                                 "gce-container-declaration", "user-data", "model-server-env", "google-logging-enabled"])
 def test_fails_when_metadata_overrides_hardening_or_runtime_keys(key):
     assert key in RESERVED_METADATA
     _fails(rf"^ModelSpec: vm.metadata.{key} = '{key}': is set by the fleet; reserved keys: ", vm={"metadata": {key: "x"}})

@@ -11,16 +11,18 @@ import pytest
 from constructs_lib.errors import ConfigurationError
 from constructs_lib.interfaces import ScalableTarget
 from constructs_lib.network import ServingNetwork
-from constructs_lib.specs.model import ModelSpec
+from constructs_lib.specs.model import AcceleratorSpec, ModelSpec
 from constructs_lib.specs.scaling import (
     DEFAULT_COOLDOWN_SEC,
     MetricSpec,
     ScaleInControlSpec,
+    ScalingSignal,
     ScalingSpec,
     ScheduleSpec,
     check_cron,
+    resolve_signals,
 )
-from constructs_lib.vm.autoscaler import FleetAutoscaler
+from constructs_lib.vm.autoscaler import GPU_UTILIZATION_METRIC, FleetAutoscaler
 from constructs_lib.vm.fleet import ModelServerFleet
 from tests.conftest import only_resource, synth
 
@@ -44,15 +46,15 @@ class FakeGroup:
         self.autoscaler = autoscaler
 
 
-def _policy(stack, fleet=None, **spec):
-    FleetAutoscaler(stack, "autoscaler", fleet=fleet or FakeGroup(), spec=ScalingSpec(**spec) if spec else None)
+def _policy(stack, fleet=None, gpus_per_vm=None, **spec):
+    FleetAutoscaler(stack, "autoscaler", fleet=fleet or FakeGroup(), spec=ScalingSpec(**spec) if spec else None, gpus_per_vm=gpus_per_vm)
     return only_resource(synth(stack), "google_compute_region_autoscaler")
 
 
-def _fleet(stack, naming, **model):
+def _fleet(stack, naming, vm=None, **model):
     network = ServingNetwork(stack, "network", naming=naming, regions=["europe-west1"])
     return ModelServerFleet(stack, "llama", network=network, naming=naming, region="europe-west1",
-                            model=ModelSpec(name="llama", image="server:1", **model))
+                            model=ModelSpec(name="llama", image="server:1", vm=vm or {}, **model))
 
 
 # -- defaults -----------------------------------------------------------------------------------
@@ -106,10 +108,89 @@ def test_replicas_cooldown_mode_and_predictive_cpu(stack):
     assert policy["cpu_utilization"] == {"target": 0.75, "predictive_method": "OPTIMIZE_AVAILABILITY"}
 
 
-def test_load_balancing_utilization_without_cpu(stack):
-    policy = _policy(stack, cpu_target=None, load_balancing_target=0.8)["autoscaling_policy"]
+def test_load_balancing_utilization_next_to_cpu(stack):
+    policy = _policy(stack, load_balancing_target=0.8)["autoscaling_policy"]
     assert policy["load_balancing_utilization"] == {"target": 0.8}
+    assert policy["cpu_utilization"] == {"target": 0.6, "predictive_method": "NONE"}
+
+
+# -- serving signals (issue #15: GPU fleets scale on a serving signal, never CPU alone) -------------
+
+GPU_METRIC = {"name": GPU_UTILIZATION_METRIC, "type": "GAUGE", "filter": 'resource.type = "gce_instance"'}
+
+
+def test_gpu_signal_holds_the_ops_agent_gpu_utilization_per_vm(stack):
+    policy = _policy(stack, gpus_per_vm=1, signal="gpu")["autoscaling_policy"]
+    assert GPU_UTILIZATION_METRIC == "agent.googleapis.com/gpu/utilization"
+    assert policy["metric"] == [{**GPU_METRIC, "target": 70}]
+    assert "cpu_utilization" not in policy and "load_balancing_utilization" not in policy
+
+
+def test_gpu_signal_target_covers_every_gpu_of_a_vm(stack):
+    """The agent writes one series per GPU and the autoscaler sums a VM's series: 4 GPUs at 80 % read 320."""
+    policy = _policy(stack, gpus_per_vm=4, signal="gpu", target=0.8)["autoscaling_policy"]
+    assert policy["metric"] == [{**GPU_METRIC, "target": 320}]
+
+
+def test_a_gpu_fleet_scales_on_its_gpus_by_default(stack, naming):
+    fleet = _fleet(stack, naming, accelerator=AcceleratorSpec(type="nvidia-tesla-t4", count=2), vm={"machine_type": "n1-standard-16"},
+                   startup_timeout_sec=900)
+    scaler = FleetAutoscaler(stack, "llama-autoscaler", fleet=fleet)
+    policy = only_resource(synth(stack), "google_compute_region_autoscaler")["autoscaling_policy"]
+    assert fleet.gpus_per_vm == 2
+    assert scaler.signals == (ScalingSignal("gpu", 0.7),)
+    assert policy["metric"] == [{**GPU_METRIC, "target": 140}]
     assert "cpu_utilization" not in policy
+
+
+def test_cpu_target_adds_cpu_next_to_the_gpu_signal(stack):
+    policy = _policy(stack, gpus_per_vm=1, signal="gpu", cpu_target=0.8)["autoscaling_policy"]
+    assert policy["metric"] == [{**GPU_METRIC, "target": 70}]
+    assert policy["cpu_utilization"] == {"target": 0.8, "predictive_method": "NONE"}
+
+
+def test_in_flight_signal_holds_the_servers_gauge_per_vm(stack):
+    policy = _policy(stack, signal="in-flight")["autoscaling_policy"]
+    assert policy["metric"] == [{
+        "name": "custom.googleapis.com/model_server/requests_in_flight", "target": 8, "type": "GAUGE",
+        "filter": 'resource.type = "gce_instance"',
+    }]
+    assert "cpu_utilization" not in policy
+
+
+def test_in_flight_metric_name_and_target(stack):
+    policy = _policy(stack, signal="in-flight", target=24, in_flight_metric="vllm/num_requests_running")["autoscaling_policy"]
+    assert [(m["name"], m["target"]) for m in policy["metric"]] == [("custom.googleapis.com/vllm/num_requests_running", 24)]
+
+
+def test_request_rate_signal_holds_80_percent_of_the_rate_a_vm_serves(stack):
+    policy = _policy(stack, signal="request-rate", target=30)["autoscaling_policy"]
+    assert policy["load_balancing_utilization"] == {"target": 0.8}
+    assert "cpu_utilization" not in policy and "metric" not in policy
+
+
+def test_request_rate_utilization_can_be_set(stack):
+    policy = _policy(stack, signal="request-rate", load_balancing_target=0.9)["autoscaling_policy"]
+    assert policy["load_balancing_utilization"] == {"target": 0.9}
+
+
+def test_signal_metrics_come_before_extra_metrics(stack):
+    extra = MetricSpec(name="custom.googleapis.com/serving/queue_depth", target=4, type="GAUGE")
+    policy = _policy(stack, gpus_per_vm=1, signal="gpu", metrics=(extra,))["autoscaling_policy"]
+    assert [m["name"] for m in policy["metric"]] == [GPU_UTILIZATION_METRIC, "custom.googleapis.com/serving/queue_depth"]
+
+
+def test_fails_when_the_gpu_signal_targets_a_fleet_without_gpus(stack):
+    with pytest.raises(ConfigurationError, match=(
+        r"^scaling.signal = 'gpu': fleet ml-test-llama-europe-west1 has no GPUs \(gpus_per_vm = 0\); use cpu, in-flight or request-rate$"
+    )):
+        _policy(stack, signal="gpu")
+
+
+def test_fails_when_a_group_would_scale_on_more_than_5_metrics(stack):
+    metrics = tuple(MetricSpec(name=f"custom.googleapis.com/m{index}", target=1) for index in range(5))
+    with pytest.raises(ConfigurationError, match=r"^scaling.metrics = 5: a group autoscales on at most 5 Monitoring metrics, 1 of them the gpu signal's$"):
+        _policy(stack, gpus_per_vm=1, signal="gpu", metrics=metrics)
 
 
 def test_custom_metrics(stack):
@@ -283,14 +364,53 @@ def test_fails_when_scale_in_percent_exceeds_100():
         ScaleInControlSpec(max_scaled_in_replicas_percent=150)
 
 
-def test_fails_when_predictive_has_no_cpu_target():
-    with pytest.raises(ConfigurationError, match=r"cpu_predictive needs cpu_target"):
-        ScalingSpec(cpu_target=None, load_balancing_target=0.8, cpu_predictive=True)
+def test_fails_when_predictive_has_no_cpu_signal():
+    """Checked on the model, where auto resolves: predictive scaling on a CPU model is fine, on a GPU
+    model's gpu signal alone it has nothing to predict from."""
+    from constructs_lib.specs.model import ModelSpec
+
+    image = "us-docker.pkg.dev/p/r/server:1"
+    assert ModelSpec(name="cpu", image=image, scaling=ScalingSpec(cpu_predictive=True)).scaling.cpu_predictive
+    with pytest.raises(ConfigurationError, match=r"scaling.cpu_predictive = True: needs a CPU signal \(signal = 'cpu', or cpu_target next to another signal\)"):
+        ModelSpec(name="llm", image=image, accelerator={"type": "nvidia-l4"}, scaling=ScalingSpec(cpu_predictive=True))
 
 
-def test_fails_when_there_is_no_signal():
-    with pytest.raises(ConfigurationError, match=r"set at least one signal: cpu_target, load_balancing_target, metrics or schedules"):
-        ScalingSpec(cpu_target=None)
+def test_every_spec_resolves_to_a_serving_signal():
+    """The earlier "set at least one signal" rule: ``auto`` always resolves to one."""
+    assert resolve_signals(ScalingSpec(), gpu=False) == (ScalingSignal("cpu", 0.6),)
+    assert resolve_signals(ScalingSpec(), gpu=True) == (ScalingSignal("gpu", 0.7),)
+    assert resolve_signals(ScalingSpec(signal="in-flight", cpu_target=0.9), gpu=True) == (
+        ScalingSignal("in-flight", 8.0), ScalingSignal("cpu", 0.9),
+    )
+    assert resolve_signals(ScalingSpec(cpu_target=0.75), gpu=False) == (ScalingSignal("cpu", 0.75),)
+
+
+@pytest.mark.parametrize("signal,kind", [("auto", "CPU or GPU"), ("cpu", "CPU"), ("gpu", "GPU")])
+@pytest.mark.parametrize("target", [1.5, 70.0])
+def test_fails_when_a_utilization_target_is_above_1(signal, kind, target):
+    with pytest.raises(ConfigurationError, match=rf"^ScalingSpec: target = {target}: a {kind} utilization target must be in \(0, 1\]$"):
+        ScalingSpec(signal=signal, target=target)
+
+
+def test_fails_when_target_is_not_positive():
+    with pytest.raises(ConfigurationError, match=r"^ScalingSpec: target = 0: Input should be greater than 0$"):
+        ScalingSpec(signal="in-flight", target=0)
+
+
+def test_fails_when_cpu_signal_has_two_targets():
+    with pytest.raises(ConfigurationError, match=r"^ScalingSpec: cpu_target = 0.7: signal cpu already has target 0.5; give one of them$"):
+        ScalingSpec(signal="cpu", target=0.5, cpu_target=0.7)
+
+
+@pytest.mark.parametrize("name", ["custom.googleapis.com/x", "Model/InFlight", "model_server//x", "/x"])
+def test_fails_when_in_flight_metric_is_not_a_custom_metric_name(name):
+    with pytest.raises(ConfigurationError, match=r"^ScalingSpec: in_flight_metric = .*: must be a custom metric name such as model_server/requests_in_flight"):
+        ScalingSpec(in_flight_metric=name)
+
+
+def test_fails_when_signal_is_unknown():
+    with pytest.raises(ConfigurationError, match=r"^ScalingSpec: signal = 'latency': Input should be 'auto', 'cpu', 'gpu', 'in-flight' or 'request-rate'$"):
+        ScalingSpec(signal="latency")
 
 
 def test_fails_when_mode_is_unknown():

@@ -2,6 +2,7 @@
 service account). Spec rules (``ModelSpec`` / ``VmRuntimeSpec``) are in tests/constructs_lib/specs."""
 
 import pytest
+import yaml
 from cdktf import TerraformOutput, Testing
 
 from constructs_lib.errors import ConfigurationError
@@ -10,12 +11,13 @@ from constructs_lib.interfaces import BackendTarget, CacheConnection, ModelSourc
 from constructs_lib.network import ServingNetwork
 from constructs_lib.regions import region_code
 from constructs_lib.specs.model import AcceleratorSpec, ModelSpec
+from constructs_lib.specs.backends import BackendServiceSpec
 from constructs_lib.specs.network import NetworkSpec
 from constructs_lib.specs.scaling import ScalingSpec
-from constructs_lib.specs.vm import DEFAULT_FLEET_ROLES, AutohealSpec, UpdatePolicySpec, VmCanarySpec, VmRuntimeSpec
+from constructs_lib.specs.vm import COS_IMAGE, DEFAULT_FLEET_ROLES, GPU_IMAGE, AutohealSpec, UpdatePolicySpec, VmCanarySpec, VmRuntimeSpec
 from constructs_lib.vm.autoscaler import FleetAutoscaler
 from constructs_lib.vm.fleet import ModelServerFleet, fleet_identity
-from constructs_lib.vm.runner import COS_GPU_DRIVER_SCRIPT, render_container_declaration
+from constructs_lib.vm.runner import COS_GPU_DRIVER_SCRIPT, LINUX_GPU_SETUP_SCRIPT, LINUX_HOST_SETUP_SCRIPT, OPS_AGENT_DCGM_CONFIG
 from tests.conftest import only_resource, resource_by_path, resources, synth
 
 IMAGE = "europe-docker.pkg.dev/test-project-123/serving/server:1.4.0"
@@ -45,8 +47,24 @@ def _fleet(stack, naming, *, region="europe-west1", network=None, id_="llama-eur
     )
 
 
-def _declaration(template):
-    return template["metadata"]["gce-container-declaration"]
+def _cloud_config(template):
+    """The template's ``user-data``, parsed (so every test also checks it is valid YAML)."""
+    text = template["metadata"]["user-data"]
+    assert text.startswith("#cloud-config\n")
+    return yaml.safe_load(text)
+
+
+def _files(template):
+    """``write_files`` of the template's cloud-config: path -> content."""
+    return {file["path"]: file["content"] for file in _cloud_config(template)["write_files"]}
+
+
+def _run(template):
+    return _files(template)["/etc/model-server/run.sh"]
+
+
+def _env(template):
+    return _files(template)["/etc/model-server/env"]
 
 
 def _fleet_only(result):
@@ -96,27 +114,55 @@ def test_default_template_is_hardened_cos_container_without_public_ip(stack, nam
     assert metadata["google-monitoring-enabled"] == "true"
     assert "startup-script" not in metadata
     assert sorted(metadata) == [
-        "block-project-ssh-keys", "enable-oslogin", "gce-container-declaration",
-        "google-logging-enabled", "google-monitoring-enabled", "serial-port-enable",
+        "block-project-ssh-keys", "enable-oslogin", "google-logging-enabled", "google-monitoring-enabled",
+        "serial-port-enable", "user-data",
     ]
 
 
-def test_default_container_declaration(stack, naming):
+def test_default_runner_is_cloud_init_with_a_systemd_unit_not_the_deprecated_container_agent(stack, naming):
     _fleet(stack, naming)
-    declaration = _declaration(only_resource(synth(stack), "google_compute_instance_template"))
-    assert declaration == (
-        "spec:\n"
-        "  containers:\n"
-        "  - name: model-server\n"
-        f'    image: "{IMAGE}"\n'
-        "    env:\n"
-        "    - name: PORT\n"
-        '      value: "8080"\n'
-        "    securityContext:\n"
-        "      privileged: false\n"
-        "    stdin: false\n"
-        "    tty: false\n"
-        "  restartPolicy: Always\n"
+    template = only_resource(synth(stack), "google_compute_instance_template")
+    assert "gce-container-declaration" not in template["metadata"]
+    config = _cloud_config(template)
+    assert config["runcmd"] == ["systemctl daemon-reload", "systemctl enable --now --no-block model-server.service"]
+    assert [(f["path"], f["permissions"], f["owner"]) for f in config["write_files"]] == [
+        ("/etc/model-server/env", "0600", "root:root"),
+        ("/etc/model-server/run.sh", "0700", "root:root"),
+        ("/etc/systemd/system/model-server.service", "0644", "root:root"),
+    ]
+    files = _files(template)
+    assert files["/etc/model-server/env"] == "PORT=8080\n"
+    assert files["/etc/model-server/run.sh"] == (
+        "#!/bin/bash\n"
+        "# Runs the llama model server; model-server.service restarts it (Restart=always).\n"
+        "set -euo pipefail\n"
+        "mkdir -p /var/lib/model-server\n"
+        "docker-credential-gcr configure-docker --registries=europe-docker.pkg.dev\n"
+        "exec docker run \\\n"
+        "  --rm \\\n"
+        "  --name model-server \\\n"
+        "  --network host \\\n"
+        "  --log-driver gcplogs \\\n"
+        "  --env-file /etc/model-server/env \\\n"
+        f"  {IMAGE}\n"
+    )
+    assert files["/etc/systemd/system/model-server.service"] == (
+        "[Unit]\n"
+        "Description=Model server llama (container model-server)\n"
+        "Wants=network-online.target\n"
+        "Wants=gcr-online.target\n"
+        "After=network-online.target docker.service gcr-online.target\n"
+        "\n"
+        "[Service]\n"
+        "Environment=HOME=/var/lib/model-server\n"
+        "ExecStartPre=-/usr/bin/docker rm --force model-server\n"
+        "ExecStart=/bin/bash /etc/model-server/run.sh\n"
+        "ExecStop=/usr/bin/docker stop --time 30 model-server\n"
+        "Restart=always\n"
+        "RestartSec=5\n"
+        "\n"
+        "[Install]\n"
+        "WantedBy=multi-user.target\n"
     )
 
 
@@ -203,55 +249,73 @@ def test_fleet_is_a_backend_target_and_a_scalable_target(stack, naming):
 
 def test_model_source_and_cache_become_server_environment_with_secret_references_only(stack, naming):
     cache = CacheConnection(
-        host="10.20.0.3", port="6378", auth_secret="projects/p/secrets/cache-auth/versions/1", tls=True,
-        ca_secret="projects/p/secrets/cache-ca/versions/2", read_host="10.20.0.4",
+        endpoint_secret="projects/p/secrets/cache-endpoint/versions/latest", tls=True,
+        auth_secret="projects/p/secrets/cache-auth/versions/1", ca_secret="projects/p/secrets/cache-ca/versions/2",
     )
     _fleet(stack, naming, model_source=MODEL_SOURCE, cache=cache, env={"LOG_LEVEL": "info", "BATCH": "8"})
-    declaration = _declaration(only_resource(synth(stack), "google_compute_instance_template"))
-    env_block = declaration.split("    env:\n")[1].split("    securityContext:")[0]
-    assert env_block == (
-        '    - name: PORT\n      value: "8080"\n'
-        '    - name: MODEL_URI\n      value: "gs://ml-test-models/llama/v3"\n'
-        '    - name: CACHE_HOST\n      value: "10.20.0.3"\n'
-        '    - name: CACHE_PORT\n      value: "6378"\n'
-        '    - name: CACHE_READ_HOST\n      value: "10.20.0.4"\n'
-        '    - name: CACHE_TLS\n      value: "true"\n'
-        '    - name: CACHE_AUTH_SECRET\n      value: "projects/p/secrets/cache-auth/versions/1"\n'
-        '    - name: CACHE_CA_SECRET\n      value: "projects/p/secrets/cache-ca/versions/2"\n'
-        '    - name: BATCH\n      value: "8"\n'
-        '    - name: LOG_LEVEL\n      value: "info"\n'
+    template = only_resource(synth(stack), "google_compute_instance_template")
+    assert _env(template) == (
+        "PORT=8080\n"
+        "MODEL_URI=gs://ml-test-models/llama/v3\n"
+        "CACHE_ENDPOINT_SECRET=projects/p/secrets/cache-endpoint/versions/latest\n"
+        "CACHE_TLS=true\n"
+        "CACHE_AUTH_SECRET=projects/p/secrets/cache-auth/versions/1\n"
+        "CACHE_CA_SECRET=projects/p/secrets/cache-ca/versions/2\n"
+        "BATCH=8\n"
+        "LOG_LEVEL=info\n"
     )
+    assert "--env-file /etc/model-server/env" in _run(template)
 
 
 def test_cache_without_tls_or_auth(stack, naming):
-    _fleet(stack, naming, cache=CacheConnection(host="10.20.0.3", port="6379"))
-    declaration = _declaration(only_resource(synth(stack), "google_compute_instance_template"))
-    assert '- name: CACHE_TLS\n      value: "false"' in declaration
-    assert "CACHE_AUTH_SECRET" not in declaration and "CACHE_READ_HOST" not in declaration
+    _fleet(stack, naming, cache=CacheConnection(endpoint_secret="projects/p/secrets/cache-endpoint/versions/latest"))
+    env = _env(only_resource(synth(stack), "google_compute_instance_template"))
+    assert "CACHE_TLS=false\n" in env
+    assert "CACHE_AUTH_SECRET" not in env and "CACHE_CA_SECRET" not in env
 
 
 def test_terraform_tokens_pass_into_the_environment(stack, naming):
     network = _network(stack, naming)
     uri = f"gs://{network.network.name}/llama"
     _fleet(stack, naming, network=network, model_source=ModelSource(uri=uri, bucket="b"))
-    declaration = _declaration(only_resource(synth(stack), "google_compute_instance_template"))
-    assert '      value: "gs://${google_compute_network.network_default_09D2BCBB.name}/llama"' in declaration
+    template = only_resource(synth(stack), "google_compute_instance_template")
+    assert "MODEL_URI=gs://${google_compute_network.network_default_09D2BCBB.name}/llama\n" in _env(template)
+
+
+def test_fails_when_an_environment_value_spans_lines(stack, naming):
+    with pytest.raises(ConfigurationError, match=r"^env.GREETING = '<multi-line value>': a server variable on VM fleets must be one line$"):
+        _fleet(stack, naming, env={"GREETING": "hello\nworld"})
 
 
 def test_container_command_args_restart_policy_and_privileged(stack, naming):
-    _fleet(stack, naming, command=("python", "-m", "server"), args=("--model", "llama 3"),
+    _fleet(stack, naming, command=("python", "-m", "server"), args=("--model", "llama 3", "it's"),
            vm={"restart_policy": "OnFailure", "privileged": True})
-    declaration = _declaration(only_resource(synth(stack), "google_compute_instance_template"))
-    assert '    command:\n    - "python"\n    - "-m"\n    - "server"\n' in declaration
-    assert '    args:\n    - "--model"\n    - "llama 3"\n' in declaration
-    assert "      privileged: true\n" in declaration
-    assert declaration.endswith("  restartPolicy: OnFailure\n")
+    template = only_resource(synth(stack), "google_compute_instance_template")
+    run = _run(template)
+    assert "  --privileged \\\n" in run
+    # command[0] replaces the entrypoint; the rest of command and args follow the image, one shell word each.
+    assert run.endswith(f"  --entrypoint python \\\n  {IMAGE} -m server --model 'llama 3' 'it'\\''s'\n")
+    assert "Restart=on-failure\n" in _files(template)["/etc/systemd/system/model-server.service"]
 
 
-def test_container_declaration_is_deterministic():
-    kwargs = dict(image=IMAGE, env=[("PORT", "8080"), ("A", 'quote " and \\ backslash')], volumes=(("v", "/h", "/m"),))
-    assert render_container_declaration(**kwargs) == render_container_declaration(**kwargs)
-    assert '      value: "quote \\" and \\\\ backslash"\n' in render_container_declaration(**kwargs)
+@pytest.mark.parametrize(("policy", "restart"), [("Always", "always"), ("OnFailure", "on-failure"), ("Never", "no")])
+def test_restart_policy_maps_to_systemd(stack, naming, policy, restart):
+    _fleet(stack, naming, vm={"restart_policy": policy})
+    unit = _files(only_resource(synth(stack), "google_compute_instance_template"))["/etc/systemd/system/model-server.service"]
+    assert f"Restart={restart}\n" in unit
+
+
+def test_images_outside_google_registries_need_no_credentials(stack, naming):
+    _fleet(stack, naming, image="docker.io/library/nginx:1.27")
+    run = _run(only_resource(synth(stack), "google_compute_instance_template"))
+    assert "docker-credential-gcr" not in run and "docker login" not in run
+
+
+def test_scripts_leave_no_terraform_interpolation_of_their_own():
+    """Terraform reads ``${`` and ``%{`` in metadata strings as interpolation: only the wiring's
+    tokens may contain them."""
+    for script in (COS_GPU_DRIVER_SCRIPT, LINUX_HOST_SETUP_SCRIPT, LINUX_GPU_SETUP_SCRIPT, OPS_AGENT_DCGM_CONFIG):
+        assert "${" not in script and "%{" not in script
 
 
 def test_startup_script_mode_uses_debian_and_publishes_the_environment(stack, naming):
@@ -269,19 +333,55 @@ def test_startup_script_mode_uses_debian_and_publishes_the_environment(stack, na
 
 # -- options -------------------------------------------------------------------------------------
 
-def test_gpu_fleet_attaches_l4_terminates_on_maintenance_and_installs_cos_driver(stack, naming):
+def test_gpu_fleet_runs_on_the_signed_driver_image_with_the_ops_agent_and_the_gpus_in_the_container(stack, naming):
     _fleet(stack, naming, accelerator=AcceleratorSpec(type="nvidia-l4"), vm={"machine_type": "g2-standard-8"})
     template = only_resource(synth(stack), "google_compute_instance_template")
     assert template["guest_accelerator"] == [{"type": "nvidia-l4", "count": 1}]
     assert template["scheduling"] == {
         "provisioning_model": "STANDARD", "preemptible": False, "automatic_restart": True, "on_host_maintenance": "TERMINATE",
     }
-    assert template["metadata"]["startup-script"] == COS_GPU_DRIVER_SCRIPT
+    # Canonical's signed NVIDIA driver: Secure Boot stays on.
+    assert template["disk"][0]["source_image"] == GPU_IMAGE
+    assert template["shielded_instance_config"]["enable_secure_boot"] is True
+    metadata = template["metadata"]
+    assert "gce-container-declaration" not in metadata and "startup-script" not in metadata
+    assert "google-logging-enabled" not in metadata  # the Ops Agent ships logs and metrics there
+    files = _files(template)
+    assert files["/etc/model-server/host-setup.sh"] == LINUX_HOST_SETUP_SCRIPT + LINUX_GPU_SETUP_SCRIPT
+    assert "bash /tmp/add-ops-agent-repo.sh --also-install" in LINUX_HOST_SETUP_SCRIPT
+    assert "nvidia-container-toolkit" in LINUX_GPU_SETUP_SCRIPT and "datacenter-gpu-manager" in LINUX_GPU_SETUP_SCRIPT
+    assert files["/etc/model-server/ops-agent.yaml"] == OPS_AGENT_DCGM_CONFIG
+    unit = files["/etc/systemd/system/model-server.service"]
+    assert "Requires=model-host-setup.service\n" in unit
+    assert "After=network-online.target docker.service model-host-setup.service\n" in unit
+    run = files["/etc/model-server/run.sh"]
+    assert "  --gpus all \\\n  --ipc host \\\n" in run and "--privileged" not in run
+    # No docker-credential-gcr outside COS: the VM's service account token logs docker in.
+    assert "docker login --username oauth2accesstoken --password-stdin https://europe-docker.pkg.dev\n" in run
+
+
+def test_gpu_fleet_on_container_optimized_os_installs_the_cos_driver_and_mounts_the_devices(stack, naming):
+    _fleet(stack, naming, accelerator=AcceleratorSpec(type="nvidia-tesla-t4", count=2),
+           vm={"machine_type": "n1-standard-16", "boot_image": COS_IMAGE}, scaling={"signal": "in-flight"})
+    template = only_resource(synth(stack), "google_compute_instance_template")
+    files = _files(template)
+    assert files["/etc/model-server/host-setup.sh"] == COS_GPU_DRIVER_SCRIPT
     assert "cos-extensions install gpu" in COS_GPU_DRIVER_SCRIPT
-    declaration = _declaration(template)
-    assert "      privileged: true\n" in declaration
-    assert "    - name: nvidia-lib64\n      mountPath: /usr/local/nvidia/lib64\n      readOnly: true\n" in declaration
-    assert "  - name: nvidia-bin\n    hostPath:\n      path: /var/lib/nvidia/bin\n" in declaration
+    run = files["/etc/model-server/run.sh"]
+    for flag in ("--volume /var/lib/nvidia/lib64:/usr/local/nvidia/lib64:ro", "--volume /var/lib/nvidia/bin:/usr/local/nvidia/bin:ro",
+                 "--device /dev/nvidia0:/dev/nvidia0", "--device /dev/nvidia1:/dev/nvidia1",
+                 "--device /dev/nvidia-uvm:/dev/nvidia-uvm", "--device /dev/nvidiactl:/dev/nvidiactl"):
+        assert f"  {flag} \\\n" in run
+    assert "/dev/nvidia2" not in run and "--privileged" not in run and "--gpus" not in run
+    assert "docker-credential-gcr configure-docker --registries=europe-docker.pkg.dev\n" in run
+
+
+def test_container_on_another_linux_image_gets_docker_and_the_ops_agent_installed(stack, naming):
+    _fleet(stack, naming, vm={"boot_image": "debian-cloud/debian-12"})
+    files = _files(only_resource(synth(stack), "google_compute_instance_template"))
+    assert files["/etc/model-server/host-setup.sh"] == LINUX_HOST_SETUP_SCRIPT
+    assert "command -v docker >/dev/null || apt_install docker.io" in LINUX_HOST_SETUP_SCRIPT
+    assert "/etc/model-server/ops-agent.yaml" not in files
 
 
 def test_gpu_model_without_machine_type_gets_the_accelerators_usual_machine(stack, naming):
@@ -343,6 +443,170 @@ def test_zone_subset_and_other_target_shape(stack, naming):
     assert fleet.zones == ("europe-west1-b", "europe-west1-c")
 
 
+# -- GPU zones and the group's shape (issue #15: accelerators are in some zones only) --------------
+
+def test_gpu_fleet_spreads_balanced_over_the_zones_that_offer_its_accelerator(stack, naming):
+    fleet = _fleet(stack, naming, accelerator=AcceleratorSpec(type="nvidia-l4"), vm={"target_size": None})
+    FleetAutoscaler(stack, "llama-autoscaler", fleet=fleet)
+    group = only_resource(synth(stack), "google_compute_region_instance_group_manager")
+    # europe-west1-d has no L4: with it in an EVEN group, a third of the VMs would never start.
+    assert group["distribution_policy_zones"] == ["europe-west1-b", "europe-west1-c"]
+    assert group["distribution_policy_target_shape"] == "BALANCED"
+    assert group["update_policy"]["instance_redistribution_type"] == "NONE"
+    assert group["update_policy"]["max_surge_fixed"] == 2
+    assert (fleet.zones, fleet.distribution_shape) == (("europe-west1-b", "europe-west1-c"), "BALANCED")
+
+
+def test_gpu_zones_come_from_the_per_zone_table_in_every_region(stack, naming):
+    network = _network(stack, naming, regions=("us-central1", "europe-west4"))
+    central = _fleet(stack, naming, network=network, region="us-central1", id_="a", accelerator=AcceleratorSpec(type="nvidia-l4"))
+    west4 = _fleet(stack, naming, network=network, region="europe-west4", id_="b", accelerator=AcceleratorSpec(type="nvidia-l4"))
+    a100 = _fleet(stack, naming, network=network, region="us-central1", id_="c", accelerator=AcceleratorSpec(type="nvidia-a100-80gb"))
+    assert central.zones == ("us-central1-a", "us-central1-b", "us-central1-c")
+    assert west4.zones == ("europe-west4-a", "europe-west4-b", "europe-west4-c")
+    assert a100.zones == ("us-central1-a", "us-central1-c")
+
+
+def test_cpu_fleet_keeps_every_zone_and_even(stack, naming):
+    fleet = _fleet(stack, naming)
+    assert (fleet.zones, fleet.distribution_shape) == (("europe-west1-b", "europe-west1-c", "europe-west1-d"), "EVEN")
+
+
+def test_gpu_fleet_may_be_even_over_zones_that_all_offer_its_accelerator(stack, naming):
+    _fleet(stack, naming, accelerator=AcceleratorSpec(type="nvidia-l4"), vm={"distribution_target_shape": "EVEN"})
+    group = only_resource(synth(stack), "google_compute_region_instance_group_manager")
+    assert group["distribution_policy_target_shape"] == "EVEN"
+    assert group["distribution_policy_zones"] == ["europe-west1-b", "europe-west1-c"]
+    assert group["update_policy"]["instance_redistribution_type"] == "PROACTIVE"
+
+
+def test_fails_when_an_explicit_zone_does_not_offer_the_accelerator(stack, naming):
+    with pytest.raises(ConfigurationError, match=(
+        r"^vm.zones\[1\] = 'europe-west1-d': nvidia-l4 is not offered in that zone \(approximate table; a regional group would "
+        r"never start its VMs there\); zones of europe-west1 with it: europe-west1-b, europe-west1-c; "
+        r"set accelerator.skip_region_check = true if Google has added it$"
+    )):
+        _fleet(stack, naming, accelerator=AcceleratorSpec(type="nvidia-l4"), vm={"zones": ("europe-west1-b", "europe-west1-d")})
+
+
+def test_zone_check_is_skipped_with_the_region_check(stack, naming):
+    fleet = _fleet(stack, naming, accelerator=AcceleratorSpec(type="nvidia-l4", skip_region_check=True),
+                   vm={"zones": ("europe-west1-b", "europe-west1-d")})
+    assert fleet.zones == ("europe-west1-b", "europe-west1-d")
+
+
+# -- capacity: Spot and reservations --------------------------------------------------------------
+
+def test_specific_reservation_affinity(stack, naming):
+    _fleet(stack, naming, accelerator=AcceleratorSpec(type="nvidia-l4"),
+           vm={"reservation": {"names": ("l4-serving", "projects/shared-capacity/reservations/l4-pool")}})
+    template = only_resource(synth(stack), "google_compute_instance_template")
+    assert template["reservation_affinity"] == {
+        "type": "SPECIFIC_RESERVATION",
+        "specific_reservation": {"key": "compute.googleapis.com/reservation-name",
+                                 "values": ["l4-serving", "projects/shared-capacity/reservations/l4-pool"]},
+    }
+
+
+@pytest.mark.parametrize("consume", ["ANY_RESERVATION", "NO_RESERVATION"])
+def test_any_or_no_reservation(stack, naming, consume):
+    _fleet(stack, naming, vm={"reservation": {"consume": consume}})
+    assert only_resource(synth(stack), "google_compute_instance_template")["reservation_affinity"] == {"type": consume}
+
+
+def test_no_reservation_affinity_by_default(stack, naming):
+    _fleet(stack, naming)
+    assert "reservation_affinity" not in only_resource(synth(stack), "google_compute_instance_template")
+
+
+def test_spot_vms_that_never_consume_reservations(stack, naming):
+    _fleet(stack, naming, vm={"spot": True, "reservation": {"consume": "NO_RESERVATION"}})
+    template = only_resource(synth(stack), "google_compute_instance_template")
+    assert template["scheduling"]["provisioning_model"] == "SPOT"
+    assert template["reservation_affinity"] == {"type": "NO_RESERVATION"}
+
+
+# -- model weights: downloaded to local disk before the server starts ------------------------------
+
+def test_gpu_model_downloads_its_files_to_the_boot_disk_and_gets_model_dir(stack, naming):
+    fleet = _fleet(stack, naming, accelerator=AcceleratorSpec(type="nvidia-l4"), model_source=MODEL_SOURCE)
+    template = only_resource(synth(stack), "google_compute_instance_template")
+    assert fleet.model_dir == "/models"
+    assert _env(template).startswith("PORT=8080\nMODEL_URI=gs://ml-test-models/llama/v3\nMODEL_DIR=/models\n")
+    files = _files(template)
+    download = files["/etc/model-server/download.sh"]
+    assert "source=gs://ml-test-models/llama/v3\ntarget=/var/lib/model-server/models\n" in download
+    assert ("docker run --rm --network host --volume \"$target\":/models gcr.io/google.com/cloudsdktool/google-cloud-cli:slim \\\n"
+            "      gcloud storage rsync --recursive --delete-unmatched-destination-objects \"$source\" /models") in download
+    assert "${" not in download
+    unit = files["/etc/systemd/system/model-download.service"]
+    assert "Type=oneshot\n" in unit and "ExecStart=/bin/bash /etc/model-server/download.sh\n" in unit
+    server = files["/etc/systemd/system/model-server.service"]
+    assert "Requires=model-host-setup.service model-download.service\n" in server
+    assert "  --volume /var/lib/model-server/models:/models:ro \\\n" in files["/etc/model-server/run.sh"]
+    assert len(template["disk"]) == 1
+
+
+def test_download_to_a_local_ssd(stack, naming):
+    _fleet(stack, naming, accelerator=AcceleratorSpec(type="nvidia-l4"), model_source=MODEL_SOURCE,
+           vm={"model_download": {"disk": "local-ssd", "cli_image": "gcr.io/google.com/cloudsdktool/google-cloud-cli:520.0.0-slim"}})
+    template = only_resource(synth(stack), "google_compute_instance_template")
+    assert template["disk"][1] == {
+        "type": "SCRATCH", "disk_type": "local-ssd", "interface": "NVME", "disk_size_gb": 375, "auto_delete": True, "labels": LABELS,
+    }
+    files = _files(template)
+    download = files["/etc/model-server/download.sh"]
+    assert "target=/mnt/disks/models\ndisk=/dev/disk/by-id/google-local-nvme-ssd-0\n" in download
+    assert 'blkid "$disk" >/dev/null || mkfs.ext4 -F -q "$disk"' in download
+    assert "google-cloud-cli:520.0.0-slim" in download
+    assert "  --volume /mnt/disks/models:/models:ro \\\n" in files["/etc/model-server/run.sh"]
+
+
+def test_cpu_model_reads_model_uri_itself_unless_asked_to_download(stack, naming):
+    network = _network(stack, naming)
+    plain = _fleet(stack, naming, network=network, model_source=MODEL_SOURCE)
+    downloading = _fleet(stack, naming, network=network, id_="other", name="other", model_source=MODEL_SOURCE,
+                         vm={"model_download": {"enabled": True}})
+    result = synth(stack)
+    assert plain.model_dir is None
+    assert "MODEL_DIR" not in _env(resource_by_path(result, "google_compute_instance_template", "llama-europe-west1/template"))
+    assert downloading.model_dir == "/models"
+    files = _files(resource_by_path(result, "google_compute_instance_template", "other/template"))
+    assert "/etc/model-server/download.sh" in files
+    assert "Requires=model-download.service\n" in files["/etc/systemd/system/model-server.service"]
+
+
+def test_gpu_model_without_a_model_store_downloads_nothing(stack, naming):
+    fleet = _fleet(stack, naming, accelerator=AcceleratorSpec(type="nvidia-l4"))
+    assert fleet.model_dir is None
+    assert "/etc/model-server/download.sh" not in _files(only_resource(synth(stack), "google_compute_instance_template"))
+
+
+def test_fails_when_download_is_asked_for_without_a_model_store(stack, naming):
+    with pytest.raises(ConfigurationError, match=r"^vm.model_download.enabled = True: needs a model store: the files are copied from MODEL_URI"):
+        _fleet(stack, naming, vm={"model_download": {"enabled": True}})
+
+
+# -- request-rate: the backend balances by RATE at the target ------------------------------------
+
+def test_request_rate_model_is_balanced_by_rate_at_its_target(stack, naming):
+    fleet = _fleet(stack, naming, scaling={"signal": "request-rate", "target": 25})
+    [block] = fleet.backend_blocks(BackendServiceSpec(), "backend_services[llama]")
+    assert (block.balancing_mode, block.max_rate_per_instance, block.max_utilization) == ("RATE", 25, None)
+
+
+def test_request_rate_keeps_an_explicit_rate(stack, naming):
+    fleet = _fleet(stack, naming, scaling={"signal": "request-rate"})
+    [block] = fleet.backend_blocks(BackendServiceSpec(balancing_mode="RATE", max_rate_per_instance=40), "backend_services[llama]")
+    assert (block.balancing_mode, block.max_rate_per_instance) == ("RATE", 40)
+
+
+def test_other_signals_keep_utilization_balancing(stack, naming):
+    fleet = _fleet(stack, naming)
+    [block] = fleet.backend_blocks(BackendServiceSpec(), "backend_services[llama]")
+    assert (block.balancing_mode, block.max_rate_per_instance, block.max_utilization) == ("UTILIZATION", None, 0.8)
+
+
 def test_named_port_health_check_and_timing_options(stack, naming):
     _fleet(stack, naming, port=9000, health_path="/v1/ready", startup_timeout_sec=1200, vm={
         "port_name": "grpc-web", "wait_for_instances": True,
@@ -400,8 +664,8 @@ def test_canary_version_runs_a_percentage_from_its_own_template(stack, naming):
     stable = resource_by_path(result, "google_compute_instance_template", "llama-europe-west1/template")
     assert canary["name_prefix"] == "ml-test-llama-europe-west1-canary-"
     assert canary["lifecycle"] == {"create_before_destroy": True}
-    assert '    image: "europe-docker.pkg.dev/test-project-123/serving/server:1.5.0-rc1"\n' in _declaration(canary)
-    assert f'    image: "{IMAGE}"\n' in _declaration(stable)
+    assert _run(canary).endswith("  europe-docker.pkg.dev/test-project-123/serving/server:1.5.0-rc1\n")
+    assert _run(stable).endswith(f"  {IMAGE}\n")
     versions = only_resource(result, "google_compute_region_instance_group_manager")["version"]
     assert versions[0] == {"name": "stable", "instance_template": "${google_compute_instance_template.llama-europe-west1_template_51AD2CDB.self_link_unique}"}
     assert versions[1]["name"] == "canary"
@@ -483,7 +747,7 @@ def test_region_code(region, code):
 
 
 def test_fails_when_identity_roles_repeat(stack):
-    with pytest.raises(ConfigurationError, match=r"each role may be listed once; repeated: logging.logWriter"):
+    with pytest.raises(ConfigurationError, match=r"each role may be listed once; repeated: roles/logging.logWriter"):
         ServiceIdentity(stack, "identity", account_id="llama-servers", display_name="llama", description="llama servers",
                         roles=("roles/logging.logWriter",) * 2)
 
@@ -531,7 +795,7 @@ def test_fails_when_group_has_both_target_size_and_autoscaler(stack, naming):
 
 def test_snapshot_cpu_fleet_with_autoscaler(stack, naming, snapshot_json):
     fleet = _fleet(stack, naming, vm={"target_size": None}, model_source=MODEL_SOURCE,
-                   cache=CacheConnection(host="10.20.0.3", port="6378",
+                   cache=CacheConnection(endpoint_secret="projects/test-project-123/secrets/ml-test-cache-endpoint/versions/latest",
                                          auth_secret="projects/test-project-123/secrets/ml-test-cache-auth/versions/1", tls=True))
     FleetAutoscaler(stack, "llama-europe-west1-autoscaler", fleet=fleet,
                     spec=ScalingSpec(min_replicas=1, max_replicas=10, cpu_target=0.6))

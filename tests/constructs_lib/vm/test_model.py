@@ -2,17 +2,19 @@
 autoscaler per region, grants on the model store and the cache)."""
 
 import pytest
+import yaml
 
 from constructs_lib.cache import InferenceCache
 from constructs_lib.errors import ConfigurationError
 from constructs_lib.interfaces import BackendTarget, Grant
 from constructs_lib.model_store import READER_ROLE, ModelStore
 from constructs_lib.network import ServingNetwork
-from constructs_lib.specs.model import ModelSpec
+from constructs_lib.specs.model import AcceleratorSpec, ModelSpec
 from constructs_lib.specs.vm import DEFAULT_FLEET_ROLES
 from constructs_lib.vm.autoscaler import FleetAutoscaler
 from constructs_lib.vm.fleet import ModelServerFleet
 from constructs_lib.vm.model import VmModel
+from stacks.config import ENVIRONMENTS_DIR, load_environment
 from tests.conftest import TEST_PROJECT, only_resource, resource_by_path, resources, synth
 
 IMAGE = "europe-docker.pkg.dev/test-project-123/serving/server:1.4.0"
@@ -31,8 +33,10 @@ def _vm_model(stack, naming, *, network=None, regions=REGIONS, model_store=None,
                    model=ModelSpec(**fields), regions=list(regions), model_store=model_store, cache=cache)
 
 
-def _declaration(template):
-    return template["metadata"]["gce-container-declaration"]
+def _env(template):
+    """The server environment file the template's cloud-config writes."""
+    files = {f["path"]: f["content"] for f in yaml.safe_load(template["metadata"]["user-data"])["write_files"]}
+    return files["/etc/model-server/env"]
 
 
 def _group_id(result, region):
@@ -102,6 +106,33 @@ def test_backend_targets_are_the_regional_fleets(stack, naming):
     assert [target.location for target in model.backend_targets] == list(REGIONS)
 
 
+def test_a_gpu_model_scales_on_gpu_utilization_and_spreads_balanced_in_every_region(stack, naming):
+    model = _vm_model(stack, naming, accelerator=AcceleratorSpec(type="nvidia-l4"))
+    result = synth(stack)
+    zones = {"europe-west1": ["europe-west1-b", "europe-west1-c"], "us-central1": ["us-central1-a", "us-central1-b", "us-central1-c"]}
+    for region in REGIONS:
+        policy = resource_by_path(result, "google_compute_region_autoscaler", f"llama/autoscaler-{region}/default")["autoscaling_policy"]
+        assert policy["metric"] == [{
+            "name": "agent.googleapis.com/gpu/utilization", "target": 70, "type": "GAUGE", "filter": 'resource.type = "gce_instance"',
+        }]
+        assert "cpu_utilization" not in policy
+        group = resource_by_path(result, "google_compute_region_instance_group_manager", f"llama/fleet-{region}/group")
+        assert (group["distribution_policy_target_shape"], group["distribution_policy_zones"]) == ("BALANCED", zones[region])
+        assert model.fleets[region].zones == tuple(zones[region])
+
+
+def test_prod_gpu_models_scale_on_a_gpu_signal_and_spread_balanced():
+    """environments/prod.toml: every GPU model on VMs follows its GPUs, never CPU, over BALANCED groups."""
+    config = load_environment(ENVIRONMENTS_DIR / "prod.toml")
+    gpu_models = [m for m in config.models if m.runtime == "vm" and m.accelerator is not None]
+    assert [m.name for m in gpu_models] == ["llm", "llm-next"]
+    for model in gpu_models:
+        assert model.scaling_signals[0].kind == "gpu", model.name
+        assert "cpu" not in {signal.kind for signal in model.scaling_signals}, model.name
+        assert model.distribution_shape == "BALANCED", model.name
+        assert model.downloads_model, model.name
+
+
 # -- grants ----------------------------------------------------------------------------------------
 
 def test_model_store_read_grant_and_model_uri(stack, naming):
@@ -116,18 +147,16 @@ def test_model_store_read_grant_and_model_uri(stack, naming):
     assert model.read_grant.roles == (READER_ROLE,)
     assert model.read_grant.target == "bucket test-project-123-ml-test-models"
     assert model.connect_grant is None
-    bucket = next(iter(resources(result, "google_storage_bucket")))
     for template in resources(result, "google_compute_instance_template").values():
-        assert f'    - name: MODEL_URI\n      value: "gs://${{google_storage_bucket.{bucket}.name}}/llama/v3"\n' in _declaration(template)
+        assert "MODEL_URI=gs://test-project-123-ml-test-models/llama/v3\n" in _env(template)
 
 
 def test_model_uri_defaults_to_the_model_name(stack, naming):
     store = ModelStore(stack, "models", naming=naming, project_id=TEST_PROJECT)
     _vm_model(stack, naming, model_store=store, regions=("europe-west1",))
     result = synth(stack)
-    bucket = next(iter(resources(result, "google_storage_bucket")))
     template = only_resource(result, "google_compute_instance_template")
-    assert f'value: "gs://${{google_storage_bucket.{bucket}.name}}/llama"\n' in _declaration(template)
+    assert "MODEL_URI=gs://test-project-123-ml-test-models/llama\n" in _env(template)
 
 
 def test_cache_connect_grant_and_connection_per_region(stack, naming):
@@ -135,22 +164,23 @@ def test_cache_connect_grant_and_connection_per_region(stack, naming):
     cache = InferenceCache(stack, "cache", network=network, naming=naming)
     model = _vm_model(stack, naming, network=network, cache=cache)
     result = synth(stack)
-    for kind in ("auth", "ca"):
+    for kind in ("auth", "ca", "host"):
         for region in REGIONS:
             binding = resource_by_path(result, "google_secret_manager_secret_iam_member", f"cache/connect-llama-{kind}-{region}")
             assert binding["role"] == "roles/secretmanager.secretAccessor"
             assert binding["member"] == f"${{{IDENTITY}.member}}"
     assert isinstance(model.connect_grant, Grant)
     assert model.connect_grant.member == model.iam_member
-    assert len(model.connect_grant.resources) == 4
+    assert len(model.connect_grant.resources) == 6
     assert model.read_grant is None
     for region in REGIONS:
         template = resource_by_path(result, "google_compute_instance_template", f"llama/fleet-{region}/template")
-        declaration = _declaration(template)
-        assert "- name: CACHE_HOST\n" in declaration and '- name: CACHE_TLS\n      value: "true"' in declaration
-        assert "- name: CACHE_AUTH_SECRET\n" in declaration and "- name: CACHE_CA_SECRET\n" in declaration
-        assert f"${{google_redis_instance.cache_redis-{region}_" in declaration
-        assert f"${{google_secret_manager_secret_version.cache_auth-secret-version-{region}_" in declaration
+        env = _env(template)
+        assert "CACHE_TLS=true\n" in env
+        for name, secret in (("CACHE_ENDPOINT_SECRET", "host"), ("CACHE_AUTH_SECRET", "auth"), ("CACHE_CA_SECRET", "ca")):
+            assert f"{name}=${{google_secret_manager_secret.cache_{secret}-secret-{region}_" in env
+        # A reference to the secrets, never to the cache itself.
+        assert "google_redis_instance" not in env
 
 
 def test_model_without_use_cache_gets_no_grant_and_no_cache_environment(stack, naming):
@@ -161,7 +191,7 @@ def test_model_without_use_cache_gets_no_grant_and_no_cache_environment(stack, n
     assert model.connect_grant is None
     assert resources(result, "google_secret_manager_secret_iam_member") == {}
     for template in resources(result, "google_compute_instance_template").values():
-        assert "CACHE_" not in _declaration(template)
+        assert "CACHE_" not in _env(template)
 
 
 # -- validation ------------------------------------------------------------------------------------

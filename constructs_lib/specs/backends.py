@@ -67,13 +67,15 @@ class CacheKeyPolicySpec(Spec):
     """Cloud CDN cache key. Defaults to host + protocol + full query string (what the API uses),
     written out so the provider shows no drift."""
 
-    include_host: bool = True
-    include_protocol: bool = True
-    include_query_string: bool = True
+    include_host: bool = Field(default=True, description="Requests for different hosts are cached apart. Defaults to True.")
+    include_protocol: bool = Field(default=True, description="HTTP and HTTPS are cached apart. Defaults to True.")
+    include_query_string: bool = Field(
+        default=True, description="The query string is part of the key (all of it unless a whitelist/blacklist narrows it). Defaults to True.",
+    )
     query_string_whitelist: tuple[str, ...] = Field(default=(), description="Only these query parameters are part of the key.")
     query_string_blacklist: tuple[str, ...] = Field(default=(), description="These query parameters are left out of the key.")
-    include_http_headers: tuple[str, ...] = ()
-    include_named_cookies: tuple[str, ...] = ()
+    include_http_headers: tuple[str, ...] = Field(default=(), description="Request headers that are part of the key. Defaults to none.")
+    include_named_cookies: tuple[str, ...] = Field(default=(), description="Cookies that are part of the key. Defaults to none.")
 
     @model_validator(mode="after")
     def _query(self) -> "CacheKeyPolicySpec":
@@ -104,7 +106,9 @@ class CdnPolicySpec(Spec):
     serve_while_stale: int | None = Field(default=None, ge=0, le=86400, description="Seconds to serve stale content while revalidating. None = API default (0).")
     request_coalescing: bool = Field(default=True, description="Collapse concurrent cache fills into one origin request. Defaults to on.")
     signed_url_cache_max_age_sec: int | None = Field(default=None, ge=0, description="Freshness of signed-URL responses.")
-    cache_key: CacheKeyPolicySpec = Field(default_factory=CacheKeyPolicySpec)
+    cache_key: CacheKeyPolicySpec = Field(
+        default_factory=CacheKeyPolicySpec, description="What makes two requests the same cache entry. Defaults to host + protocol + query string.",
+    )
     bypass_cache_on_request_headers: tuple[str, ...] = Field(default=(), max_length=5, description="Up to 5 headers that bypass the cache.")
 
     @field_validator("negative_caching_policy")
@@ -144,11 +148,17 @@ class OutlierDetectionSpec(Spec):
     Defaults follow the API: 5 consecutive 5xx, evaluated every 10 s, 30 s base ejection, at most
     50 % of replicas ejected so an overloaded fleet is not emptied."""
 
-    consecutive_errors: int = Field(default=5, ge=1)
-    consecutive_gateway_failure: int = Field(default=3, ge=1)
-    interval_sec: int = Field(default=10, ge=1)
-    base_ejection_time_sec: int = Field(default=30, ge=1)
-    max_ejection_percent: int = Field(default=50, ge=0, le=100)
+    consecutive_errors: int = Field(default=5, ge=1, description="Consecutive 5xx responses that eject a replica. Defaults to 5.")
+    consecutive_gateway_failure: int = Field(
+        default=3, ge=1, description="Consecutive 502/503/504 (or connection failures) that eject a replica. Defaults to 3.",
+    )
+    interval_sec: int = Field(default=10, ge=1, description="Seconds between ejection sweeps. Defaults to 10.")
+    base_ejection_time_sec: int = Field(
+        default=30, ge=1, description="Seconds a replica stays ejected, multiplied by how often it was ejected. Defaults to 30.",
+    )
+    max_ejection_percent: int = Field(
+        default=50, ge=0, le=100, description="Most replicas that may be ejected at once, in percent. Defaults to 50: an overloaded fleet is not emptied.",
+    )
 
 
 class IapSpec(Spec):
@@ -157,7 +167,9 @@ class IapSpec(Spec):
     (``oauth2_client_secret``, e.g. a sensitive variable) or a Secret Manager version
     (``oauth2_client_secret_version``, read through a data source)."""
 
-    oauth2_client_id: str | None = None
+    oauth2_client_id: str | None = Field(
+        default=None, description="OAuth client of the consent screen. Defaults to None: Google's managed client (no secret needed).",
+    )
     oauth2_client_secret: str | None = Field(default=None, description="A Terraform token (sensitive variable, data source attribute); literals are rejected.", repr=False)
     oauth2_client_secret_version: str | None = Field(default=None, description="projects/<p>/secrets/<s>/versions/<v> holding the client secret.")
 
@@ -187,7 +199,7 @@ LocalityLbPolicy = Literal["ROUND_ROBIN", "LEAST_REQUEST", "RING_HASH", "RANDOM"
 class BackendServiceSpec(Spec):
     """Tunables of one model's backend service (``google_compute_backend_service``)."""
 
-    description: str | None = None
+    description: str | None = Field(default=None, description="Free text on the backend service. Defaults to none.")
     protocol: Literal["HTTP", "HTTPS", "HTTP2"] = Field(
         default="HTTP", description="LB -> model server protocol. Defaults to HTTP (HTTP2 for gRPC servers such as Triton's gRPC port).",
     )
@@ -217,7 +229,9 @@ class BackendServiceSpec(Spec):
     max_rate_per_instance: float | None = Field(default=None, gt=0, description="Requests/s per VM; required for RATE with instance groups.")
     max_rate_per_endpoint: float | None = Field(default=None, gt=0, description="Requests/s per endpoint; required for network endpoint groups.")
     capacity_scaler: float = Field(default=1.0, ge=0, le=1, description="0 drains the backends, else 0.1-1.0. Defaults to 1.0.")
-    health_check: BackendHealthCheckSpec = Field(default_factory=BackendHealthCheckSpec)
+    health_check: BackendHealthCheckSpec = Field(
+        default_factory=BackendHealthCheckSpec, description="The load balancer's health check of the model's replicas (probe path, timing).",
+    )
     outlier_detection: OutlierDetectionSpec | None = Field(
         default=None, description="Off by default: under a load spike overloaded replicas return 503s, and ejecting them shifts load onto the rest.",
     )
@@ -275,7 +289,9 @@ class BackendBucketSpec(Spec):
 
     enable_cdn: bool = Field(default=True, description="Defaults to on.")
     cdn_policy: CdnPolicySpec | None = Field(default=None, description="Defaults to CdnPolicySpec() when enable_cdn.")
-    custom_response_headers: tuple[HeaderLine, ...] = ()
+    custom_response_headers: tuple[HeaderLine, ...] = Field(
+        default=(), description="'Name: value' headers added to responses, e.g. 'Cache-Control: public, max-age=3600'.",
+    )
     compression_mode: Literal["AUTOMATIC", "DISABLED"] | None = Field(default=None, description="Dynamic compression; None = API default (DISABLED).")
 
     @model_validator(mode="after")

@@ -58,7 +58,10 @@ class RetryPolicy(Spec):
     idempotent) inference twice."""
 
     num_retries: int = Field(default=1, ge=1, description="Retries after the first attempt. Defaults to 1.")
-    retry_conditions: tuple[str, ...] = Field(default=("connect-failure", "refused-stream"), min_length=1)
+    retry_conditions: tuple[str, ...] = Field(
+        default=("connect-failure", "refused-stream"), min_length=1,
+        description="When to retry (Envoy retry-on names). Defaults to failures before the request reached a model server.",
+    )
     per_try_timeout_sec: int | None = Field(default=None, ge=1, description="Timeout of each attempt; None = the route's timeout.")
 
     @field_validator("retry_conditions")

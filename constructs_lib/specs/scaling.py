@@ -134,7 +134,7 @@ class ScheduleSpec(Spec):
     duration_sec: int = Field(description="How long the floor holds; at least 300 s.")
     min_required_replicas: int = Field(ge=0, description="Floor while the schedule is active.")
     time_zone: str = Field(default="UTC", description="IANA time zone of the cron expression. Defaults to UTC.")
-    description: str | None = None
+    description: str | None = Field(default=None, description="Free text shown with the schedule. Defaults to none.")
     disabled: bool = Field(default=False, description="Defaults to False.")
 
     @field_validator("name")

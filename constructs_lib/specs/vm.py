@@ -254,7 +254,9 @@ class VmRuntimeSpec(Spec):
     )
     port_name: str = Field(default="http", description="Named port the backend service uses. Defaults to 'http'.")
     health_check: AutohealSpec = Field(default_factory=AutohealSpec, description="Auto-healing health check timing.")
-    update_policy: UpdatePolicySpec = Field(default_factory=UpdatePolicySpec)
+    update_policy: UpdatePolicySpec = Field(
+        default_factory=UpdatePolicySpec, description="How a new template rolls out across the group (surge, unavailability, replacement method).",
+    )
     canary: VmCanarySpec | None = Field(default=None, description="A canary version inside each group. Defaults to none.")
     target_size: int | None = Field(
         default=None, ge=0,

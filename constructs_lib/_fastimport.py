@@ -37,6 +37,14 @@ Node layer
     package cache builds its runtime type index for it in a worker thread, which the run that
     finds the index missing waits for at exit (once), so later runs skip parsing the ``.jsii``.
 
+Cache
+    The derived copy is keyed by the content of the original (``lazy_copy``): every checkout and
+    virtualenv on the machine with the same provider version shares one copy (and one jsii
+    runtime index), other versions keep theirs. Each installation remembers its original's hash
+    (``source_sha256``). A process loads through its own hard link to the copy, so a cleanup
+    elsewhere never removes the file being loaded; ``collect_garbage`` removes only what no run
+    used for ``GC_AGE_DAYS``.
+
 Both layers lean on private jsii details. They run only with the jsii and provider versions
 they were written for (``Bindings.supported_versions``); anything else falls back to the normal
 import of that provider with a warning that names the reason. ``ML_SERVING_NAIVE_IMPORT=1``
@@ -56,15 +64,17 @@ import io
 import json
 import os
 import re
+import secrets
+import shutil
 import sys
 import tarfile
 import tempfile
 import time
-from glob import escape as glob_escape
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Callable, Iterable, Literal, Mapping
+from typing import Callable, Iterable, Iterator, Literal, Mapping
 
 JSII_VERSION = "1.142.0"
 """The jsii runtime whose private type registry and package cache the fast path was verified against."""
@@ -133,7 +143,7 @@ class LoadReport:
     node: str = "-"
     reason: str | None = None
     tarball: str | None = None
-    """The derived (lazy) provider tarball loaded into the jsii kernel, if any."""
+    """The cache's derived (lazy) provider tarball whose content jsii loaded, if any."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -442,6 +452,204 @@ def jsii_tarball_digest(path: Path, name: str, version: str) -> str:
 RUNTIME_INDEX_MANIFEST = ".jsii.runtime.v1.json"
 
 
+# --------------------------------------------------------------------------------------------
+# Cache of derived tarballs
+#
+#   <cache>/<original stem>.lazy-<key>.jsii.tgz   the derived tarball; key = sha256 of the original's
+#                                                  bytes and LAZY_FORMAT, so every installation with
+#                                                  the same provider shares it, other versions coexist
+#   <cache>/<original stem>.lazy-<key>.json       its metadata: jsii's digest of it, index waits
+#   <cache>/installations/<path hash>.json        one installation's original: identity -> sha256
+#   <cache>/loading/<stem>.<pid>.<token>.jsii.tgz a process's private hard link while jsii loads it
+
+GC_AGE_DAYS = 14.0
+"""Cache files no run used for this long are removed (after the next build). Two weeks: a checkout
+used now and then keeps its copy (3-13 MB each), a provider upgrade frees the old one."""
+
+INSTALLATIONS_DIR = "installations"
+LOADING_DIR = "loading"
+
+
+@dataclass(frozen=True)
+class LazyCopy:
+    """A derived tarball, pinned for one load (see ``lazy_copy``)."""
+
+    shared: Path
+    """The cache's copy, which other processes use too and a cleanup may remove."""
+    path: Path
+    """What to hand jsii: this process's hard link to ``shared`` (``shared`` where there are no hard links)."""
+    meta: dict
+    """``digest`` (the key of jsii's package cache), ``index_waits``, ``ino`` (the file it describes)."""
+    meta_path: Path
+    built: bool
+    """Whether this call built it."""
+
+
+def file_sha256(path: Path) -> str:
+    with open(path, "rb") as stream:
+        return hashlib.file_digest(stream, "sha256").hexdigest()
+
+
+def source_sha256(source: Path, cache: Path) -> str:
+    """sha256 of the original tarball ``source``, remembered per installation.
+
+    Hashing google's 31 MB costs ~20 ms a run; the memo (``installations/``, keyed by the resolved
+    path, valid while size, mtime and inode are unchanged, so a reinstall hashes again) makes it
+    a stat and a small read.
+    """
+    resolved = source.resolve()
+    stat = resolved.stat()
+    identity = {"path": str(resolved), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "ino": stat.st_ino}
+    memo = cache / INSTALLATIONS_DIR / f"{hashlib.sha256(str(resolved).encode()).hexdigest()[:16]}.json"
+    known = _read_json(memo)
+    if known and isinstance(known.get("sha256"), str) and all(known.get(k) == v for k, v in identity.items()):
+        return known["sha256"]
+    digest = file_sha256(resolved)
+    memo.parent.mkdir(parents=True, exist_ok=True)
+    _write_json_atomic(memo, identity | {"sha256": digest})
+    return digest
+
+
+def lazy_stem(source: Path, sha256: str) -> str:
+    """File stem of the derived copy of an original named ``source.name`` with content ``sha256``."""
+    key = hashlib.sha256(f"{sha256}:format{LAZY_FORMAT}".encode()).hexdigest()[:16]
+    return f"{source.name.removesuffix('.jsii.tgz')}.lazy-{key}"
+
+
+@contextmanager
+def lazy_copy(
+    source: Path, cache: Path, *, assembly: str, version: str, expected_submodules: int | None = None,
+) -> Iterator[LazyCopy]:
+    """The derived tarball of ``source`` in ``cache``, built if missing, pinned while the block runs.
+
+    Keyed by the original's content: checkouts and virtualenvs with the same provider share one
+    copy, other versions keep theirs, and nothing here deletes another key. ``path`` is a hard
+    link private to this process (``loading/``), made before jsii reads the file and removed
+    after: another process may remove the shared name meanwhile (``collect_garbage``, a user),
+    the file being loaded stays. A build is pinned before it is published, for the same reason.
+    """
+    cache.mkdir(parents=True, exist_ok=True)
+    stem = lazy_stem(source, source_sha256(source, cache))
+    shared, meta_path = cache / f"{stem}.jsii.tgz", cache / f"{stem}.json"
+    (cache / LOADING_DIR).mkdir(exist_ok=True)
+    private = cache / LOADING_DIR / f"{stem}.{os.getpid()}.{secrets.token_hex(4)}.jsii.tgz"
+    built = False
+    try:
+        path = _pin(shared, private)
+    except FileNotFoundError:
+        build_lazy_tarball(source, private, expected_submodules)
+        path, built = private, True
+    try:
+        if built:
+            _publish(private, shared)
+        stat = path.stat()
+        meta = _read_json(meta_path)
+        if built or not meta or meta.get("ino") != stat.st_ino or not isinstance(meta.get("digest"), str):
+            meta = {"format": LAZY_FORMAT, "ino": stat.st_ino,
+                    "digest": jsii_tarball_digest(path, assembly, version), "index_waits": 0}
+            _write_json_atomic(meta_path, meta)
+        os.utime(path)  # last use, what collect_garbage goes by
+        yield LazyCopy(shared=shared, path=path, meta=meta, meta_path=meta_path, built=built)
+    finally:
+        if path == private:
+            _unlink(private)
+
+
+def _pin(shared: Path, private: Path) -> Path:
+    """Hard-link ``shared`` to ``private`` and return ``private`` (``shared`` where hard links fail).
+
+    Raises ``FileNotFoundError`` when there is no ``shared``.
+    """
+    try:
+        os.link(shared, private)
+        return private
+    except FileNotFoundError:
+        raise
+    except OSError:  # no hard links on this file system: load the shared name, unpinned
+        if not shared.exists():
+            raise FileNotFoundError(shared) from None
+        return shared
+
+
+def _publish(built: Path, shared: Path) -> None:
+    """Make the freshly built file the shared copy, atomically (a concurrent identical build may win)."""
+    tmp = shared.with_name(f".{shared.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        try:
+            os.link(built, tmp)
+        except OSError:
+            shutil.copyfile(built, tmp)
+        os.replace(tmp, shared)
+    except BaseException:
+        _unlink(tmp)
+        raise
+
+
+def collect_garbage(cache: Path, *, max_age_days: float = GC_AGE_DAYS, now: float | None = None) -> list[Path]:
+    """Remove from ``cache`` what no run used for ``max_age_days``; return what was removed.
+
+    That is derived tarballs (their metadata goes with them) and temporary files, judged by
+    mtime (``lazy_copy`` touches the copy it loads); loading links left by killed processes,
+    judged by ctime (making a link sets it, so a pin is never old); and the memos of
+    installations whose original is gone. Runs after a build, which is what adds files. A
+    process that finds its copy gone builds it again; one that is loading it holds its own link.
+    """
+    cutoff = (time.time() if now is None else now) - max_age_days * 86400
+    removed: list[Path] = []
+
+    def remove_if_unused(path: Path, used: Callable[[os.stat_result], float]) -> None:
+        try:
+            unused = used(path.stat()) < cutoff
+        except FileNotFoundError:
+            return
+        if unused and _unlink(path):
+            removed.append(path)
+
+    loading, installations = cache / LOADING_DIR, cache / INSTALLATIONS_DIR
+    for path in [*cache.glob("*.lazy-*.jsii.tgz"), *cache.glob(".*.tmp"), *cache.glob("*.tmp"),
+                 *loading.glob("*.tmp"), *installations.glob("*.tmp")]:
+        remove_if_unused(path, lambda stat: stat.st_mtime)
+    for path in loading.glob("*.jsii.tgz"):
+        remove_if_unused(path, lambda stat: stat.st_ctime)
+    for meta in cache.glob("*.lazy-*.json"):
+        if not meta.with_name(meta.name.removesuffix(".json") + ".jsii.tgz").exists() and _unlink(meta):
+            removed.append(meta)
+    for memo in installations.glob("*.json"):
+        known = _read_json(memo)
+        if not (known and isinstance(known.get("path"), str) and os.path.exists(known["path"])) and _unlink(memo):
+            removed.append(memo)
+    return removed
+
+
+def _read_json(path: Path) -> dict | None:
+    """The JSON object in ``path``, or None if it is missing or not a JSON object."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _write_json_atomic(path: Path, data: dict) -> None:
+    fd, tmp_name = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as stream:
+            json.dump(data, stream)
+        os.replace(tmp_name, path)
+    except BaseException:
+        os.unlink(tmp_name)
+        raise
+
+
+def _unlink(path: Path) -> bool:
+    """Remove ``path``; False if it was gone already or cannot be removed."""
+    try:
+        path.unlink()
+        return True
+    except OSError:
+        return False
+
+
 def _load_lazy_assembly(bindings: Bindings, package_dir: Path, cache_dir: Path | None) -> tuple[str, str | None]:
     """Load the derived tarball into the jsii kernel; return the node mode (``eager`` if skipped) and its path."""
     import warnings
@@ -452,67 +660,43 @@ def _load_lazy_assembly(bindings: Bindings, package_dir: Path, cache_dir: Path |
     sources = sorted((package_dir / "_jsii").glob("*.jsii.tgz"))
     if len(sources) != 1:
         return "eager", None
-    source = sources[0]
-    stat = source.stat()
     cache = cache_dir or cache_dir_default()
-    key = f"{source.name}:{stat.st_size}:{stat.st_mtime_ns}:format{LAZY_FORMAT}"
-    stem = f"{source.name.removesuffix('.jsii.tgz')}.lazy-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
-    tarball, meta_path = cache / f"{stem}.jsii.tgz", cache / f"{stem}.json"
     try:
-        meta = json.loads(meta_path.read_text()) if tarball.exists() and meta_path.exists() else None
-        if meta is None or meta.get("key") != key:
-            build_lazy_tarball(source, tarball, expected_submodules=len(submodule_names(package_dir)))
-            meta = {"key": key, "digest": jsii_tarball_digest(tarball, assembly, version), "index_waits": 0}
-            _write_json_atomic(meta_path, meta)
-            _remove_stale_copies(cache, source.name.removesuffix(".jsii.tgz"), keep=stem)
+        with lazy_copy(sources[0], cache, assembly=assembly, version=version,
+                       expected_submodules=len(submodule_names(package_dir))) as copy:
+            try:
+                jsii.kernel.load(assembly, version, os.fspath(copy.path))
+            except Exception as error:  # noqa: BLE001 - jsii raises its own error types; the original still loads
+                warnings.warn(f"constructs_lib: jsii could not load the lazy copy of {assembly} ({error}); "
+                              f"Node requires the whole provider", RuntimeWarning, stacklevel=5)
+                return "eager", None
     except (OSError, ValueError, tarfile.TarError) as error:
         warnings.warn(f"constructs_lib: lazy Node loading of {assembly} disabled ({error}); "
                       f"Node requires the whole provider", RuntimeWarning, stacklevel=5)
         return "eager", None
-    try:
-        jsii.kernel.load(assembly, version, os.fspath(tarball))
-    except Exception as error:  # noqa: BLE001 - jsii raises its own error types; the original still loads
-        warnings.warn(f"constructs_lib: jsii could not load the lazy copy of {assembly} ({error}); "
-                      f"Node requires the whole provider", RuntimeWarning, stacklevel=5)
-        return "eager", None
+    if copy.built:
+        try:
+            collect_garbage(cache)
+        except OSError:
+            pass  # best effort: a cache we cannot clean still works
 
-    entry = jsii_package_cache_entry(assembly, meta["digest"], version)
+    tarball = os.fspath(copy.shared)
+    entry = jsii_package_cache_entry(assembly, copy.meta["digest"], version)
     if entry is None or (entry / RUNTIME_INDEX_MANIFEST).exists():
-        return "lazy", os.fspath(tarball)
+        return "lazy", tarball
     # jsii writes its runtime type index in a worker thread of the Node process; a short process
     # exits before it is done, and every later run would parse the whole .jsii again (google: 98 MB,
     # ~1.5 s, ~0.4 GB). So the run that finds it missing waits for it at exit, at most MAX_INDEX_WAITS
     # times per tarball (a broken cache must not make every run wait).
-    waits = int(meta.get("index_waits", 0))
+    waits = int(copy.meta.get("index_waits", 0))
     if waits >= MAX_INDEX_WAITS:
-        return "lazy-unindexed", os.fspath(tarball)
+        return "lazy-unindexed", tarball
     try:
-        _write_json_atomic(meta_path, meta | {"index_waits": waits + 1})
+        _write_json_atomic(copy.meta_path, copy.meta | {"index_waits": waits + 1})
     except OSError:
-        return "lazy-unindexed", os.fspath(tarball)
+        return "lazy-unindexed", tarball
     atexit.register(_wait_for_runtime_index, entry, assembly, INDEX_WAIT_SECONDS)  # runs before jsii stops Node
-    return "lazy-indexing", os.fspath(tarball)
-
-
-def _write_json_atomic(path: Path, data: dict) -> None:
-    fd, tmp_name = tempfile.mkstemp(prefix=path.name + ".", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as stream:
-            json.dump(data, stream)
-        os.replace(tmp_name, path)
-    except BaseException:
-        os.unlink(tmp_name)
-        raise
-
-
-def _remove_stale_copies(cache: Path, source_stem: str, keep: str) -> None:
-    """Delete derived tarballs of older provider builds or formats (best effort)."""
-    for path in cache.glob(f"{glob_escape(source_stem)}.lazy-*"):
-        if not path.name.startswith(f"{keep}.") and (path.name.endswith(".jsii.tgz") or path.name.endswith(".json")):
-            try:
-                path.unlink()
-            except OSError:
-                pass
+    return "lazy-indexing", tarball
 
 
 def _wait_for_runtime_index(entry: Path, assembly: str, timeout: float) -> None:

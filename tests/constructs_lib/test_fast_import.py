@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
@@ -32,11 +33,13 @@ from constructs_lib._fastimport import (
     FastImportUnsupported,
     build_lazy_tarball,
     cache_dir_default,
+    collect_garbage,
     fqn_namespace,
     install,
     jsii_internals_reason,
     jsii_package_cache_entry,
     jsii_tarball_digest,
+    lazy_copy,
     lazy_index_js,
     prune_member,
     load_bindings,
@@ -390,12 +393,184 @@ def test_cache_dir_honours_the_override_then_xdg():
     assert cache_dir_default({"XDG_CACHE_HOME": "/x"}) == Path("/x/ml-serving-infra")
 
 
-def test_stale_lazy_copies_are_removed_and_the_current_one_kept(tmp_path):
-    names = ["p@1.lazy-old.jsii.tgz", "p@1.lazy-old.json", "p@1.lazy-new.jsii.tgz", "p@1.lazy-new.json", "other.txt"]
-    for name in names:
-        (tmp_path / name).write_text("x")
-    _fastimport._remove_stale_copies(tmp_path, "p@1", keep="p@1.lazy-new")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.txt", "p@1.lazy-new.jsii.tgz", "p@1.lazy-new.json"]
+# --- the cache of derived tarballs ----------------------------------------------------------------
+
+
+def _installation(root: Path, version: str = "1.0.0", *, mtime_ns: int | None = None) -> Path:
+    """A fake installed original tarball (``<root>/_jsii/demo@<version>.jsii.tgz``)."""
+    source = root / "_jsii" / f"demo@{version}.jsii.tgz"
+    source.parent.mkdir(parents=True)
+    _npm_tarball(source, {
+        "package.json": f'{{"name": "demo", "version": "{version}", "main": "lib/index.js"}}',
+        "lib/index.js": ORIGINAL_INDEX,
+        "lib/alpha/index.js": "exports.A = 1;\n",
+        "lib/beta-gamma/index.js": "exports.B = 2;\n",
+    })
+    if mtime_ns is not None:
+        os.utime(source, ns=(mtime_ns, mtime_ns))
+    return source
+
+
+def _use(source: Path, cache: Path):
+    """One load's worth of the cache: the copy is pinned, read as jsii would, and released."""
+    with lazy_copy(source, cache, assembly="demo", version="1.0.0", expected_submodules=2) as copy:
+        with tarfile.open(copy.path) as tar:
+            assert LAZY_INDEX_HEADER in tar.extractfile("package/lib/index.js").read().decode()
+        return copy
+
+
+def test_two_installations_of_different_versions_keep_their_copies(tmp_path):
+    """Two checkouts with different provider versions alternate without rebuilding each other."""
+    cache = tmp_path / "cache"
+    one, two = _installation(tmp_path / "venv-1", "1.0.0"), _installation(tmp_path / "venv-2", "2.0.0")
+    first_one, first_two = _use(one, cache), _use(two, cache)
+    assert first_one.built and first_two.built and first_one.shared != first_two.shared
+    for _ in range(2):
+        assert not _use(one, cache).built
+        assert not _use(two, cache).built
+    assert first_one.shared.exists() and first_two.shared.exists()
+
+
+def test_installations_with_the_same_content_share_one_copy(tmp_path, monkeypatch):
+    """Another virtualenv with the same provider (other path, other mtime) reuses the copy, and
+    each installation hashes its original once, until it is reinstalled."""
+    hashed: list[Path] = []
+    monkeypatch.setattr(_fastimport, "file_sha256", lambda path: hashed.append(path) or _real_sha256(path))
+    cache = tmp_path / "cache"
+    one = _installation(tmp_path / "venv-1", mtime_ns=1_000_000_000)
+    two = _installation(tmp_path / "venv-2", mtime_ns=2_000_000_000)
+    assert _use(one, cache).built
+    copy = _use(two, cache)
+    assert not copy.built and copy.shared == _use(one, cache).shared
+    assert hashed == [one, two]  # the third use found its installation's memo
+    os.utime(one, ns=(3_000_000_000, 3_000_000_000))  # reinstalled: hash again, same content, same copy
+    assert not _use(one, cache).built and hashed == [one, two, one]
+    assert len(list((cache / "installations").glob("*.json"))) == 2
+    assert list((cache / "loading").iterdir()) == []  # pins are released
+
+
+_real_sha256 = _fastimport.file_sha256
+
+
+def test_a_cleanup_while_loading_never_removes_the_file_being_loaded(tmp_path):
+    """Another process's cleanup removes the shared copy while this one is loading it: the copy
+    looks unused for a month (as between pinning and touching it), so collect_garbage takes it."""
+    cache, source = tmp_path / "cache", _installation(tmp_path / "venv")
+    _use(source, cache)
+    with lazy_copy(source, cache, assembly="demo", version="1.0.0") as copy:
+        assert not copy.built and copy.path != copy.shared
+        month_ago = time.time() - 30 * 86400
+        os.utime(copy.shared, (month_ago, month_ago))
+        assert collect_garbage(cache) == [copy.shared, copy.meta_path]
+        with tarfile.open(copy.path) as tar:  # what jsii reads is still whole
+            assert LAZY_INDEX_HEADER in tar.extractfile("package/lib/index.js").read().decode()
+    assert _use(source, cache).built  # the next run builds it again instead of failing
+
+
+def test_a_removal_of_the_shared_copy_while_loading_never_removes_the_file_being_loaded(tmp_path):
+    """Any other removal of the shared name (an older checkout's cleanup, a user's rm)."""
+    cache, source = tmp_path / "cache", _installation(tmp_path / "venv")
+    _use(source, cache)
+    with lazy_copy(source, cache, assembly="demo", version="1.0.0") as copy:
+        copy.shared.unlink()
+        with tarfile.open(copy.path) as tar:
+            assert LAZY_INDEX_HEADER in tar.extractfile("package/lib/index.js").read().decode()
+
+
+def test_a_cleanup_right_after_a_build_never_removes_the_new_copy_being_loaded(tmp_path, monkeypatch):
+    cache, source = tmp_path / "cache", _installation(tmp_path / "venv")
+    publish = _fastimport._publish
+
+    def publish_then_cleanup(built: Path, shared: Path) -> None:
+        publish(built, shared)
+        shared.unlink()  # another process's cleanup, between publish and jsii's read
+
+    monkeypatch.setattr(_fastimport, "_publish", publish_then_cleanup)
+    copy = _use(source, cache)  # reads the tarball inside the block
+    assert copy.built and not copy.path.exists()
+
+
+def test_a_shared_copy_removed_before_it_is_pinned_is_built_again(tmp_path):
+    cache, source = tmp_path / "cache", _installation(tmp_path / "venv")
+    first = _use(source, cache)
+    first.shared.unlink()  # removed after this process chose it, before it pinned it
+    again = _use(source, cache)
+    assert again.built and again.shared == first.shared and again.shared.exists()
+
+
+def test_metadata_follows_the_file_it_describes(tmp_path):
+    """A copy replaced by another process's build gets its jsii digest computed again."""
+    cache, source = tmp_path / "cache", _installation(tmp_path / "venv")
+    copy = _use(source, cache)
+    replacement = copy.shared.with_name("replacement")
+    replacement.write_bytes(copy.shared.read_bytes() + b"\0")  # another inode, other bytes
+    os.replace(replacement, copy.shared)
+    again = _use(source, cache)
+    assert not again.built
+    assert again.meta["digest"] == jsii_tarball_digest(again.shared, "demo", "1.0.0") != copy.meta["digest"]
+
+
+def test_concurrent_loads_survive_a_cleanup_that_keeps_removing_shared_copies(tmp_path):
+    """Real processes: three load (pin, read, release) in a loop while a fourth removes every shared
+    copy and its metadata as fast as it can. No load may fail."""
+    cache, source = tmp_path / "cache", _installation(tmp_path / "venv")
+    loader = (
+        "import sys, tarfile; from pathlib import Path; from constructs_lib._fastimport import lazy_copy\n"
+        "for _ in range(25):\n"
+        "    with lazy_copy(Path(sys.argv[1]), Path(sys.argv[2]), assembly='demo', version='1.0.0') as copy:\n"
+        "        tarfile.open(copy.path).extractfile('package/lib/index.js').read()\n"
+    )
+    cleaner = (
+        "import os, sys; from pathlib import Path\n"
+        "cache, stop = Path(sys.argv[1]), Path(sys.argv[2])\n"
+        "while not stop.exists():\n"
+        "    for path in [*cache.glob('*.lazy-*.jsii.tgz'), *cache.glob('*.lazy-*.json')]:\n"
+        "        try: path.unlink()\n"
+        "        except FileNotFoundError: pass\n"
+    )
+    stop = tmp_path / "stop"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    clean = subprocess.Popen([sys.executable, "-c", cleaner, str(cache), str(stop)], env=env)
+    try:
+        loads = [subprocess.Popen([sys.executable, "-c", loader, str(source), str(cache)], env=env,
+                                  stderr=subprocess.PIPE, text=True) for _ in range(3)]
+        results = [(load.wait(timeout=300), load.stderr.read()) for load in loads]
+    finally:
+        stop.touch()
+        clean.wait(timeout=60)
+    assert results == [(0, "")] * 3
+    assert list((cache / "loading").iterdir()) == []
+
+
+def test_garbage_collection_removes_only_what_no_run_used_for_its_age(tmp_path):
+    cache = tmp_path / "cache"
+    live = _installation(tmp_path / "venv-live", "1.0.0")
+    gone = _installation(tmp_path / "venv-gone", "2.0.0")
+    kept, stale = _use(live, cache), _use(gone, cache)
+    shutil.rmtree(tmp_path / "venv-gone")
+    leftover = cache / "loading" / f"{stale.shared.stem}.99999.dead.jsii.tgz"
+    os.link(stale.shared, leftover)  # a killed process's pin
+    # 15 days from now (ctimes cannot be set back, so the clock goes forward): only the live
+    # installation's copy was used since
+    later = time.time() + 15 * 86400
+    os.utime(kept.shared, (later, later))
+    gone_memos = _memos_of(cache, "venv-gone")
+    removed = collect_garbage(cache, max_age_days=14, now=later)
+    assert len(gone_memos) == 1
+    assert sorted(removed) == sorted([stale.shared, stale.meta_path, leftover, *gone_memos])
+    assert kept.shared.exists() and kept.meta_path.exists()
+    assert not _use(live, cache).built
+
+
+def _memos_of(cache: Path, installation: str) -> list[Path]:
+    return [memo for memo in (cache / "installations").glob("*.json") if f"/{installation}/" in memo.read_text()]
+
+
+def test_garbage_collection_keeps_a_copy_used_within_its_age(tmp_path):
+    cache, source = tmp_path / "cache", _installation(tmp_path / "venv")
+    copy = _use(source, cache)
+    assert collect_garbage(cache, max_age_days=14, now=time.time() + 13 * 86400) == []
+    assert copy.shared.exists() and copy.meta_path.exists()
 
 
 # --- end to end --------------------------------------------------------------------------------

@@ -190,13 +190,15 @@ def _display(path: Path) -> str:
 
 def build_stacks(app: Construct, config: EnvironmentConfig) -> list[TerraformStack]:
     """The stacks of one environment: ``MlServingStack``, or with a ``[gke]`` section the GKE
-    cluster stack and ``GkeServingStack`` (in deploy order)."""
+    cluster stack and ``GkeServingStack`` (in deploy order). The GKE stack module is imported
+    only for a GKE environment: it loads the kubernetes bindings."""
+    if config.gke is None:
+        from stacks.serving_stack import MlServingStack
+
+        return [MlServingStack(app, config)]
     from constructs_lib.naming import Naming
     from stacks.gke_stack import GkeServingStack
-    from stacks.serving_stack import MlServingStack
 
-    if config.gke is None:
-        return [MlServingStack(app, config)]
     gke = config.gke
     stack = GkeServingStack(
         app, config.stack_name,

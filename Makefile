@@ -20,7 +20,7 @@ help:
 	@echo "make synth-examples  synthesize the seed designs (examples/*.toml) into cdktf.out.examples/"
 	@echo "make plan-offline  synth, then terraform init/validate/plan every stack offline (no credentials)"
 	@echo "make scan          synth everything, then checkov over every stack (zero failed checks; skips in .checkov.yaml)"
-	@echo "make bench         synth benchmark: naive vs fast import of the google bindings, suite import cost, scale series"
+	@echo "make bench         benchmarks: dev synth fast vs naive, config-error latency, two checkouts, suite time, scale series"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -62,7 +62,7 @@ plan-offline: synth
 	$(BIN)/python -m tools.plan_offline
 
 bench: $(VENV)/.installed
-	$(BIN)/python -m bench.bench_synth --suite
+	$(BIN)/python -m bench.bench_synth --suite-time
 
 clean:
 	rm -rf cdktf.out cdktf.out.examples .tfharness .pytest_cache

@@ -118,6 +118,14 @@ class Bindings:
     jsii: str = JSII_VERSION
     """Version of the jsii runtime it was verified with. Defaults to ``JSII_VERSION``."""
 
+    @classmethod
+    def prebuilt(cls, provider: str, version: str) -> Bindings:
+        """The bindings HashiCorp published for ``provider`` (``google``): package
+        ``cdktf_cdktf_provider_google``, distribution ``cdktf-cdktf-provider-google``, assembly
+        ``@cdktf/provider-google``."""
+        return cls(package=f"cdktf_cdktf_provider_{provider}", distribution=f"cdktf-cdktf-provider-{provider}",
+                   assembly=f"@cdktf/provider-{provider}", version=version)
+
     @property
     def supported_versions(self) -> dict[str, str]:
         """Distribution -> the exact version the fast path runs with (jsii and the bindings)."""

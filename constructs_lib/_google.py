@@ -14,12 +14,7 @@ from __future__ import annotations
 from constructs_lib._bindings import import_point
 from constructs_lib._fastimport import Bindings, LoadReport
 
-BINDINGS = Bindings(
-    package="cdktf_cdktf_provider_google",
-    distribution="cdktf-cdktf-provider-google",
-    assembly="@cdktf/provider-google",
-    version="16.12.1",  # = hashicorp/google 6.50.0; the pin in requirements.txt
-)
+BINDINGS = Bindings.prebuilt("google", "16.12.1")  # = hashicorp/google 6.50.0; the pin in requirements.txt
 """The prebuilt google provider and the version the fast path was verified with."""
 
 PACKAGE = BINDINGS.package

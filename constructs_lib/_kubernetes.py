@@ -14,12 +14,7 @@ from __future__ import annotations
 from constructs_lib._bindings import import_point
 from constructs_lib._fastimport import Bindings, LoadReport
 
-BINDINGS = Bindings(
-    package="cdktf_cdktf_provider_kubernetes",
-    distribution="cdktf-cdktf-provider-kubernetes",
-    assembly="@cdktf/provider-kubernetes",
-    version="12.1.1",  # = hashicorp/kubernetes 2.38.0; the pin in requirements.txt
-)
+BINDINGS = Bindings.prebuilt("kubernetes", "12.1.1")  # = hashicorp/kubernetes 2.38.0; the pin in requirements.txt
 """The prebuilt kubernetes provider and the version the fast path was verified with."""
 
 PACKAGE = BINDINGS.package

@@ -78,6 +78,12 @@ def test_supported_versions_are_the_pinned_ones(point):
     assert {dist: pins[dist] for dist in supported} == supported
 
 
+def test_prebuilt_bindings_follow_hashicorps_names():
+    assert Bindings.prebuilt("google", "16.12.1") == Bindings(
+        package="cdktf_cdktf_provider_google", distribution="cdktf-cdktf-provider-google",
+        assembly="@cdktf/provider-google", version="16.12.1", jsii=JSII_VERSION)
+
+
 def test_no_reason_when_the_installed_versions_are_the_supported_ones():
     assert unsupported_reason(GOOGLE.supported_versions, GOOGLE.supported_versions) is None
 

@@ -56,6 +56,7 @@ def test_a_synth_exits_0_and_leaves_no_node_process(tmp_path, node_pids):
     result = _run([sys.executable, "main.py"], tmp_path, ML_SERVING_ENV="dev", **env)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "cdktf.out" / "stacks" / "ml-serving-dev" / "cdk.tf.json").is_file()
+    assert result.stdout.startswith("synthesized ") and "ml-serving-dev (" in result.stdout  # the report arrives
     assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
     started = _node_pids(pids)
     assert len(started) == 1 and not any(_running(pid) for pid in started)

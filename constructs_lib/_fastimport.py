@@ -11,7 +11,8 @@ Importing a prebuilt provider package the normal way costs, per process, for
 A synth uses a dozen submodules. This module makes both sides pay only for those, for any
 prebuilt provider described by a ``Bindings`` (package, distribution, assembly, supported
 versions). Each import-point module (``constructs_lib._google``, ``constructs_lib._kubernetes``)
-holds its provider's ``BINDINGS`` and calls ``load_bindings(BINDINGS)`` once when imported.
+holds its provider's ``BINDINGS`` and loads them when it is imported (``load_bindings``, through
+``constructs_lib._bindings.import_point``).
 
 Python layer
     The package module is created from its import spec (real ``__path__``) without running its

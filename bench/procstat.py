@@ -31,6 +31,8 @@ class RunResult:
     tree_peak_mib: float
     max_single_mib: float
     stderr: str
+    stdout: str = ""
+    """Only with ``run_measured(..., keep_stdout=True)``."""
 
 
 def _children(pid: int) -> list[int]:
@@ -67,10 +69,12 @@ def tree_rss_bytes(root: int) -> int:
 
 def run_measured(
     argv: Sequence[str], *, env: Mapping[str, str], cwd: str | None = None, interval: float = 0.02,
+    keep_stdout: bool = False,
 ) -> RunResult:
-    """Run ``argv`` to completion; stdout is discarded, stderr kept for error reports."""
+    """Run ``argv`` to completion; stderr is kept for error reports, stdout discarded unless ``keep_stdout``."""
     start = time.perf_counter()
-    process = subprocess.Popen(list(argv), env=dict(env), cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(list(argv), env=dict(env), cwd=cwd, stderr=subprocess.PIPE,
+                               stdout=subprocess.PIPE if keep_stdout else subprocess.DEVNULL)
     peak = 0
     done = threading.Event()
 
@@ -82,21 +86,27 @@ def run_measured(
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    stderr_chunks: list[bytes] = []
-    reader = threading.Thread(target=lambda: stderr_chunks.append(process.stderr.read()), daemon=True)
-    reader.start()
+    chunks: dict[str, list[bytes]] = {"stderr": [], "stdout": []}
+    readers = [
+        threading.Thread(target=lambda name=name, stream=stream: chunks[name].append(stream.read()), daemon=True)
+        for name, stream in (("stderr", process.stderr), ("stdout", process.stdout)) if stream is not None
+    ]
+    for reader in readers:
+        reader.start()
     # wait4 instead of Popen.wait: it returns the child's rusage (ru_maxrss includes the
     # descendants it reaped, e.g. the jsii Node process).
     _, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - start
     done.set()
     sampler.join()
-    reader.join()
+    for reader in readers:
+        reader.join()
     process.returncode = os.waitstatus_to_exitcode(status)
     return RunResult(
         returncode=process.returncode,
         wall_s=wall,
         tree_peak_mib=peak / 2**20,
         max_single_mib=usage.ru_maxrss / 1024,
-        stderr=b"".join(stderr_chunks).decode("utf-8", "replace"),
+        stderr=b"".join(chunks["stderr"]).decode("utf-8", "replace"),
+        stdout=b"".join(chunks["stdout"]).decode("utf-8", "replace"),
     )

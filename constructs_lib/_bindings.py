@@ -1,12 +1,15 @@
-"""Attribute access to a prebuilt provider package's submodules, shared by ``_google`` and
-``_kubernetes``: ``from constructs_lib._google import compute_network`` returns
-``cdktf_cdktf_provider_google.compute_network`` and a missing one is an AttributeError."""
+"""What the import-point modules ``_google`` and ``_kubernetes`` share: loading a prebuilt
+provider package through ``constructs_lib._fastimport`` and attribute access to its submodules
+(``from constructs_lib._google import compute_network`` returns
+``cdktf_cdktf_provider_google.compute_network``; a missing one is an AttributeError)."""
 
 from __future__ import annotations
 
 import importlib
 from types import ModuleType
 from typing import Callable
+
+from constructs_lib._fastimport import Bindings, LoadReport, load_bindings
 
 
 def submodule_access(package: str) -> tuple[Callable[[str], ModuleType], Callable[[str], ModuleType]]:
@@ -27,3 +30,12 @@ def submodule_access(package: str) -> tuple[Callable[[str], ModuleType], Callabl
             raise
 
     return submodule, getattr_
+
+
+def import_point(
+    bindings: Bindings,
+) -> tuple[LoadReport, Callable[[str], ModuleType], Callable[[str], ModuleType]]:
+    """``(LOAD_REPORT, submodule, __getattr__)`` of an import-point module: loads ``bindings``
+    (lazily when the versions are the verified ones, see ``load_bindings``) and gives access to
+    their submodules."""
+    return (load_bindings(bindings), *submodule_access(bindings.package))

@@ -1,42 +1,56 @@
-"""Load the prebuilt google provider bindings lazily, on both sides of jsii.
+"""Load prebuilt cdktf provider bindings lazily, on both sides of jsii.
 
-Importing ``cdktf_cdktf_provider_google`` the normal way costs ~12-20 s and ~0.5 GB per process:
+Importing a prebuilt provider package the normal way costs, per process, for
+``cdktf_cdktf_provider_google`` (1,470 submodules) ~12-20 s and ~0.5 GB, for
+``cdktf_cdktf_provider_kubernetes`` (109 submodules, some of them huge) ~2.5-4 s:
 
-* Python: the package ``__init__`` imports all ~1,470 submodules (~8-9 s, plus ~2.5 s of module
-  teardown at interpreter exit);
+* Python: the package ``__init__`` imports every submodule (plus the module teardown at exit);
 * Node: jsii ``load``\\ s the assembly and ``require``\\ s the package's ``lib/index.js``, which
-  requires all ~1,470 submodule files (~2.5-4 s, ~0.4 GB of heap).
+  requires every submodule file (~0.4 GB of heap for google).
 
-A synth uses a dozen submodules. This module makes both sides pay only for those:
+A synth uses a dozen submodules. This module makes both sides pay only for those, for any
+prebuilt provider described by a ``Bindings`` (package, distribution, assembly, supported
+versions). Each import-point module (``constructs_lib._google``, ``constructs_lib._kubernetes``)
+holds its provider's ``BINDINGS`` and loads them when it is imported (``load_bindings``, through
+``constructs_lib._bindings.import_point``).
 
 Python layer
     The package module is created from its import spec (real ``__path__``) without running its
     ``__init__``; submodules are imported on first attribute access (module ``__getattr__``) or
-    by ``import cdktf_cdktf_provider_google.<name>``. ``<package>._jsii`` is imported as usual, so
-    the assembly is registered with the jsii kernel exactly as before.
+    by ``import <package>.<name>``. ``<package>._jsii`` is imported as usual, so the assembly is
+    registered with the jsii kernel exactly as before.
 
     Objects created on the JavaScript side are resolved by FQN through jsii's type registry,
     which a submodule fills when it is imported. For an FQN whose submodule was not imported yet
     (``@cdktf/provider-google.computeNetwork.ComputeNetworkTimeoutsOutputReference``), jsii's
     ``_reference_map._try_import_type_module`` looks the FQN's namespace up in
     ``_reference_map._submodule_fqn_map``; jsii-pacmak only emits that map for newer packages, so
-    we fill it for this one (namespace ``computeNetwork`` -> ``<package>.compute_network``): the
-    submodule gets imported on the lookup miss and registers all its types.
+    we fill it (namespace ``computeNetwork`` -> ``<package>.compute_network``): the submodule gets
+    imported on the lookup miss and registers all its types.
 
 Node layer
     jsii ``load`` takes a tarball path. We load, before ``<package>._jsii`` does, a derived copy of
-    the provider tarball that is byte-for-byte the original except ``lib/index.js``, whose eager
-    ``exports.x = require("./x")`` lines become lazy getters. jsii finds a class by walking
-    ``exports.<namespace>.<Type>``, so a submodule's JavaScript is required on first use.
-    ``<package>._jsii`` then finds the assembly already loaded and does not load the original.
-    The copy is built once per machine (~5 s) into the cache directory; jsii's package cache
-    builds its runtime type index for it in a worker thread, which the run that finds the index
-    missing waits for at exit (once), so later runs skip parsing the 98 MB ``.jsii`` too.
+    the provider tarball whose ``lib/index.js`` turns the eager ``exports.x = require("./x")``
+    lines into lazy getters (and which leaves out what Node never reads, see ``prune_member``).
+    jsii finds a class by walking ``exports.<namespace>.<Type>``, so a submodule's JavaScript is
+    required on first use. ``<package>._jsii`` then finds the assembly already loaded and does not
+    load the original. The copy is built once (~2-5 s for google) into the cache directory; jsii's
+    package cache builds its runtime type index for it in a worker thread, which the run that
+    finds the index missing waits for at exit (once), so later runs skip parsing the ``.jsii``.
+
+Cache
+    The derived copy is keyed by the content of the original (``lazy_copy``): every checkout and
+    virtualenv on the machine with the same provider version shares one copy (and one jsii
+    runtime index), other versions keep theirs. Each installation remembers its original's hash
+    (``source_sha256``). A process loads through its own hard link to the copy, so a cleanup
+    elsewhere never removes the file being loaded; ``collect_garbage`` removes only what no run
+    used for ``GC_AGE_DAYS``.
 
 Both layers lean on private jsii details. They run only with the jsii and provider versions
-they were written for (``SUPPORTED_VERSIONS``); anything else falls back to the normal import
-with a warning that names the reason. ``ML_SERVING_NAIVE_IMPORT=1`` forces the normal import,
-``ML_SERVING_LAZY_NODE=0`` keeps the Python layer but loads the original tarball.
+they were written for (``Bindings.supported_versions``); anything else falls back to the normal
+import of that provider with a warning that names the reason. ``ML_SERVING_NAIVE_IMPORT=1``
+forces the normal import of every provider, ``ML_SERVING_LAZY_NODE=0`` keeps the Python layer
+but loads the original tarballs.
 """
 
 from __future__ import annotations
@@ -51,22 +65,20 @@ import io
 import json
 import os
 import re
+import secrets
+import shutil
 import sys
 import tarfile
 import tempfile
 import time
-from glob import escape as glob_escape
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Callable, Literal, Mapping
+from typing import Callable, Iterable, Iterator, Literal, Mapping
 
-PACKAGE = "cdktf_cdktf_provider_google"
-DISTRIBUTION = "cdktf-cdktf-provider-google"
-ASSEMBLY = "@cdktf/provider-google"
-
-SUPPORTED_VERSIONS: Mapping[str, str] = {"jsii": "1.142.0", DISTRIBUTION: "16.12.1"}
-"""Distribution -> version the fast path was written and verified against (exact match)."""
+JSII_VERSION = "1.142.0"
+"""The jsii runtime whose private type registry and package cache the fast path was verified against."""
 
 NAIVE_ENV = "ML_SERVING_NAIVE_IMPORT"
 """Set to 1 to import the whole package the normal way (benchmarks, equivalence tests)."""
@@ -86,7 +98,39 @@ INDEX_WAIT_SECONDS = 90.0
 MAX_INDEX_WAITS = 2
 """Runs per derived tarball that may wait for the index (a later run just goes without it)."""
 
+IMPORT_POINTS = ("constructs_lib._google", "constructs_lib._kubernetes")
+"""The modules that hold a provider's ``BINDINGS`` and load it (``main`` prepares them all)."""
+
 Mode = Literal["fast", "naive", "fallback", "preloaded"]
+
+
+@dataclass(frozen=True)
+class Bindings:
+    """A prebuilt cdktf provider package the lazy loader can install (see ``load_bindings``)."""
+
+    package: str
+    """Python package: ``cdktf_cdktf_provider_google``."""
+    distribution: str
+    """PyPI distribution: ``cdktf-cdktf-provider-google``."""
+    assembly: str
+    """jsii assembly (npm package) name: ``@cdktf/provider-google``."""
+    version: str
+    """Version of ``distribution`` the fast path was verified with (exact match, else fallback)."""
+    jsii: str = JSII_VERSION
+    """Version of the jsii runtime it was verified with. Defaults to ``JSII_VERSION``."""
+
+    @classmethod
+    def prebuilt(cls, provider: str, version: str) -> Bindings:
+        """The bindings HashiCorp published for ``provider`` (``google``): package
+        ``cdktf_cdktf_provider_google``, distribution ``cdktf-cdktf-provider-google``, assembly
+        ``@cdktf/provider-google``."""
+        return cls(package=f"cdktf_cdktf_provider_{provider}", distribution=f"cdktf-cdktf-provider-{provider}",
+                   assembly=f"@cdktf/provider-{provider}", version=version)
+
+    @property
+    def supported_versions(self) -> dict[str, str]:
+        """Distribution -> the exact version the fast path runs with (jsii and the bindings)."""
+        return {"jsii": self.jsii, self.distribution: self.version}
 
 
 class FastImportUnsupported(RuntimeError):
@@ -108,17 +152,17 @@ class LoadReport:
     node: str = "-"
     reason: str | None = None
     tarball: str | None = None
-    """The derived (lazy) provider tarball loaded into the jsii kernel, if any."""
+    """The cache's derived (lazy) provider tarball whose content jsii loaded, if any."""
 
 
 # --------------------------------------------------------------------------------------------
 # Version guard
 
 
-def installed_versions() -> dict[str, str]:
-    """Installed version of each distribution named in ``SUPPORTED_VERSIONS`` ("" if missing)."""
+def installed_versions(distributions: Iterable[str]) -> dict[str, str]:
+    """Installed version of each of ``distributions`` ("" if missing)."""
     versions = {}
-    for dist in SUPPORTED_VERSIONS:
+    for dist in distributions:
         try:
             versions[dist] = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
@@ -126,7 +170,7 @@ def installed_versions() -> dict[str, str]:
     return versions
 
 
-def unsupported_reason(installed: Mapping[str, str], supported: Mapping[str, str] = SUPPORTED_VERSIONS) -> str | None:
+def unsupported_reason(installed: Mapping[str, str], supported: Mapping[str, str]) -> str | None:
     """Why the fast path must not run with these installed versions, or None if it may."""
     mismatches = [
         f"{dist} {'is ' + installed[dist] if installed.get(dist) else 'is not installed'}, "
@@ -154,8 +198,8 @@ def jsii_internals_reason(reference_map: object | None = None) -> str | None:
 def fqn_namespace(submodule: str) -> str:
     """jsii namespace of a binding submodule: ``compute_network`` -> ``computeNetwork``.
 
-    jsii-pacmak derives the Python name by snake-casing the namespace; the inverse holds for all
-    1,470 submodules of 16.12.1 (tests check it against the ``jsii_type`` each file declares).
+    jsii-pacmak derives the Python name by snake-casing the namespace; the inverse holds for every
+    submodule of the supported providers (tests check it against the ``jsii_type`` each declares).
     """
     first, *rest = submodule.split("_")
     return first + "".join(part[:1].upper() + part[1:] for part in rest)
@@ -169,7 +213,7 @@ def submodule_names(package_dir: Path) -> tuple[str, ...]:
     ))
 
 
-def submodule_fqn_map(names: tuple[str, ...], package: str = PACKAGE, assembly: str = ASSEMBLY) -> dict[str, str]:
+def submodule_fqn_map(names: tuple[str, ...], package: str, assembly: str) -> dict[str, str]:
     """jsii submodule FQN -> Python module, the map jsii uses to import a type's submodule on demand."""
     return {f"{assembly}.{fqn_namespace(name)}": f"{package}.{name}" for name in names}
 
@@ -194,47 +238,52 @@ def _lazy_package(spec: importlib.machinery.ModuleSpec, names: tuple[str, ...]) 
 
 
 def install(
+    bindings: Bindings,
     *,
     installed: Mapping[str, str] | None = None,
     lazy_node: bool = True,
     cache_dir: Path | None = None,
     modules: Mapping[str, ModuleType] | None = None,
 ) -> LoadReport:
-    """Install the lazy package module; raise ``FastImportUnsupported`` (nothing changed) if it cannot.
+    """Install the lazy package module of ``bindings``; raise ``FastImportUnsupported`` (nothing
+    changed) if it cannot.
 
     ``installed`` overrides the detected versions and ``modules`` the ``sys.modules`` checked for
     an earlier import of the package (tests inject both).
     """
-    if PACKAGE in (sys.modules if modules is None else modules):
-        return LoadReport("preloaded", reason=f"{PACKAGE} was imported before constructs_lib._google")
-    reason = unsupported_reason(installed_versions() if installed is None else installed) or jsii_internals_reason()
+    package, supported = bindings.package, bindings.supported_versions
+    if package in (sys.modules if modules is None else modules):
+        return LoadReport("preloaded", reason=f"{package} was imported before its import-point module")
+    reason = unsupported_reason(installed_versions(supported) if installed is None else installed, supported)
+    reason = reason or jsii_internals_reason()
     if reason:
         raise FastImportUnsupported(reason)
-    spec = importlib.util.find_spec(PACKAGE)
+    spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise FastImportUnsupported(f"{PACKAGE} is not an installed package")
+        raise FastImportUnsupported(f"{package} is not an installed package")
     package_dir = Path(next(iter(spec.submodule_search_locations)))
     names = submodule_names(package_dir)
     if "provider" not in names:
         raise FastImportUnsupported(f"no binding submodules found in {package_dir}")
 
-    import cdktf._jsii  # noqa: F401 - the provider assembly depends on these two
+    import cdktf._jsii  # noqa: F401 - every prebuilt provider assembly depends on these two
     import constructs._jsii  # noqa: F401
     from jsii import _reference_map
 
-    node, tarball = _load_lazy_assembly(package_dir, cache_dir) if lazy_node else ("eager", None)
-    sys.modules[PACKAGE] = module = _lazy_package(spec, names)
+    node, tarball = _load_lazy_assembly(bindings, package_dir, cache_dir) if lazy_node else ("eager", None)
+    sys.modules[package] = module = _lazy_package(spec, names)
     try:
-        jsii_module = importlib.import_module(f"{PACKAGE}._jsii")  # loads the assembly (a no-op if loaded above)
+        jsii_module = importlib.import_module(f"{package}._jsii")  # loads the assembly (a no-op if loaded above)
     except BaseException:
-        del sys.modules[PACKAGE]
+        del sys.modules[package]
         raise
     module.__jsii_assembly__ = jsii_module.__jsii_assembly__  # type: ignore[attr-defined]
-    _reference_map._submodule_fqn_map.update(submodule_fqn_map(names))
+    _reference_map._submodule_fqn_map.update(submodule_fqn_map(names, package, bindings.assembly))
     return LoadReport("fast", node=node, tarball=tarball)
 
 
 def load_bindings(
+    bindings: Bindings,
     environ: Mapping[str, str] | None = None,
     *,
     installed: Mapping[str, str] | None = None,
@@ -242,10 +291,11 @@ def load_bindings(
     cache_dir: Path | None = None,
     modules: Mapping[str, ModuleType] | None = None,
 ) -> LoadReport:
-    """Make ``import cdktf_cdktf_provider_google.<name>`` work, the fast way when it is safe.
+    """Make ``import <bindings.package>.<name>`` work, the fast way when it is safe.
 
     Falls back to importing the whole package, with a warning naming the reason, when the
-    installed versions are not the ones the fast path was written for.
+    installed versions are not the ones the fast path was written for. ``environ`` defaults to
+    ``os.environ``; the other arguments are for tests (see ``install``).
     """
     environ = os.environ if environ is None else environ
     if warn is None:
@@ -254,18 +304,19 @@ def load_bindings(
         def warn(message: str) -> None:
             warnings.warn(message, RuntimeWarning, stacklevel=4)
 
+    package = bindings.package
     if environ.get(NAIVE_ENV, "") not in ("", "0"):
-        importlib.import_module(PACKAGE)
+        importlib.import_module(package)
         return LoadReport("naive", node="eager", reason=f"{NAIVE_ENV}={environ[NAIVE_ENV]}")
     lazy_node = environ.get(LAZY_NODE_ENV, "1") not in ("0", "false", "no")
     try:
-        return install(installed=installed, lazy_node=lazy_node, cache_dir=cache_dir, modules=modules)
+        return install(bindings, installed=installed, lazy_node=lazy_node, cache_dir=cache_dir, modules=modules)
     except FastImportUnsupported as error:
         warn(
-            f"constructs_lib: fast import of {PACKAGE} disabled ({error}); importing the whole package "
-            f"instead (~15 s). Pin the versions in requirements.txt or update constructs_lib/_fastimport.py."
+            f"constructs_lib: fast import of {package} disabled ({error}); importing the whole package "
+            f"instead (every submodule: slow). Pin the versions in requirements.txt or update its BINDINGS."
         )
-        importlib.import_module(PACKAGE)
+        importlib.import_module(package)
         return LoadReport("fallback", node="eager", reason=str(error))
 
 
@@ -384,13 +435,15 @@ def cache_dir_default(environ: Mapping[str, str] | None = None) -> Path:
     return Path(base) / "ml-serving-infra"
 
 
-def jsii_package_cache_entry(digest: str, version: str, environ: Mapping[str, str] | None = None) -> Path | None:
+def jsii_package_cache_entry(
+    assembly: str, digest: str, version: str, environ: Mapping[str, str] | None = None,
+) -> Path | None:
     """Directory jsii's package cache extracts a tarball with sha256 ``digest`` into (Linux layout), if enabled."""
     environ = os.environ if environ is None else environ
     if sys.platform != "linux" or environ.get("JSII_RUNTIME_PACKAGE_CACHE", "enabled").lower() != "enabled":
         return None
     root = environ.get("JSII_RUNTIME_PACKAGE_CACHE_ROOT") or os.path.join(os.path.expanduser("~"), ".cache", "aws", "jsii", "package-cache")
-    return Path(root, *ASSEMBLY.split("/"), version, digest)
+    return Path(root, *assembly.split("/"), version, digest)
 
 
 def jsii_tarball_digest(path: Path, name: str, version: str) -> str:
@@ -408,60 +461,186 @@ def jsii_tarball_digest(path: Path, name: str, version: str) -> str:
 RUNTIME_INDEX_MANIFEST = ".jsii.runtime.v1.json"
 
 
-def _load_lazy_assembly(package_dir: Path, cache_dir: Path | None) -> tuple[str, str | None]:
-    """Load the derived tarball into the jsii kernel; return the node mode (``eager`` if skipped) and its path."""
-    import warnings
+# --------------------------------------------------------------------------------------------
+# Cache of derived tarballs
+#
+#   <cache>/<original stem>.lazy-<key>.jsii.tgz   the derived tarball; key = sha256 of the original's
+#                                                  bytes and LAZY_FORMAT, so every installation with
+#                                                  the same provider shares it, other versions coexist
+#   <cache>/<original stem>.lazy-<key>.json       its metadata: jsii's digest of it, index waits
+#   <cache>/installations/<path hash>.json        one installation's original: identity -> sha256
+#   <cache>/loading/<stem>.<pid>.<token>.jsii.tgz a process's private hard link while jsii loads it
 
-    import jsii
+GC_AGE_DAYS = 14.0
+"""Cache files no run used for this long are removed (after the next build). Two weeks: a checkout
+used now and then keeps its copy (3-13 MB each), a provider upgrade frees the old one."""
 
-    version = SUPPORTED_VERSIONS[DISTRIBUTION]
-    sources = sorted((package_dir / "_jsii").glob("*.jsii.tgz"))
-    if len(sources) != 1:
-        return "eager", None
-    source = sources[0]
-    stat = source.stat()
-    cache = cache_dir or cache_dir_default()
-    key = f"{source.name}:{stat.st_size}:{stat.st_mtime_ns}:format{LAZY_FORMAT}"
-    stem = f"{source.name.removesuffix('.jsii.tgz')}.lazy-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
-    tarball, meta_path = cache / f"{stem}.jsii.tgz", cache / f"{stem}.json"
+INSTALLATIONS_DIR = "installations"
+LOADING_DIR = "loading"
+
+
+@dataclass(frozen=True)
+class LazyCopy:
+    """A derived tarball, pinned for one load (see ``lazy_copy``)."""
+
+    shared: Path
+    """The cache's copy, which other processes use too and a cleanup may remove."""
+    path: Path
+    """What to hand jsii: this process's hard link to ``shared`` (``shared`` where there are no hard links)."""
+    meta: dict
+    """``digest`` (the key of jsii's package cache), ``index_waits``, ``ino`` (the file it describes)."""
+    meta_path: Path
+    built: bool
+    """Whether this call built it."""
+
+
+def file_sha256(path: Path) -> str:
+    with open(path, "rb") as stream:
+        return hashlib.file_digest(stream, "sha256").hexdigest()
+
+
+def source_sha256(source: Path, cache: Path) -> str:
+    """sha256 of the original tarball ``source``, remembered per installation.
+
+    Hashing google's 31 MB costs ~20 ms a run; the memo (``installations/``, keyed by the resolved
+    path, valid while size, mtime and inode are unchanged, so a reinstall hashes again) makes it
+    a stat and a small read.
+    """
+    resolved = source.resolve()
+    stat = resolved.stat()
+    identity = {"path": str(resolved), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "ino": stat.st_ino}
+    memo = cache / INSTALLATIONS_DIR / f"{hashlib.sha256(str(resolved).encode()).hexdigest()[:16]}.json"
+    known = _read_json(memo)
+    if known and isinstance(known.get("sha256"), str) and all(known.get(k) == v for k, v in identity.items()):
+        return known["sha256"]
+    digest = file_sha256(resolved)
+    memo.parent.mkdir(parents=True, exist_ok=True)
+    _write_json_atomic(memo, identity | {"sha256": digest})
+    return digest
+
+
+def lazy_stem(source: Path, sha256: str) -> str:
+    """File stem of the derived copy of an original named ``source.name`` with content ``sha256``."""
+    key = hashlib.sha256(f"{sha256}:format{LAZY_FORMAT}".encode()).hexdigest()[:16]
+    return f"{source.name.removesuffix('.jsii.tgz')}.lazy-{key}"
+
+
+@contextmanager
+def lazy_copy(
+    source: Path, cache: Path, *, assembly: str, version: str, expected_submodules: int | None = None,
+) -> Iterator[LazyCopy]:
+    """The derived tarball of ``source`` in ``cache``, built if missing, pinned while the block runs.
+
+    Keyed by the original's content: checkouts and virtualenvs with the same provider share one
+    copy, other versions keep theirs, and nothing here deletes another key. ``path`` is a hard
+    link private to this process (``loading/``), made before jsii reads the file and removed
+    after: another process may remove the shared name meanwhile (``collect_garbage``, a user),
+    the file being loaded stays. A build is pinned before it is published, for the same reason.
+    """
+    cache.mkdir(parents=True, exist_ok=True)
+    stem = lazy_stem(source, source_sha256(source, cache))
+    shared, meta_path = cache / f"{stem}.jsii.tgz", cache / f"{stem}.json"
+    (cache / LOADING_DIR).mkdir(exist_ok=True)
+    private = cache / LOADING_DIR / f"{stem}.{os.getpid()}.{secrets.token_hex(4)}.jsii.tgz"
+    built = False
     try:
-        meta = json.loads(meta_path.read_text()) if tarball.exists() and meta_path.exists() else None
-        if meta is None or meta.get("key") != key:
-            build_lazy_tarball(source, tarball, expected_submodules=len(submodule_names(package_dir)))
-            meta = {"key": key, "digest": jsii_tarball_digest(tarball, ASSEMBLY, version), "index_waits": 0}
+        path = _pin(shared, private)
+    except FileNotFoundError:
+        build_lazy_tarball(source, private, expected_submodules)
+        path, built = private, True
+    try:
+        if built:
+            _publish(private, shared)
+        stat = path.stat()
+        meta = _read_json(meta_path)
+        if built or not meta or meta.get("ino") != stat.st_ino or not isinstance(meta.get("digest"), str):
+            meta = {"format": LAZY_FORMAT, "ino": stat.st_ino,
+                    "digest": jsii_tarball_digest(path, assembly, version), "index_waits": 0}
             _write_json_atomic(meta_path, meta)
-            _remove_stale_copies(cache, source.name.removesuffix(".jsii.tgz"), keep=stem)
-    except (OSError, ValueError, tarfile.TarError) as error:
-        warnings.warn(f"constructs_lib: lazy Node loading of {ASSEMBLY} disabled ({error}); "
-                      f"Node requires the whole provider (~3 s)", RuntimeWarning, stacklevel=5)
-        return "eager", None
-    try:
-        jsii.kernel.load(ASSEMBLY, version, os.fspath(tarball))
-    except Exception as error:  # noqa: BLE001 - jsii raises its own error types; the original still loads
-        warnings.warn(f"constructs_lib: jsii could not load the lazy copy of {ASSEMBLY} ({error}); "
-                      f"Node requires the whole provider (~3 s)", RuntimeWarning, stacklevel=5)
-        return "eager", None
+        os.utime(path)  # last use, what collect_garbage goes by
+        yield LazyCopy(shared=shared, path=path, meta=meta, meta_path=meta_path, built=built)
+    finally:
+        if path == private:
+            _unlink(private)
 
-    entry = jsii_package_cache_entry(meta["digest"], version)
-    if entry is None or (entry / RUNTIME_INDEX_MANIFEST).exists():
-        return "lazy", os.fspath(tarball)
-    # jsii writes its runtime type index in a worker thread of the Node process; a short process
-    # exits before it is done, and every later run would parse the 98 MB .jsii again (~1.5 s,
-    # ~0.4 GB). So the run that finds it missing waits for it at exit, at most MAX_INDEX_WAITS
-    # times per tarball (a broken cache must not make every run wait).
-    waits = int(meta.get("index_waits", 0))
-    if waits >= MAX_INDEX_WAITS:
-        return "lazy-unindexed", os.fspath(tarball)
+
+def _pin(shared: Path, private: Path) -> Path:
+    """Hard-link ``shared`` to ``private`` and return ``private`` (``shared`` where hard links fail).
+
+    Raises ``FileNotFoundError`` when there is no ``shared``.
+    """
     try:
-        _write_json_atomic(meta_path, meta | {"index_waits": waits + 1})
-    except OSError:
-        return "lazy-unindexed", os.fspath(tarball)
-    atexit.register(_wait_for_runtime_index, entry, INDEX_WAIT_SECONDS)  # runs before jsii stops Node
-    return "lazy-indexing", os.fspath(tarball)
+        os.link(shared, private)
+        return private
+    except FileNotFoundError:
+        raise
+    except OSError:  # no hard links on this file system: load the shared name, unpinned
+        if not shared.exists():
+            raise FileNotFoundError(shared) from None
+        return shared
+
+
+def _publish(built: Path, shared: Path) -> None:
+    """Make the freshly built file the shared copy, atomically (a concurrent identical build may win)."""
+    tmp = shared.with_name(f".{shared.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        try:
+            os.link(built, tmp)
+        except OSError:
+            shutil.copyfile(built, tmp)
+        os.replace(tmp, shared)
+    except BaseException:
+        _unlink(tmp)
+        raise
+
+
+def collect_garbage(cache: Path, *, max_age_days: float = GC_AGE_DAYS, now: float | None = None) -> list[Path]:
+    """Remove from ``cache`` what no run used for ``max_age_days``; return what was removed.
+
+    That is derived tarballs (their metadata goes with them) and temporary files, judged by
+    mtime (``lazy_copy`` touches the copy it loads); loading links left by killed processes,
+    judged by ctime (making a link sets it, so a pin is never old); and the memos of
+    installations whose original is gone. Runs after a build, which is what adds files. A
+    process that finds its copy gone builds it again; one that is loading it holds its own link.
+    """
+    cutoff = (time.time() if now is None else now) - max_age_days * 86400
+    removed: list[Path] = []
+
+    def remove_if_unused(path: Path, used: Callable[[os.stat_result], float]) -> None:
+        try:
+            unused = used(path.stat()) < cutoff
+        except FileNotFoundError:
+            return
+        if unused and _unlink(path):
+            removed.append(path)
+
+    loading, installations = cache / LOADING_DIR, cache / INSTALLATIONS_DIR
+    for path in [*cache.glob("*.lazy-*.jsii.tgz"), *cache.glob(".*.tmp"), *cache.glob("*.tmp"),
+                 *loading.glob("*.tmp"), *installations.glob("*.tmp")]:
+        remove_if_unused(path, lambda stat: stat.st_mtime)
+    for path in loading.glob("*.jsii.tgz"):
+        remove_if_unused(path, lambda stat: stat.st_ctime)
+    for meta in cache.glob("*.lazy-*.json"):
+        if not meta.with_name(meta.name.removesuffix(".json") + ".jsii.tgz").exists() and _unlink(meta):
+            removed.append(meta)
+    for memo in installations.glob("*.json"):
+        known = _read_json(memo)
+        if not (known and isinstance(known.get("path"), str) and os.path.exists(known["path"])) and _unlink(memo):
+            removed.append(memo)
+    return removed
+
+
+def _read_json(path: Path) -> dict | None:
+    """The JSON object in ``path``, or None if it is missing or not a JSON object."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _write_json_atomic(path: Path, data: dict) -> None:
-    fd, tmp_name = tempfile.mkstemp(prefix=path.name + ".", dir=path.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as stream:
             json.dump(data, stream)
@@ -471,20 +650,68 @@ def _write_json_atomic(path: Path, data: dict) -> None:
         raise
 
 
-def _remove_stale_copies(cache: Path, source_stem: str, keep: str) -> None:
-    """Delete derived tarballs of older provider builds or formats (best effort)."""
-    for path in cache.glob(f"{glob_escape(source_stem)}.lazy-*"):
-        if not path.name.startswith(f"{keep}.") and (path.name.endswith(".jsii.tgz") or path.name.endswith(".json")):
+def _unlink(path: Path) -> bool:
+    """Remove ``path``; False if it was gone already or cannot be removed."""
+    try:
+        path.unlink()
+        return True
+    except OSError:
+        return False
+
+
+def _load_lazy_assembly(bindings: Bindings, package_dir: Path, cache_dir: Path | None) -> tuple[str, str | None]:
+    """Load the derived tarball into the jsii kernel; return the node mode (``eager`` if skipped) and its path."""
+    import warnings
+
+    import jsii
+
+    assembly, version = bindings.assembly, bindings.version
+    sources = sorted((package_dir / "_jsii").glob("*.jsii.tgz"))
+    if len(sources) != 1:
+        return "eager", None
+    cache = cache_dir or cache_dir_default()
+    try:
+        with lazy_copy(sources[0], cache, assembly=assembly, version=version,
+                       expected_submodules=len(submodule_names(package_dir))) as copy:
             try:
-                path.unlink()
-            except OSError:
-                pass
+                jsii.kernel.load(assembly, version, os.fspath(copy.path))
+            except Exception as error:  # noqa: BLE001 - jsii raises its own error types; the original still loads
+                warnings.warn(f"constructs_lib: jsii could not load the lazy copy of {assembly} ({error}); "
+                              f"Node requires the whole provider", RuntimeWarning, stacklevel=5)
+                return "eager", None
+    except (OSError, ValueError, tarfile.TarError) as error:
+        warnings.warn(f"constructs_lib: lazy Node loading of {assembly} disabled ({error}); "
+                      f"Node requires the whole provider", RuntimeWarning, stacklevel=5)
+        return "eager", None
+    if copy.built:
+        try:
+            collect_garbage(cache)
+        except OSError:
+            pass  # best effort: a cache we cannot clean still works
+
+    tarball = os.fspath(copy.shared)
+    entry = jsii_package_cache_entry(assembly, copy.meta["digest"], version)
+    if entry is None or (entry / RUNTIME_INDEX_MANIFEST).exists():
+        return "lazy", tarball
+    # jsii writes its runtime type index in a worker thread of the Node process; a short process
+    # exits before it is done, and every later run would parse the whole .jsii again (google: 98 MB,
+    # ~1.5 s, ~0.4 GB). So the run that finds it missing waits for it at exit, at most MAX_INDEX_WAITS
+    # times per tarball (a broken cache must not make every run wait).
+    waits = int(copy.meta.get("index_waits", 0))
+    if waits >= MAX_INDEX_WAITS:
+        return "lazy-unindexed", tarball
+    try:
+        _write_json_atomic(copy.meta_path, copy.meta | {"index_waits": waits + 1})
+    except OSError:
+        return "lazy-unindexed", tarball
+    atexit.register(_wait_for_runtime_index, entry, assembly, INDEX_WAIT_SECONDS)  # runs before jsii stops Node
+    return "lazy-indexing", tarball
 
 
-def _wait_for_runtime_index(entry: Path, timeout: float) -> None:
+def _wait_for_runtime_index(entry: Path, assembly: str, timeout: float) -> None:
     if (entry / RUNTIME_INDEX_MANIFEST).exists():
         return
-    print(f"constructs_lib: waiting for jsii to index the lazy {ASSEMBLY} assembly (once per machine)...",
+    print(f"constructs_lib: waiting for jsii to index the lazy {assembly} assembly (once per machine)...",
           file=sys.stderr, flush=True)
     deadline = time.monotonic() + timeout
     while not (entry / RUNTIME_INDEX_MANIFEST).exists() and time.monotonic() < deadline:
@@ -492,9 +719,13 @@ def _wait_for_runtime_index(entry: Path, timeout: float) -> None:
 
 
 def main() -> int:
-    """``python -m constructs_lib._fastimport``: prepare the lazy tarball and print how loading went."""
-    report = load_bindings()
-    print(f"mode={report.mode} node={report.node}" + (f" reason={report.reason}" if report.reason else ""))
+    """``python -m constructs_lib._fastimport``: prepare every provider's lazy tarball (as the
+    import-point modules do) and print how each was loaded."""
+    for name in IMPORT_POINTS:
+        point = importlib.import_module(name)
+        report = point.LOAD_REPORT
+        print(f"{point.BINDINGS.package}: mode={report.mode} node={report.node}"
+              + (f" reason={report.reason}" if report.reason else ""))
     return 0
 
 

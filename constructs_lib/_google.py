@@ -11,12 +11,14 @@ back to the normal import with a warning; ``ML_SERVING_NAIVE_IMPORT=1`` forces t
 
 from __future__ import annotations
 
-from constructs_lib._bindings import submodule_access
+from constructs_lib._bindings import import_point
+from constructs_lib._fastimport import Bindings, LoadReport
 
-from constructs_lib._fastimport import PACKAGE, LoadReport, load_bindings
+BINDINGS = Bindings.prebuilt("google", "16.12.1")  # = hashicorp/google 6.50.0; the pin in requirements.txt
+"""The prebuilt google provider and the version the fast path was verified with."""
 
-LOAD_REPORT: LoadReport = load_bindings()
+PACKAGE = BINDINGS.package
+
+LOAD_REPORT: LoadReport
 """How the bindings were loaded in this process (``mode``: fast / naive / fallback / preloaded)."""
-
-
-submodule, __getattr__ = submodule_access(PACKAGE)
+LOAD_REPORT, submodule, __getattr__ = import_point(BINDINGS)

@@ -22,7 +22,7 @@ leaves out of addresses, so these are addresses at the stack's root.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Sequence, TypeVar
 
 from cdktf import TerraformOutput, TerraformStack
 from constructs import Construct
@@ -32,9 +32,6 @@ from constructs_lib.edge.backends import ModelBackend
 from constructs_lib.edge.load_balancer import GlobalLoadBalancer
 from constructs_lib.edge.security import CloudArmorPolicy
 from constructs_lib.errors import ConfigurationError
-from constructs_lib.gke.access import ClusterAccess
-from constructs_lib.gke.cluster_stack import GkeClusterStack, StackSetup
-from constructs_lib.gke.workload import ModelWorkload
 from constructs_lib.model_store import ModelStore
 from constructs_lib.naming import Naming
 from constructs_lib.network import NetworkReference, ServingNetwork
@@ -46,6 +43,10 @@ from constructs_lib.specs.model_store import ModelStoreSpec
 from constructs_lib.specs.network import NetworkSpec
 from constructs_lib.specs.security import CloudArmorSpec
 from constructs_lib.vm.model import VmModel
+
+if TYPE_CHECKING:  # the GKE runtime loads the kubernetes bindings: imported only when a model runs on GKE
+    from constructs_lib.gke.cluster_stack import GkeClusterStack, StackSetup
+    from constructs_lib.gke.workload import ModelWorkload
 
 T = TypeVar("T", bound=Construct)
 
@@ -155,6 +156,9 @@ class ModelServing(Construct):
     def _cluster_stack(
         self, stack: TerraformStack, regions: list[str], network: Any, spec: GkeClusterSpec | None, setup: StackSetup | None,
     ) -> None:
+        from constructs_lib.gke.access import ClusterAccess
+        from constructs_lib.gke.cluster_stack import GkeClusterStack
+
         region = regions[0]
         self.cluster_stack = GkeClusterStack(
             stack.node.scope, f"{stack.node.id}-cluster",  # type: ignore[arg-type]
@@ -167,6 +171,8 @@ class ModelServing(Construct):
         ClusterAccess(self, "kubernetes", cluster=self.cluster, source="data")
 
     def _workload(self, model: ModelSpec, namespaces: dict[str, Any]) -> ModelWorkload:
+        from constructs_lib.gke.workload import ModelWorkload
+
         cluster = self.cluster
         assert cluster is not None
         field = f"models[{model.name}]"
@@ -222,7 +228,7 @@ class ModelServing(Construct):
         self.load_balancer.add_outputs()
         TerraformOutput(scope, "model_bucket", value=self.model_store.url, description="Cloud Storage URL of the model bucket")
         vm = {name: r.service_account_email for name, r in self.runtimes.items() if isinstance(r, VmModel)}
-        gke = {name: r for name, r in self.runtimes.items() if isinstance(r, ModelWorkload)}
+        gke = {name: r for name, r in self.runtimes.items() if not isinstance(r, VmModel)}
         if vm:
             TerraformOutput(scope, "fleet_service_accounts", value=vm, description="Service account email per model")
         if gke:

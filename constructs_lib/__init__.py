@@ -15,18 +15,10 @@ import os
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 
-from constructs_lib.errors import ConfigurationError  # noqa: E402
-from constructs_lib.naming import Naming  # noqa: E402
+from constructs_lib.errors import ConfigurationError as ConfigurationError  # noqa: E402
+from constructs_lib.naming import Naming as Naming  # noqa: E402
 
 _EXPORTS: dict[str, tuple[str, ...]] = {
-    "specs": (
-        "AcceleratorSpec", "AutohealSpec", "BackendBucketSpec", "BackendHealthCheckSpec", "BackendServiceSpec",
-        "CacheClusterSpec", "CacheKeyPolicySpec", "CacheSpec", "CdnPolicySpec", "CloudArmorSpec", "FlowLogsSpec",
-        "GkeClusterSpec", "GkeRuntimeSpec", "IapSpec", "LoadBalancerSpec", "MaintenanceWindow", "MetricSpec",
-        "ModelSpec", "ModelStoreSpec", "NetworkSpec", "NodeGpuSpec", "NodePoolSpec", "OutlierDetectionSpec",
-        "RateLimitSpec", "RetryPolicy", "RouteSpec", "ScaleInControlSpec", "ScalingSpec", "ScheduleSpec",
-        "SslPolicySpec", "TaintSpec", "UpdatePolicySpec", "VmCanarySpec", "VmRuntimeSpec", "WafRuleSpec",
-    ),
     "serving": ("ModelServing",),
     "network": ("ServingNetwork", "NetworkReference"),
     "model_store": ("ModelStore",),
@@ -41,17 +33,24 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "gke.node_pool": ("NodePool",),
     "gke.workload": ("ModelWorkload",),
     "gke.access": ("ClusterAccess",),
+    "gke.metrics_adapter": ("MetricsAdapter",),
     "edge.load_balancer": ("GlobalLoadBalancer",),
     "edge.security": ("CloudArmorPolicy",),
 }
 _MODULE_OF = {name: (module, name) for module, names in _EXPORTS.items() for name in names}
 
-__all__ = ["ConfigurationError", "Naming", *_MODULE_OF]
 
 
 def __getattr__(name: str):  # noqa: ANN202 - lazy re-exports keep `import constructs_lib` cheap
+    """A construct from its module; a spec model (or ``__all__``) from ``constructs_lib.specs``,
+    whose ``__all__`` is the one list of spec models."""
     target = _MODULE_OF.get(name)
-    if target is None:
-        raise AttributeError(f"module 'constructs_lib' has no attribute {name!r}")
-    module, attribute = target
-    return getattr(importlib.import_module(f"constructs_lib.{module}"), attribute)
+    if target is not None:
+        module, attribute = target
+        return getattr(importlib.import_module(f"constructs_lib.{module}"), attribute)
+    specs = importlib.import_module("constructs_lib.specs")
+    if name == "__all__":
+        return ["ConfigurationError", "Naming", *_MODULE_OF, *specs.__all__]
+    if name in specs.__all__:
+        return getattr(specs, name)
+    raise AttributeError(f"module 'constructs_lib' has no attribute {name!r}")

@@ -11,11 +11,14 @@ library's stacks do.
 from __future__ import annotations
 
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from constructs import Construct
 
 from constructs_lib import _google as google
+
+if TYPE_CHECKING:
+    from constructs_lib import _kubernetes as kubernetes
 
 __all__ = ["google", "google_provider", "kubernetes"]
 

@@ -39,4 +39,18 @@ Service) has created the NEGs. A data source with ``depends_on`` would do the sa
 would be re-read at apply time on every rollout and make every image update show the backend
 service as "known after apply" in reviewed plans. NEGs exist in every zone that has nodes: the
 system pool spans all cluster zones with at least one node per zone, which guarantees it.
+
+Autoscaling on serving signals
+------------------------------
+A GPU model's HorizontalPodAutoscaler follows GPU duty cycle, the server's requests in flight or
+the load balancer's request rate (``ModelSpec.scaling_signals``), read from Cloud Monitoring by
+the Custom Metrics - Stackdriver Adapter (``metrics_adapter.MetricsAdapter``). The serving stack
+deploys it once, at ``metrics-adapter``, through the same Kubernetes provider as the models, as
+soon as one model needs it.
+
+Weights
+-------
+By default a model's files are mounted read-only at ``/models`` from the model bucket by the
+Cloud Storage FUSE CSI driver (a cluster add-on); model pools stream images, and a pool's
+secondary boot disk can cache a large image that carries the weights.
 """

@@ -13,10 +13,20 @@ What one ``ServingCluster`` creates (construct ids in brackets):
   default compute service account.
 * ``google_container_cluster`` [``default``]: regional, private nodes (control-plane CIDR a
   validated /28), master authorized networks, Workload Identity, Dataplane V2, a release
-  channel (REGULAR), shielded nodes, cluster-autoscaler profile, fixed node zones,
-  ``remove_default_node_pool`` and ``deletion_protection``.
+  channel (REGULAR), shielded nodes, cluster-autoscaler profile, fixed node zones, the Cloud
+  Storage FUSE CSI driver add-on (models mount their weights), ``remove_default_node_pool`` and
+  ``deletion_protection``.
 * ``NodePool`` per pool [``pool-<name>``]: a small ``system`` pool and a ``model`` pool (by default
-  L4 GPUs on g2-standard-8).
+  L4 GPUs on g2-standard-8, image streaming on). GPU pools are created after the system pool:
+  GKE taints GPU nodes ``nvidia.com/gpu`` only while the cluster has a pool without GPUs.
+* ``google_project_iam_member`` [``node-identity/role-serviceusage.serviceUsageConsumer``] when a pool streams
+  images (GKE requires it of a custom node service account).
+
+Network policy: the cluster sets no ``network_policy`` block. Dataplane V2
+(``datapath_provider = ADVANCED_DATAPATH``) always enforces Kubernetes NetworkPolicy itself;
+GKE's guidance is not to enable (or configure) the Calico network-policy option next to it, and
+the provider suppresses the diff when an earlier ``network_policy { enabled = false }`` is removed,
+so existing clusters plan no change.
 
 How models reach the load balancer (standalone NEGs) and why the cluster lives in its own
 stack: ``constructs_lib.gke`` (package docstring). Spec: ``constructs_lib.specs.gke``.
@@ -29,7 +39,7 @@ import ipaddress
 from cdktf import TerraformOutput, TerraformResourceLifecycle
 from constructs import Construct
 
-from constructs_lib._google import compute_firewall, container_cluster
+from constructs_lib._google import compute_firewall, container_cluster, project_iam_member
 from constructs_lib.errors import ConfigurationError
 from constructs_lib.gke.node_pool import NodePool
 from constructs_lib.iam import check_account_id
@@ -53,6 +63,11 @@ NODE_ROLES: tuple[str, ...] = (
 reading images from Artifact Registry)."""
 
 
+IMAGE_STREAMING_ROLE = "roles/serviceusage.serviceUsageConsumer"
+"""Granted to the node service account when a pool streams images: GKE's image streaming needs
+it of a custom node service account (in the project that holds the images; here, the cluster's)."""
+
+
 class ServingCluster(Construct):
     """Private, regional GKE Standard cluster for model serving (see the module docstring).
 
@@ -63,7 +78,8 @@ class ServingCluster(Construct):
     ``subnet``, ``nat``, ``node_service_account``, ``node_service_account_email``,
     ``node_role_bindings``, ``node_tag``, ``workload_pool``, ``endpoint``,
     ``cluster_ca_certificate``, ``node_pools`` (name -> ``NodePool``), ``system_pool``,
-    ``model_pool``. Intent methods: ``add_node_pool(spec)``, ``allow_load_balancer_health_checks(port)``,
+    ``model_pool``, ``image_streaming_grant`` (the node account's serviceUsageConsumer binding,
+    None while no pool streams images). Intent methods: ``add_node_pool(spec)``, ``allow_load_balancer_health_checks(port)``,
     ``add_outputs()``.
     """
 
@@ -160,9 +176,8 @@ class ServingCluster(Construct):
                 client_certificate_config=cc.ContainerClusterMasterAuthClientCertificateConfig(issue_client_certificate=False),
             ),
             workload_identity_config=cc.ContainerClusterWorkloadIdentityConfig(workload_pool=self.workload_pool),
+            # Dataplane V2 always enforces NetworkPolicy; no network_policy block next to it (module docstring).
             datapath_provider="ADVANCED_DATAPATH",
-            # Dataplane V2 enforces NetworkPolicy itself; the Calico add-on must stay off with it.
-            network_policy=cc.ContainerClusterNetworkPolicy(enabled=False, provider="PROVIDER_UNSPECIFIED"),
             enable_intranode_visibility=spec.intranode_visibility,
             binary_authorization=cc.ContainerClusterBinaryAuthorization(evaluation_mode="PROJECT_SINGLETON_POLICY_ENFORCE")
             if spec.binary_authorization else None,
@@ -176,6 +191,8 @@ class ServingCluster(Construct):
                 # The NEG controller that creates the model's NEGs is part of HTTP load balancing.
                 http_load_balancing=cc.ContainerClusterAddonsConfigHttpLoadBalancing(disabled=False),
                 horizontal_pod_autoscaling=cc.ContainerClusterAddonsConfigHorizontalPodAutoscaling(disabled=False),
+                gcs_fuse_csi_driver_config=cc.ContainerClusterAddonsConfigGcsFuseCsiDriverConfig(enabled=True)
+                if spec.gcs_fuse_csi_driver else None,
             ),
             database_encryption=cc.ContainerClusterDatabaseEncryption(
                 state="ENCRYPTED", key_name=spec.secrets_encryption_key,
@@ -201,17 +218,38 @@ class ServingCluster(Construct):
         self.endpoint: str = self.cluster.endpoint
         self.cluster_ca_certificate: str = self.cluster.master_auth.cluster_ca_certificate
 
+        self.image_streaming_grant: project_iam_member.ProjectIamMember | None = None
         self.node_pools: dict[str, NodePool] = {}
-        self.system_pool = self.add_node_pool(spec.system_pool)
+        self.system_pool: NodePool = self._add_pool(spec.system_pool, system=True)
         self.model_pool = self.add_node_pool(spec.model_pool) if spec.model_pool else None
 
     def add_node_pool(self, spec: NodePoolSpec) -> NodePool:
-        """A node pool ``pool-<name>`` in this cluster (names are unique per cluster)."""
+        """A node pool ``pool-<name>`` in this cluster (names are unique per cluster). A GPU pool is
+        created after the system pool (so GKE taints its nodes); a pool that streams images after
+        the node account's ``serviceUsageConsumer`` grant."""
+        return self._add_pool(spec, system=False)
+
+    def _add_pool(self, spec: NodePoolSpec, *, system: bool) -> NodePool:
         if spec.name in self.node_pools:
             raise ConfigurationError("node_pools", spec.name, "a node pool with this name exists already")
-        pool = NodePool(self, f"pool-{spec.name}", cluster=self, spec=spec)
+        depends_on: list = []
+        if spec.gpu is not None and not system:
+            depends_on.append(self.system_pool.node_pool)
+        if spec.streams_images(system=system):
+            depends_on.append(self._grant_image_streaming())
+        pool = NodePool(self, f"pool-{spec.name}", cluster=self, spec=spec, system=system, depends_on=depends_on)
         self.node_pools[spec.name] = pool
         return pool
+
+    def _grant_image_streaming(self) -> project_iam_member.ProjectIamMember:
+        """``roles/serviceusage.serviceUsageConsumer`` for the node account, once (id ``node-identity/role-serviceusage.serviceUsageConsumer``)."""
+        if self.image_streaming_grant is None:
+            self.image_streaming_grant = project_iam_member.ProjectIamMember(
+                self.node_identity, f"role-{IMAGE_STREAMING_ROLE.rsplit('/', 1)[-1]}",
+                project=self.project_id, role=IMAGE_STREAMING_ROLE, member=self.node_identity.iam_member,
+            )
+            self.node_role_bindings[IMAGE_STREAMING_ROLE] = self.image_streaming_grant
+        return self.image_streaming_grant
 
     def allow_load_balancer_health_checks(self, port: int) -> compute_firewall.ComputeFirewall:
         """Admit Google's health-check / proxy ranges to ``port`` on this cluster's nodes (with

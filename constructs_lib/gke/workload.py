@@ -11,9 +11,18 @@ Resources (construct ids in brackets), through the hashicorp/kubernetes provider
   so GKE creates standalone zonal NEGs with a stable name (``<app>-<env>-neg-<model>``),
 * ``kubernetes_deployment_v1`` [``deployment``]: GPU/CPU/memory requests = limits (Guaranteed
   QoS), startup/readiness/liveness probes on the health path, toleration + node selector of the
-  pool, non-root, read-only root filesystem (``/tmp`` and the model cache are ``emptyDir``),
-  no privilege escalation, all capabilities dropped, RuntimeDefault seccomp, spread over zones,
-* ``kubernetes_horizontal_pod_autoscaler_v2`` [``autoscaler``] on CPU utilisation,
+  pool, non-root, read-only root filesystem (``/tmp`` is an ``emptyDir``), no privilege
+  escalation, all capabilities dropped, RuntimeDefault seccomp, spread over zones. The weights
+  (``gke.model_source``): by default the model's prefix of the bucket mounted read-only at
+  ``MODEL_DIR`` by the Cloud Storage FUSE CSI driver (pod annotation ``gke-gcsfuse/volumes``,
+  ephemeral ``csi`` volume, its file cache an ``emptyDir`` of ``model_cache_size`` named
+  ``gke-gcsfuse-cache``; the sidecar's requests = limits); ``download``: an ``emptyDir`` at
+  ``MODEL_DIR`` the server fills; ``image``: nothing mounted,
+* ``kubernetes_horizontal_pod_autoscaler_v2`` [``autoscaler``] on the model's serving signals
+  (``ModelSpec.scaling_signals``): CPU utilisation (Resource metric), GPU duty cycle and load-
+  balancer request rate (External metrics from Cloud Monitoring), requests in flight (Pods
+  metric from the model server's custom metric); all but CPU are served by the cluster's
+  ``MetricsAdapter`` (``metrics_adapter_for``, created once per stack when a model needs it),
 * ``kubernetes_pod_disruption_budget_v1`` [``disruption-budget``].
 
 ``negs`` (``WorkloadNegs``) is the model's ``BackendTarget``: the backend service refers to the
@@ -41,14 +50,23 @@ from constructs_lib._kubernetes import (
 from constructs_lib.edge.backends import endpoint_group_backends
 from constructs_lib.errors import ConfigurationError
 from constructs_lib.gke.cluster import ServingCluster
+from constructs_lib.gke.metrics_adapter import MetricsAdapter, metrics_adapter_for
 from constructs_lib.gke.node_pool import NodePool
 from constructs_lib.iam import check_account_id
 from constructs_lib.identity import ServiceIdentity
 from constructs_lib.interfaces import BackendKind, CacheConnection
 from constructs_lib.model_store import ModelStore
 from constructs_lib.naming import Naming
-from constructs_lib.specs.gke import GPU_RESOURCE, cpu_millis, memory_mib
-from constructs_lib.specs.model import ModelSpec
+from constructs_lib.specs.gke import (
+    GCS_FUSE_ANNOTATION,
+    GCS_FUSE_CACHE_VOLUME,
+    GCS_FUSE_DRIVER,
+    GPU_RESOURCE,
+    cpu_millis,
+    memory_mib,
+)
+from constructs_lib.specs.model import ModelSpec, server_environment
+from constructs_lib.specs.scaling import ScalingSignal
 
 DEFAULT_MAX_RATE_PER_ENDPOINT = 10.0
 """Requests/s one model pod is sent before the LB spills to other pods/zones (RATE balancing).
@@ -93,6 +111,41 @@ WORKLOAD_IDENTITY_ANNOTATION = "iam.gke.io/gcp-service-account"
 MODEL_DIR = "/models"
 
 
+CONTAINER = "server"
+"""Name of the model server's container (the GPU signal selects its series)."""
+
+
+GPU_DUTY_CYCLE_METRIC = "kubernetes.io/container/accelerator/duty_cycle"
+"""GKE system metric (GA, GAUGE INT64, 0-100 %, sampled every 60 s): the share of time each of a
+container's GPUs was busy, one series per GPU. The ``gpu`` signal's External metric."""
+
+
+LB_REQUEST_COUNT_METRIC = "loadbalancing.googleapis.com/https/backend_request_count"
+"""Requests the global external Application Load Balancer sent to a backend (DELTA, per
+``https_lb_rule``; the adapter turns it into requests/s). The ``request-rate`` signal's External
+metric, selected by the model's NEG name (``resource.labels.backend_name``)."""
+
+
+CUSTOM_METRIC_PREFIX = "custom.googleapis.com/"
+"""Prefix of the model server's ``in-flight`` gauge (``scaling.in_flight_metric``)."""
+
+
+FILE_CACHE_SHARE = 0.9
+"""Share of ``model_cache_size`` the FUSE file cache may fill: the emptyDir's size limit evicts
+the pod when exceeded, so the cache stays below it."""
+
+
+def adapter_metric_name(metric_type: str) -> str:
+    """A Cloud Monitoring metric type as the metrics adapter names it (``/`` -> ``|``)."""
+    return metric_type.replace("/", "|")
+
+
+def quantity(value: float) -> str:
+    """A Kubernetes quantity for an HPA target: whole numbers as such, else millis (``0.5`` -> ``500m``)."""
+    millis = round(value * 1000)
+    return str(millis // 1000) if millis % 1000 == 0 else f"{millis}m"
+
+
 class _NegNames(Construct):
     """Registry of the NEG names taken in one app (a child of the app's root construct)."""
 
@@ -119,12 +172,15 @@ class ModelWorkload(Construct):
     Public attributes: ``name``, ``model``, ``port``, ``namespace`` (name), ``labels``, ``selector``,
     ``namespace_resource`` (the ``kubernetes_namespace_v1`` it created, else None),
     ``neg_name``, ``negs`` (``WorkloadNegs``, the model's ``BackendTarget``), ``backend_targets``,
-    ``model_uri``, ``gpus``, ``identity`` (``ServiceIdentity``), ``identity_email``, ``iam_member``
+    ``model_uri``, ``model_bucket``, ``gpus``, ``signals`` (the HPA's ``ScalingSignal`` s),
+    ``metrics_adapter`` (the cluster's ``MetricsAdapter`` when a signal needs it, else None),
+    ``identity`` (``ServiceIdentity``), ``identity_email``, ``iam_member``
     (a ``Grantee``), ``workload_identity``, ``service_account``, ``service``, ``deployment``,
     ``autoscaler``, ``disruption_budget``, ``read_grant`` (``Grant``).
 
     ``namespace``: pass another workload's ``namespace_resource`` when several models share a
     namespace (the namespace is then referenced, not created, whatever ``create_namespace`` says).
+    ``metrics_adapter``: the adapter to use; by default the stack's own (``metrics_adapter_for``).
     """
 
     def __init__(
@@ -140,21 +196,31 @@ class ModelWorkload(Construct):
         cache: CacheConnection | None = None,
         provider: Any = None,
         namespace: Any = None,
+        metrics_adapter: MetricsAdapter | None = None,
     ) -> None:
         spec = model.gke
         name = model.name
         field = f"models[{name}]"
         if cluster.node_pools.get(pool.name) is not pool:
             raise ConfigurationError(f"{field}.gke.node_pool", pool.name, f"must be a node pool of cluster {cluster.name}")
+        if pool.queued_provisioning:
+            raise ConfigurationError(
+                f"{field}.gke.node_pool", pool.name,
+                "is a queued-provisioning pool: its nodes go only to ProvisioningRequests (batch jobs), never to a Deployment's "
+                "pods; pick a pool with on-demand, Spot, flex-start or reserved capacity",
+            )
+        if spec.model_source == "gcs-fuse" and not cluster.spec.gcs_fuse_csi_driver:
+            raise ConfigurationError(
+                f"{field}.gke.model_source", spec.model_source,
+                f"needs the Cloud Storage FUSE CSI driver, which cluster {cluster.name} has off (gcs_fuse_csi_driver); turn it on "
+                "or use model_source 'download'",
+            )
         gpus = _check_fits(model, pool, field)
         port = model.port or cluster.network.spec.serving_port
         if port < 1024:
             raise ConfigurationError(f"{field}.port", port, "must be >= 1024 on GKE: the container runs as a non-root user")
-        if model.scaling.cpu_target is None or model.scaling.cpu_target < 0.01:
-            raise ConfigurationError(
-                f"{field}.scaling.cpu_target", model.scaling.cpu_target,
-                "a GKE model's HorizontalPodAutoscaler needs cpu_target >= 0.01 (its target is a whole percent of the CPU request)",
-            )
+        signals = model.scaling_signals
+        _check_signals(signals, field)
         neg_name = spec.neg_name or naming.name("neg", name)
         registry = _neg_registry(scope.node)
         account_id = spec.service_account_id or check_account_id(naming.name(name, "wi"), f"{field}.gke.service_account_id")
@@ -171,6 +237,10 @@ class ModelWorkload(Construct):
         self.port = port
         self.gpus = gpus
         self.neg_name = neg_name
+        self.signals: tuple[ScalingSignal, ...] = signals
+        self.metrics_adapter: MetricsAdapter | None = None
+        if any(signal.kind != "cpu" for signal in signals):
+            self.metrics_adapter = metrics_adapter or metrics_adapter_for(self, cluster=cluster, naming=naming, provider=provider)
         self.labels: dict[str, str] = {
             "app.kubernetes.io/name": name,
             "app.kubernetes.io/instance": f"{naming.prefix}-{name}",
@@ -232,7 +302,9 @@ class ModelWorkload(Construct):
         )
         # Grant ids are Terraform addresses of deployed models: models/read-gke-<model>.
         self.read_grant = model_store.grant_read(self, id_=f"gke-{name}")
-        self.model_uri: str = model_store.model_uri(model.object_path).uri
+        source = model_store.model_uri(model.object_path)
+        self.model_uri: str = source.uri
+        self.model_bucket: str = source.bucket
         self.service_account = service_account_v1.ServiceAccountV1(
             self, "service-account",
             metadata=service_account_v1.ServiceAccountV1Metadata(
@@ -285,15 +357,7 @@ class ModelWorkload(Construct):
                 scale_target_ref=h.HorizontalPodAutoscalerV2SpecScaleTargetRef(
                     api_version="apps/v1", kind="Deployment", name=self.deployment.metadata.name,
                 ),
-                metric=[h.HorizontalPodAutoscalerV2SpecMetric(
-                    type="Resource",
-                    resource=h.HorizontalPodAutoscalerV2SpecMetricResource(
-                        name="cpu",
-                        target=h.HorizontalPodAutoscalerV2SpecMetricResourceTarget(
-                            type="Utilization", average_utilization=round(scaling.cpu_target * 100),
-                        ),
-                    ),
-                )],
+                metric=[self._metric(signal, cluster) for signal in signals],
                 behavior=h.HorizontalPodAutoscalerV2SpecBehavior(
                     scale_down=[h.HorizontalPodAutoscalerV2SpecBehaviorScaleDown(
                         stabilization_window_seconds=scaling.scale_down_stabilization_sec,
@@ -315,20 +379,113 @@ class ModelWorkload(Construct):
             **provider_args,
         )
 
+    def _metric(self, signal: ScalingSignal, cluster: ServingCluster) -> Any:
+        """One HPA metric: CPU as a Resource utilization; GPU duty cycle and load-balancer requests
+        as External metrics (AverageValue: the total over the model's series divided by the target
+        per replica); requests in flight as a Pods metric (the adapter reads the model's own pods)."""
+        h = horizontal_pod_autoscaler_v2
+        if signal.kind == "cpu":
+            return h.HorizontalPodAutoscalerV2SpecMetric(
+                type="Resource",
+                resource=h.HorizontalPodAutoscalerV2SpecMetricResource(
+                    name="cpu",
+                    target=h.HorizontalPodAutoscalerV2SpecMetricResourceTarget(
+                        type="Utilization", average_utilization=round(signal.target * 100),
+                    ),
+                ),
+            )
+        if signal.kind == "in-flight":
+            metric = CUSTOM_METRIC_PREFIX + self.model.scaling.in_flight_metric
+            return h.HorizontalPodAutoscalerV2SpecMetric(
+                type="Pods",
+                pods=h.HorizontalPodAutoscalerV2SpecMetricPods(
+                    metric=h.HorizontalPodAutoscalerV2SpecMetricPodsMetric(name=adapter_metric_name(metric)),
+                    target=h.HorizontalPodAutoscalerV2SpecMetricPodsTarget(type="AverageValue", average_value=quantity(signal.target)),
+                ),
+            )
+        if signal.kind == "gpu":
+            # One series per GPU of each server container: a replica's share is the duty cycle of all its GPUs.
+            metric, per_replica = GPU_DUTY_CYCLE_METRIC, signal.target * 100 * self.gpus
+            labels = {
+                "resource.labels.cluster_name": cluster.name,
+                "resource.labels.namespace_name": self.model.gke.namespace,
+                "resource.labels.container_name": CONTAINER,
+                "metadata.system_labels.top_level_controller_type": "Deployment",
+                "metadata.system_labels.top_level_controller_name": self.name,
+            }
+        else:
+            metric, per_replica = LB_REQUEST_COUNT_METRIC, signal.target
+            labels = {"resource.labels.backend_name": self.neg_name}
+        return h.HorizontalPodAutoscalerV2SpecMetric(
+            type="External",
+            external=h.HorizontalPodAutoscalerV2SpecMetricExternal(
+                metric=h.HorizontalPodAutoscalerV2SpecMetricExternalMetric(
+                    name=adapter_metric_name(metric),
+                    selector=[h.HorizontalPodAutoscalerV2SpecMetricExternalMetricSelector(match_labels=labels)],
+                ),
+                target=h.HorizontalPodAutoscalerV2SpecMetricExternalTarget(type="AverageValue", average_value=quantity(per_replica)),
+            ),
+        )
+
+    def _pod_annotations(self) -> dict[str, str] | None:
+        """gcs-fuse: inject the FUSE sidecar, with requests = limits (the pod stays Guaranteed QoS)."""
+        spec = self.model.gke
+        if spec.model_source != "gcs-fuse":
+            return None
+        return {
+            GCS_FUSE_ANNOTATION: "true",
+            "gke-gcsfuse/cpu-request": spec.fuse_sidecar_cpu, "gke-gcsfuse/cpu-limit": spec.fuse_sidecar_cpu,
+            "gke-gcsfuse/memory-request": spec.fuse_sidecar_memory, "gke-gcsfuse/memory-limit": spec.fuse_sidecar_memory,
+        }
+
+    def _model_mounts(self) -> list[Any]:
+        d = deployment_v1
+        source = self.model.gke.model_source
+        if source == "gcs-fuse":
+            return [d.DeploymentV1SpecTemplateSpecContainerVolumeMount(name="model", mount_path=MODEL_DIR, read_only=True)]
+        if source == "download":
+            return [d.DeploymentV1SpecTemplateSpecContainerVolumeMount(name="model-cache", mount_path=MODEL_DIR)]
+        return []
+
+    def _model_volumes(self) -> list[Any]:
+        """gcs-fuse: the model's prefix of the bucket, read-only, with a file cache (parallel downloads)
+        in an emptyDir of ``model_cache_size``; download: that emptyDir at MODEL_DIR; image: none."""
+        d = deployment_v1
+        spec = self.model.gke
+        cache = d.DeploymentV1SpecTemplateSpecVolumeEmptyDir(size_limit=spec.model_cache_size)
+        if spec.model_source == "download":
+            return [d.DeploymentV1SpecTemplateSpecVolume(name="model-cache", empty_dir=cache)]
+        if spec.model_source == "image":
+            return []
+        user = spec.run_as_user
+        options = [
+            "implicit-dirs",  # folders uploaded without folder objects are visible
+            f"only-dir={self.model.object_path.rstrip('/')}",
+            f"uid={user}", f"gid={user}",
+            "file-cache:enable-parallel-downloads:true",  # large weight files load in parallel chunks
+        ]
+        return [
+            d.DeploymentV1SpecTemplateSpecVolume(
+                name="model",
+                csi=d.DeploymentV1SpecTemplateSpecVolumeCsi(
+                    driver=GCS_FUSE_DRIVER,
+                    read_only=True,
+                    volume_attributes={
+                        "bucketName": self.model_bucket,
+                        "mountOptions": ",".join(options),
+                        "fileCacheCapacity": f"{int(memory_mib(spec.model_cache_size) * FILE_CACHE_SHARE)}Mi",
+                        "fileCacheForRangeRead": "true",
+                    },
+                ),
+            ),
+            d.DeploymentV1SpecTemplateSpecVolume(name=GCS_FUSE_CACHE_VOLUME, empty_dir=cache),
+        ]
+
     def _deployment(self, model: ModelSpec, pool: NodePool, gpus: int, cache: CacheConnection | None, provider_args: dict) -> Any:
         d = deployment_v1
         spec = model.gke
         image: str = model.image  # type: ignore[assignment] - ModelSpec requires an image on GKE
-        env = {"MODEL_URI": self.model_uri, "MODEL_DIR": MODEL_DIR, "PORT": str(self.port)}
-        if cache is not None:
-            env.update(CACHE_HOST=cache.host, CACHE_PORT=cache.port, CACHE_TLS="true" if cache.tls else "false")
-            if cache.read_host:
-                env["CACHE_READ_HOST"] = cache.read_host
-            if cache.auth_secret:
-                env["CACHE_AUTH_SECRET"] = cache.auth_secret
-            if cache.ca_secret:
-                env["CACHE_CA_SECRET"] = cache.ca_secret
-        env.update(model.env)
+        env = dict(server_environment(model, port=self.port, model_uri=self.model_uri, model_dir=MODEL_DIR, cache=cache))
 
         requests = {"cpu": spec.cpu, "memory": spec.memory}
         limits = {"cpu": spec.cpu_limit or spec.cpu, "memory": spec.memory_limit or spec.memory}
@@ -339,7 +496,7 @@ class ModelWorkload(Construct):
         period = 10
         probe = {"path": model.health_path, "port": "http"}
         container = d.DeploymentV1SpecTemplateSpecContainer(
-            name="server",
+            name=CONTAINER,
             image=image,
             # A tag can move; a digest cannot (then the node's copy is as good as the registry's).
             image_pull_policy="IfNotPresent" if "@sha256:" in image else "Always",
@@ -374,7 +531,7 @@ class ModelWorkload(Construct):
             ),
             volume_mount=[
                 d.DeploymentV1SpecTemplateSpecContainerVolumeMount(name="tmp", mount_path="/tmp"),
-                d.DeploymentV1SpecTemplateSpecContainerVolumeMount(name="model-cache", mount_path=MODEL_DIR),
+                *self._model_mounts(),
             ],
         )
         timeout = f"{model.startup_timeout_sec // 60 + 15}m"
@@ -392,13 +549,13 @@ class ModelWorkload(Construct):
                     rolling_update=d.DeploymentV1SpecStrategyRollingUpdate(max_surge="1", max_unavailable="0"),
                 ),
                 template=d.DeploymentV1SpecTemplate(
-                    metadata=d.DeploymentV1SpecTemplateMetadata(labels=self.labels),
+                    metadata=d.DeploymentV1SpecTemplateMetadata(labels=self.labels, annotations=self._pod_annotations()),
                     spec=d.DeploymentV1SpecTemplateSpec(
                         service_account_name=self.service_account.metadata.name,
                         automount_service_account_token=False,
                         node_selector=pool.node_selector,
                         toleration=[d.DeploymentV1SpecTemplateSpecToleration(**t) for t in pool.tolerations] or None,
-                        termination_grace_period_seconds=spec.termination_grace_period_sec,
+                        termination_grace_period_seconds=model.termination_grace_period_sec,
                         security_context=d.DeploymentV1SpecTemplateSpecSecurityContext(
                             run_as_non_root=True,
                             run_as_user=str(spec.run_as_user),
@@ -419,10 +576,7 @@ class ModelWorkload(Construct):
                             d.DeploymentV1SpecTemplateSpecVolume(
                                 name="tmp", empty_dir=d.DeploymentV1SpecTemplateSpecVolumeEmptyDir(size_limit="1Gi"),
                             ),
-                            d.DeploymentV1SpecTemplateSpecVolume(
-                                name="model-cache",
-                                empty_dir=d.DeploymentV1SpecTemplateSpecVolumeEmptyDir(size_limit=spec.model_cache_size),
-                            ),
+                            *self._model_volumes(),
                         ],
                     ),
                 ),
@@ -438,8 +592,20 @@ class ModelWorkload(Construct):
             **provider_args,
         )
 
+def _check_signals(signals: tuple[ScalingSignal, ...], field: str) -> None:
+    """The HPA can follow each CPU signal: its target is a whole percent (the gpu signal's need for
+    an accelerator is a ModelSpec rule, for both runtimes)."""
+    for signal in signals:
+        if signal.kind == "cpu" and signal.target < 0.01:
+            raise ConfigurationError(
+                f"{field}.scaling.cpu_target", signal.target,
+                "a GKE model's HorizontalPodAutoscaler needs a CPU target >= 0.01 (its target is a whole percent of the CPU request)",
+            )
+
+
 def _check_fits(model: ModelSpec, pool: NodePool, field: str) -> int:
-    """GPUs per pod; fails when the model's accelerator or requests do not fit one node of ``pool``."""
+    """GPUs per pod; fails when the model's accelerator or requests (with the FUSE sidecar's) do not
+    fit one node of ``pool``."""
     accelerator = model.accelerator
     spec = model.gke
     if accelerator is None:
@@ -457,16 +623,21 @@ def _check_fits(model: ModelSpec, pool: NodePool, field: str) -> int:
             )
     capacity = pool.capacity
     if capacity is not None:
-        if cpu_millis(spec.cpu) > capacity.cpu_millis:
+        fuse = spec.model_source == "gcs-fuse"
+        sidecar_cpu = cpu_millis(spec.fuse_sidecar_cpu) if fuse else 0
+        sidecar_memory = memory_mib(spec.fuse_sidecar_memory) if fuse else 0
+        if cpu_millis(spec.cpu) + sidecar_cpu > capacity.cpu_millis:
+            sidecar = f", {sidecar_cpu}m of it for the Cloud Storage FUSE sidecar" if fuse else ""
             raise ConfigurationError(
                 f"{field}.gke.cpu", spec.cpu,
                 f"exceeds what a pod can request on {pool.machine_type} (node pool {pool.name!r}): {capacity.cpu_millis}m "
-                "after GKE's reservations; lower it or use a larger machine type",
+                f"after GKE's reservations{sidecar}; lower it or use a larger machine type",
             )
-        if memory_mib(spec.memory) > capacity.memory_mib:
+        if memory_mib(spec.memory) + sidecar_memory > capacity.memory_mib:
+            sidecar = f", {sidecar_memory:g}Mi of it for the Cloud Storage FUSE sidecar" if fuse else ""
             raise ConfigurationError(
                 f"{field}.gke.memory", spec.memory,
                 f"exceeds what a pod can request on {pool.machine_type} (node pool {pool.name!r}): {capacity.memory_mib}Mi "
-                "after GKE's reservations; lower it or use a larger machine type",
+                f"after GKE's reservations{sidecar}; lower it or use a larger machine type",
             )
     return gpus

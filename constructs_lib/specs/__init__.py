@@ -16,20 +16,23 @@ from constructs_lib.specs.backends import (
     OutlierDetectionSpec,
 )
 from constructs_lib.specs.cache import CacheClusterSpec, CacheSpec, MaintenanceWindow
-from constructs_lib.specs.gke import GkeClusterSpec, GkeRuntimeSpec, NodeGpuSpec, NodePoolSpec, TaintSpec
+from constructs_lib.specs.gke import GkeClusterSpec, GkeRuntimeSpec, NodeGpuSpec, NodePoolSpec, SecondaryBootDiskSpec, TaintSpec
 from constructs_lib.specs.load_balancer import LoadBalancerSpec, RetryPolicy, SslPolicySpec
 from constructs_lib.specs.model import AcceleratorSpec, ModelSpec
 from constructs_lib.specs.model_store import ModelStoreSpec
 from constructs_lib.specs.network import FlowLogsSpec, NetworkSpec, RouteSpec
+from constructs_lib.specs.reservation import ReservationSpec
 from constructs_lib.specs.scaling import MetricSpec, ScaleInControlSpec, ScalingSpec, ScheduleSpec
 from constructs_lib.specs.security import CloudArmorSpec, RateLimitSpec, WafRuleSpec
-from constructs_lib.specs.vm import AutohealSpec, UpdatePolicySpec, VmCanarySpec, VmRuntimeSpec
+from constructs_lib.specs.vm import AutohealSpec, ModelDownloadSpec, UpdatePolicySpec, VmCanarySpec, VmRuntimeSpec
 
 __all__ = [
     "AcceleratorSpec", "AutohealSpec", "BackendBucketSpec", "BackendHealthCheckSpec", "BackendServiceSpec",
     "CacheClusterSpec", "CacheKeyPolicySpec", "CacheSpec", "CdnPolicySpec", "CloudArmorSpec", "FlowLogsSpec",
     "GkeClusterSpec", "GkeRuntimeSpec", "IapSpec", "LoadBalancerSpec", "MaintenanceWindow", "MetricSpec",
-    "ModelSpec", "ModelStoreSpec", "NetworkSpec", "NodeGpuSpec", "NodePoolSpec", "OutlierDetectionSpec",
-    "RateLimitSpec", "RetryPolicy", "RouteSpec", "ScaleInControlSpec", "ScalingSpec", "ScheduleSpec",
-    "SslPolicySpec", "TaintSpec", "UpdatePolicySpec", "VmCanarySpec", "VmRuntimeSpec", "WafRuleSpec",
+    "ModelDownloadSpec", "ModelSpec", "ModelStoreSpec", "NetworkSpec", "NodeGpuSpec", "NodePoolSpec",
+    "OutlierDetectionSpec", "RateLimitSpec",
+    "ReservationSpec", "RetryPolicy", "RouteSpec", "ScaleInControlSpec", "ScalingSpec", "ScheduleSpec",
+    "SecondaryBootDiskSpec", "SslPolicySpec", "TaintSpec", "UpdatePolicySpec", "VmCanarySpec", "VmRuntimeSpec",
+    "WafRuleSpec",
 ]

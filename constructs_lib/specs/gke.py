@@ -12,7 +12,7 @@ from typing import Any, Callable, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from constructs_lib.errors import ConfigurationError, Spec
+from constructs_lib.errors import ConfigurationError, Spec, invalid
 from constructs_lib.iam import AccountId
 from constructs_lib.machines import (
     check_machine_without_gpu,
@@ -22,6 +22,7 @@ from constructs_lib.machines import (
     resolve_gpu_count,
 )
 from constructs_lib.naming import Labels, NamePart, check_name
+from constructs_lib.specs.reservation import ReservationSpec
 from constructs_lib.values import PrivateCidr, check_disjoint, parse_cidr, repeated
 
 
@@ -72,6 +73,10 @@ def memory_mib(value: str, field: str = "memory") -> float:
 
 
 GPU_TAINT_KEY = "nvidia.com/gpu"
+"""Key of the taint GKE itself puts on GPU nodes (``nvidia.com/gpu=present:NoSchedule``). The
+node pool does not set it: GKE owns it, and a pool that sets it too can be refused with "more
+than one taint with key nvidia.com/gpu" (hashicorp/terraform-provider-google#7928). GKE adds it
+only while the cluster also has a pool without GPUs, so GPU pools are created after the system pool."""
 
 
 GPU_TAINT_VALUE = "present"
@@ -98,6 +103,22 @@ K8S_EFFECTS = {"NO_SCHEDULE": "NoSchedule", "PREFER_NO_SCHEDULE": "PreferNoSched
 
 DAEMONSET_RESERVE_MILLICPU = 200
 DAEMONSET_RESERVE_MIB = 512
+
+
+GCS_FUSE_DRIVER = "gcsfuse.csi.storage.gke.io"
+"""CSI driver of GKE's Cloud Storage FUSE add-on (``addons_config.gcs_fuse_csi_driver_config``)."""
+
+
+GCS_FUSE_ANNOTATION = "gke-gcsfuse/volumes"
+"""Pod annotation that makes GKE inject the Cloud Storage FUSE sidecar (``"true"``)."""
+
+
+GCS_FUSE_CACHE_VOLUME = "gke-gcsfuse-cache"
+"""Pod volume the FUSE sidecar uses as its file cache when the pod defines one (else a default
+emptyDir without a size limit): the model's ``model_cache_size`` bounds it."""
+
+
+_DISK_IMAGE = re.compile(r"^(projects/[a-z][-a-z0-9]{4,28}[a-z0-9]/)?global/images/[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
 @dataclass(frozen=True)
@@ -166,9 +187,11 @@ class NodeGpuSpec(Spec):
 class TaintSpec(Spec):
     """A Kubernetes taint on every node of a pool (workloads on the pool tolerate it)."""
 
-    key: str
-    value: str
-    effect: Literal["NO_SCHEDULE", "PREFER_NO_SCHEDULE", "NO_EXECUTE"] = "NO_SCHEDULE"
+    key: str = Field(description="Taint key, e.g. 'workload'.")
+    value: str = Field(description="Taint value, e.g. 'inference'.")
+    effect: Literal["NO_SCHEDULE", "PREFER_NO_SCHEDULE", "NO_EXECUTE"] = Field(
+        default="NO_SCHEDULE", description="Defaults to NO_SCHEDULE: only pods that tolerate it are placed on the pool; running pods stay.",
+    )
 
     @property
     def kubernetes_effect(self) -> str:
@@ -176,25 +199,79 @@ class TaintSpec(Spec):
         return K8S_EFFECTS[self.effect]
 
 
+class SecondaryBootDiskSpec(Spec):
+    """A disk image every node of a pool gets as a secondary boot disk (GKE 1.28.3-gke.1067000+,
+    needs image streaming). ``container-image-cache`` (the default) preloads the container images
+    stored on it: bake the model weights into the server image (or a layer of it) and a new node
+    starts the model without pulling them. ``data`` mounts the disk on the node only: pods reach it
+    through a hostPath volume, which the models' Pod Security level (restricted) forbids, so it
+    serves workloads outside the model namespaces."""
+
+    disk_image: str = Field(description="Disk image: global/images/<name> or projects/<project>/global/images/<name>.")
+    mode: Literal["container-image-cache", "data"] = Field(
+        default="container-image-cache",
+        description="Defaults to container-image-cache: containerd reads the images (and the weights in them) from the disk.",
+    )
+
+    @field_validator("disk_image")
+    @classmethod
+    def _image(cls, value: str) -> str:
+        if not _DISK_IMAGE.fullmatch(value):
+            raise invalid("disk_image", value, "must be global/images/<name> or projects/<project>/global/images/<name>")
+        return value
+
+    @property
+    def api_mode(self) -> str | None:
+        """``CONTAINER_IMAGE_CACHE`` or None (the API's data mode, MODE_UNSPECIFIED)."""
+        return "CONTAINER_IMAGE_CACHE" if self.mode == "container-image-cache" else None
+
+
 class NodePoolSpec(Spec):
-    """One node pool (``google_container_node_pool``). Sizes are per zone (regional pools)."""
+    """One node pool (``google_container_node_pool``). Sizes are per zone (regional pools).
+
+    Capacity: on-demand by default; ``spot`` (cheapest, preemptible any time), ``flex_start``
+    (Dynamic Workload Scheduler: waits for GPUs, nodes live up to 7 days), ``queued_provisioning``
+    (flex-start for batch: nodes only for ProvisioningRequests, never for a model's Deployment) and
+    ``reservation`` (consume reserved capacity) are mutually checked at synth."""
 
     name: NamePart = Field(description="Node pool name (also the node label cloud.google.com/gke-nodepool), at most 40 characters.")
     machine_type: str = Field(default="e2-standard-4", description="Defaults to e2-standard-4.")
     min_nodes_per_zone: int = Field(default=1, ge=0, le=1000, description="Autoscaling minimum per zone. Defaults to 1.")
     max_nodes_per_zone: int = Field(default=3, ge=1, le=1000, description="Autoscaling maximum per zone. Defaults to 3.")
-    gpu: NodeGpuSpec | None = Field(default=None, description="GPUs per node; adds the nvidia.com/gpu=present:NoSchedule taint.")
+    gpu: NodeGpuSpec | None = Field(default=None, description="GPUs per node; GKE taints the nodes nvidia.com/gpu=present:NoSchedule itself.")
     spot: bool = Field(default=False, description="Spot VMs (up to ~60-90 % cheaper, can be preempted any time). Defaults to off.")
+    flex_start: bool = Field(
+        default=False,
+        description="Flex-start VMs (Dynamic Workload Scheduler, GKE 1.32.2-gke.1652000+): a scale-up waits until GPUs are "
+        "free, at a discount; nodes are replaced after at most 7 days. Defaults to off. Not with spot or a reservation.",
+    )
+    queued_provisioning: bool = Field(
+        default=False,
+        description="Nodes only through ProvisioningRequests (queued, all-or-nothing; batch jobs via Kueue). Defaults to off. "
+        "Needs GPUs and min_nodes_per_zone = 0, no Spot, no reservation; model Deployments cannot run on such a pool.",
+    )
+    reservation: ReservationSpec | None = Field(
+        default=None, description="Reservations the nodes consume. Defaults to none set (GKE's default: any matching reservation).",
+    )
+    image_streaming: bool | None = Field(
+        default=None,
+        description="Image streaming (gcfs_config): containers start while their image streams in. Defaults to on, except for "
+        "the cluster's system pool. Needs COS_CONTAINERD and the Container File System API.",
+    )
+    secondary_boot_disks: tuple[SecondaryBootDiskSpec, ...] = Field(
+        default=(), description="Disk images attached to every node, e.g. a container-image cache holding the model weights. Defaults to none.",
+    )
     disk_size_gb: int = Field(default=100, ge=10, le=65536, description="Boot disk. Defaults to 100 GB (images and model cache live there).")
     disk_type: Literal["pd-balanced", "pd-ssd", "pd-standard"] = Field(default="pd-balanced", description="Defaults to pd-balanced.")
     image_type: Literal["COS_CONTAINERD", "UBUNTU_CONTAINERD"] = Field(default="COS_CONTAINERD", description="Defaults to COS_CONTAINERD (hardened, signed GPU drivers with secure boot).")
     zones: tuple[str, ...] = Field(default=(), description="Zones of this pool. Defaults to the cluster's zones.")
-    taints: tuple[TaintSpec, ...] = Field(default=(), description="Extra taints (the GPU taint is added automatically).")
+    taints: tuple[TaintSpec, ...] = Field(default=(), description="Extra taints (GKE adds the GPU taint to GPU pools itself).")
     labels: Labels = Field(default_factory=dict, description="Extra Kubernetes node labels.")
     max_surge: int = Field(default=1, ge=0, le=100, description="Surge upgrade: extra nodes during an upgrade. Defaults to 1.")
     max_unavailable: int = Field(default=0, ge=0, le=100, description="Surge upgrade: nodes down at once. Defaults to 0 (capacity never drops).")
     location_policy: Literal["BALANCED", "ANY"] | None = Field(
-        default=None, description="Autoscaler zone choice. Defaults to ANY for Spot pools (take capacity where it is), else BALANCED.",
+        default=None,
+        description="Autoscaler zone choice. Defaults to ANY for Spot, flex-start and queued pools (take capacity where it is), else BALANCED.",
     )
 
     @field_validator("name")
@@ -232,8 +309,59 @@ class NodePoolSpec(Spec):
             raise ValueError(str(error)) from None
         keys = [t.key for t in self.taints]
         if self.gpu is not None and GPU_TAINT_KEY in keys:
-            raise ValueError(f"taints: {GPU_TAINT_KEY} is added automatically to GPU pools; drop it")
+            raise invalid(
+                "taints", GPU_TAINT_KEY,
+                "GKE taints GPU nodes with nvidia.com/gpu itself; drop it (setting it too can fail with 'more than one taint with key nvidia.com/gpu')",
+            )
+        self._check_capacity()
+        if self.image_streaming and self.image_type != "COS_CONTAINERD":
+            raise invalid("image_streaming", True, f"needs image_type COS_CONTAINERD (GKE streams images on Container-Optimized OS only), not {self.image_type}")
+        if self.secondary_boot_disks and (self.image_streaming is False or self.image_type != "COS_CONTAINERD"):
+            raise invalid(
+                "secondary_boot_disks", "set",
+                "need image streaming (image_streaming not false, image_type COS_CONTAINERD): GKE reads secondary boot disks through it",
+            )
+        images = repeated(d.disk_image for d in self.secondary_boot_disks)
+        if images:
+            raise invalid("secondary_boot_disks", images[0], "each disk image may be attached once")
         return self
+
+    def _check_capacity(self) -> None:
+        """Spot, flex-start, queued provisioning and reservations: the combinations GKE refuses."""
+        reserves = self.reservation is not None and self.reservation.consumes
+        if self.flex_start and self.spot:
+            raise invalid("flex_start", True, "a node is a Spot VM or a flex-start VM, not both; set spot = false or flex_start = false")
+        if self.queued_provisioning:
+            if self.spot:
+                raise invalid("queued_provisioning", True, "does not take Spot VMs; set spot = false")
+            if self.gpu is None:
+                raise invalid("queued_provisioning", True, "provisions accelerator nodes only (GKE rejects ProvisioningRequests for pools without GPUs); add gpu")
+            if self.min_nodes_per_zone != 0:
+                raise invalid(
+                    "min_nodes_per_zone", self.min_nodes_per_zone,
+                    "must be 0 with queued_provisioning: the pool's nodes come only from ProvisioningRequests",
+                )
+        if reserves and (self.flex_start or self.queued_provisioning):
+            kind = "queued_provisioning" if self.queued_provisioning else "flex_start"
+            raise invalid(
+                "reservation.consume", self.reservation.consume,  # type: ignore[union-attr]
+                f"{kind} nodes do not consume reservations (GKE requires reservation affinity none); drop reservation",
+            )
+        if self.spot and self.reservation is not None and self.reservation.consume == "SPECIFIC_RESERVATION":
+            raise invalid("reservation.consume", "SPECIFIC_RESERVATION", "Spot VMs do not consume reservations, so the pool could never start a node; drop reservation or spot")
+
+    def streams_images(self, *, system: bool) -> bool:
+        """``image_streaming`` resolved: on by default, except for the system pool (no model images)
+        and non-COS images (GKE streams on Container-Optimized OS only); on whenever the pool has
+        secondary boot disks (they need it)."""
+        if self.image_streaming is not None:
+            return self.image_streaming
+        return bool(self.secondary_boot_disks) or (not system and self.image_type == "COS_CONTAINERD")
+
+    @property
+    def obtains_capacity_flexibly(self) -> bool:
+        """Spot, flex-start or queued: nodes come where capacity is (location policy ANY by default)."""
+        return self.spot or self.flex_start or self.queued_provisioning
 
     @property
     def gpu_count(self) -> int:
@@ -290,6 +418,11 @@ class GkeClusterSpec(Spec):
     )
     node_service_account_id: AccountId | None = Field(default=None, description="Account id of the node service account. Defaults to <app>-<env>-<name>-nodes.")
     egress_nat: bool = Field(default=True, description="Cloud NAT for the cluster subnet on the network's router. Defaults to on (private nodes pull public images).")
+    gcs_fuse_csi_driver: bool = Field(
+        default=True,
+        description="Cloud Storage FUSE CSI driver add-on: models mount their weights from the model bucket. Defaults to on "
+        "(the default way a GKE model reads its weights).",
+    )
     system_pool: NodePoolSpec = Field(default_factory=_default_system_pool, description="Small pool for kube-system and add-ons: e2-standard-4, 1-2 nodes per zone.")
     model_pool: NodePoolSpec | None = Field(default_factory=_default_model_pool, description="Pool for model pods: g2-standard-8 with one L4, 0-2 nodes per zone. None for no model pool.")
     labels: Labels = Field(default_factory=dict, description="Extra GCP labels on the cluster and nodes (common labels are always set).")
@@ -338,6 +471,12 @@ class GkeClusterSpec(Spec):
         pools = [self.system_pool.name] + ([self.model_pool.name] if self.model_pool else [])
         if len(set(pools)) != len(pools):
             raise ValueError(f"system_pool and model_pool must have different names (both {pools[0]!r})")
+        if self.system_pool.gpu is not None:
+            raise invalid(
+                "system_pool.gpu", self.system_pool.gpu.type,
+                "the system pool has no GPUs: GKE taints GPU nodes only while the cluster has a pool without GPUs, and "
+                "kube-system add-ons must run somewhere; put GPUs in model_pool",
+            )
         return self
 
 
@@ -345,7 +484,8 @@ class GkeClusterSpec(Spec):
 class GkeRuntimeSpec(Spec):
     """How a model runs on the GKE cluster (``[models.gke]``): one Deployment with a Service whose
     standalone NEGs are the load balancer's backends, a HorizontalPodAutoscaler and a
-    PodDisruptionBudget. Requests equal limits by default (Guaranteed QoS)."""
+    PodDisruptionBudget. Requests equal limits by default (Guaranteed QoS, the FUSE sidecar too).
+    Weights come from the model bucket through the Cloud Storage FUSE CSI driver by default."""
 
     node_pool: NamePart | None = Field(
         default=None,
@@ -356,23 +496,45 @@ class GkeRuntimeSpec(Spec):
     memory: str = Field(default="16Gi", description="Memory request (and limit unless memory_limit). Defaults to 16Gi.")
     cpu_limit: str | None = Field(default=None, description="CPU limit. Defaults to the request (Guaranteed QoS: never evicted first).")
     memory_limit: str | None = Field(default=None, description="Memory limit. Defaults to the request.")
-    model_cache_size: str = Field(default="20Gi", description="Size limit of the model cache (emptyDir at /models). Defaults to 20Gi.")
+    model_source: Literal["gcs-fuse", "download", "image"] = Field(
+        default="gcs-fuse",
+        description="How the server gets its weights at MODEL_DIR (/models). Defaults to gcs-fuse: the model's prefix of the model "
+        "bucket mounted read-only through the Cloud Storage FUSE CSI driver (no copy step; parallel downloads into a file cache "
+        "of model_cache_size). download: an empty, writable directory the server fills from MODEL_URI. image: the weights are "
+        "in the image at /models (pair it with a pool's container-image-cache secondary boot disk).",
+    )
+    model_cache_size: str = Field(
+        default="20Gi",
+        description="Local disk for the weights: the FUSE file cache (gcs-fuse) or the directory at MODEL_DIR (download). Defaults to 20Gi.",
+    )
+    fuse_sidecar_cpu: str = Field(
+        default="500m", description="CPU request and limit of the Cloud Storage FUSE sidecar (gcs-fuse). Defaults to 500m.",
+    )
+    fuse_sidecar_memory: str = Field(
+        default="1Gi",
+        description="Memory request and limit of the FUSE sidecar. Defaults to 1Gi: parallel downloads buffer chunks in memory "
+        "(GKE's default 256Mi limit can be too little to load large files fast).",
+    )
     namespace: NamePart = Field(default="serving", description="Kubernetes namespace. Defaults to 'serving'.")
     create_namespace: bool = Field(
         default=True, description="Create the namespace (Pod Security 'restricted'). Defaults to on; models sharing a namespace create it once.",
     )
-    termination_grace_period_sec: int = Field(default=60, ge=0, le=3600, description="Drain time for in-flight requests. Defaults to 60.")
+    termination_grace_period_sec: int | None = Field(
+        default=None, ge=0, le=3600,
+        description="Seconds a pod gets to finish in-flight requests after SIGTERM. Defaults to None = the backend's connection "
+        "draining timeout (60 s by default): the load balancer lets requests run that long, so a pod must not stop sooner.",
+    )
     pdb_max_unavailable: int = Field(default=1, ge=1, description="PodDisruptionBudget: pods a drain may take at once. Defaults to 1.")
     run_as_user: int = Field(default=1000, ge=1, description="Non-root user (and group) of the container. Defaults to 1000.")
     neg_name: str | None = Field(default=None, description="Name of the standalone NEGs. Defaults to <app>-<env>-neg-<model>.")
     service_account_id: AccountId | None = Field(default=None, description="Account id of the Google service account. Defaults to <app>-<env>-<model>-wi.")
 
-    @field_validator("cpu", "cpu_limit")
+    @field_validator("cpu", "cpu_limit", "fuse_sidecar_cpu")
     @classmethod
     def _cpu(cls, value: str | None) -> str | None:
         return None if value is None else _adapt(cpu_millis, value) and value
 
-    @field_validator("memory", "memory_limit", "model_cache_size")
+    @field_validator("memory", "memory_limit", "model_cache_size", "fuse_sidecar_memory")
     @classmethod
     def _memory(cls, value: str | None) -> str | None:
         return None if value is None else _adapt(memory_mib, value) and value

@@ -168,6 +168,7 @@ class ModelSpec(Spec):
             raise ValueError(f"model {self.name!r} is a canary of {self.canary_of!r}: it shares that model's routes, so leave routes empty")
         if self.canary_of == self.name:
             raise ValueError(f"model {self.name!r} cannot be a canary of itself")
+        self._check_signals()
         if self.runtime == "vm":
             if (self.image is None) == (self.vm.startup_script is None):
                 raise ValueError("set exactly one of image (a container the VM runs under systemd) or vm.startup_script")
@@ -194,12 +195,19 @@ class ModelSpec(Spec):
                     f"scaling.{vm_only[0]}", "set", "is a VM-fleet autoscaler setting; a GKE model scales with a HorizontalPodAutoscaler "
                     "(min/max replicas, signal, target, cpu_target, scale_down_stabilization_sec)",
                 )
+            grace = self.gke.termination_grace_period_sec
+            if grace is not None and grace < self.backend.draining_timeout_sec:
+                raise invalid(
+                    "gke.termination_grace_period_sec", grace,
+                    f"must be >= the backend's connection draining ({self.backend.draining_timeout_sec} s): the load balancer lets "
+                    "in-flight requests run that long, and a pod stopped sooner cuts them off; raise it or lower "
+                    "backend.connection_draining_timeout_sec",
+                )
             if self.gke.model_source == "gcs-fuse" and any(c in self.object_path for c in ", \t"):
                 raise invalid(
                     "model_path", self.object_path,
                     "must have no commas or spaces with gke.model_source 'gcs-fuse' (it becomes the FUSE mount's only-dir option)",
                 )
-        self._check_signals()
         return self
 
     def _check_signals(self) -> None:
@@ -210,6 +218,11 @@ class ModelSpec(Spec):
         if scaling.cpu_predictive and "cpu" not in kinds:
             raise invalid(
                 "scaling.cpu_predictive", True, "needs a CPU signal (signal = 'cpu', or cpu_target next to another signal): predictive scaling works on CPU utilization",
+            )
+        if "gpu" in kinds and self.accelerator is None:
+            raise invalid(
+                "scaling.signal", scaling.signal,
+                "the gpu signal measures the model's GPUs and this model has no accelerator; use cpu, in-flight or request-rate",
             )
         cpu_only = kinds == {"cpu"} and not scaling.metrics and scaling.load_balancing_target is None
         if self.accelerator is not None and cpu_only and not scaling.allow_cpu_only:
@@ -274,6 +287,14 @@ class ModelSpec(Spec):
             raise invalid(
                 "vm.model_download.enabled", True, "needs image mode: in startup-script mode the script fetches the model itself",
             )
+
+    @property
+    def termination_grace_period_sec(self) -> int:
+        """How long a GKE pod gets to finish after SIGTERM: ``gke.termination_grace_period_sec`` or
+        the backend's connection draining timeout, so no request the load balancer still lets
+        finish is cut off by the pod stopping."""
+        grace = self.gke.termination_grace_period_sec
+        return grace if grace is not None else self.backend.draining_timeout_sec
 
     @property
     def distribution_shape(self) -> str:

@@ -14,6 +14,7 @@ from constructs_lib.errors import Spec, invalid
 from constructs_lib.iam import AccountId, check_role
 from constructs_lib.machines import DEFAULT_CPU_MACHINE, parse_machine_type
 from constructs_lib.naming import NAME_PATTERN, NAME_RULE, Labels, check_name
+from constructs_lib.specs.reservation import ReservationSpec
 from constructs_lib.values import Image, check_unique
 
 COS_IMAGE = "cos-cloud/cos-stable"
@@ -65,8 +66,6 @@ the server receives next to ``MODEL_URI``."""
 
 CLI_IMAGE = "gcr.io/google.com/cloudsdktool/google-cloud-cli:slim"
 """The Google Cloud CLI image the one-shot download container runs (``gcloud storage``)."""
-
-_RESERVATION_NAME = re.compile(r"^(projects/[a-z][-a-z0-9]{4,28}[a-z0-9]/reservations/)?[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 _METADATA_KEY_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
 _BOOT_IMAGE_PATTERN = re.compile(r"^(projects/)?[a-z][-a-z0-9]*[a-z0-9]/(global/images/)?(family/)?[a-z][-a-z0-9]*[a-z0-9]$")
@@ -125,41 +124,6 @@ class VmCanarySpec(Spec):
     def _something(self) -> "VmCanarySpec":
         if self.image is None and self.boot_image is None:
             raise ValueError("canary: set image and/or boot_image (what the canary version runs)")
-        return self
-
-
-class ReservationSpec(Spec):
-    """Which Compute Engine reservations the fleet's VMs consume (``reservation_affinity`` of the
-    instance template). A regional group consumes a SPECIFIC reservation in each zone it uses:
-    create one with the same name in every zone of ``vm.zones``. Spot VMs cannot consume
-    reservations."""
-
-    consume: Literal["SPECIFIC_RESERVATION", "ANY_RESERVATION", "NO_RESERVATION"] = Field(
-        default="SPECIFIC_RESERVATION",
-        description="Defaults to SPECIFIC_RESERVATION: only the named reservations, so reserved GPUs are not taken by other "
-        "workloads' VMs and this fleet never silently runs outside them. ANY_RESERVATION: any matching one (GCP's default "
-        "without this table); NO_RESERVATION: never consume one.",
-    )
-    names: tuple[str, ...] = Field(
-        default=(),
-        description="Reservation names (SPECIFIC_RESERVATION only), or projects/<p>/reservations/<name> for a shared one.",
-    )
-
-    @field_validator("names")
-    @classmethod
-    def _names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for index, name in enumerate(value):
-            if not _RESERVATION_NAME.fullmatch(name):
-                raise invalid(f"names[{index}]", name, "must be a reservation name or projects/<project>/reservations/<name>")
-        check_unique(value, "names", "reservation")
-        return value
-
-    @model_validator(mode="after")
-    def _specific(self) -> "ReservationSpec":
-        if self.consume == "SPECIFIC_RESERVATION" and not self.names:
-            raise invalid("names", [], "SPECIFIC_RESERVATION needs at least one reservation name")
-        if self.consume != "SPECIFIC_RESERVATION" and self.names:
-            raise invalid("names", list(self.names), f"names apply to SPECIFIC_RESERVATION only, not {self.consume}")
         return self
 
 

@@ -23,6 +23,7 @@ from constructs import Construct
 
 from constructs_lib._google import compute_instance_template
 from constructs_lib.specs.model import ModelSpec
+from constructs_lib.specs.reservation import RESERVATION_KEY
 
 
 def instance_template(
@@ -93,7 +94,7 @@ def instance_template(
         reservation_affinity=t.ComputeInstanceTemplateReservationAffinity(
             type=reservation.consume,
             specific_reservation=t.ComputeInstanceTemplateReservationAffinitySpecificReservation(
-                key="compute.googleapis.com/reservation-name", values=list(reservation.names),
+                key=RESERVATION_KEY, values=list(reservation.names),
             ) if reservation.names else None,
         ) if reservation is not None else None,
         shielded_instance_config=t.ComputeInstanceTemplateShieldedInstanceConfig(

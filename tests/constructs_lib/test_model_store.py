@@ -41,7 +41,9 @@ def test_default_bucket_is_private_versioned_and_protected(stack, naming):
     assert "encryption" not in bucket and "logging" not in bucket
 
 
-def test_model_uri_and_url_reference_the_bucket(stack, naming):
+def test_model_uri_names_the_bucket_literally_and_url_references_it(stack, naming):
+    """A server's template gets the bucket's name, not a reference: create-before-destroy of the
+    template must not spread to the bucket. The url output still follows the resource."""
     store = _store(stack, naming)
     source = store.model_uri("llama/v3/")
     assert isinstance(source, ModelSource)
@@ -50,8 +52,8 @@ def test_model_uri_and_url_reference_the_bucket(stack, naming):
     TerraformOutput(stack, "url", value=store.url)
     outputs = synth(stack)["output"]
     bucket_id = next(iter(resources(synth(stack), "google_storage_bucket")))
-    assert outputs["uri"]["value"] == f"gs://${{google_storage_bucket.{bucket_id}.name}}/llama/v3/"
-    assert outputs["bucket"]["value"] == f"${{google_storage_bucket.{bucket_id}.name}}"
+    assert outputs["uri"]["value"] == f"gs://{store.name}/llama/v3/" == "gs://test-project-123-ml-test-models/llama/v3/"
+    assert outputs["bucket"]["value"] == store.name
     assert outputs["url"]["value"] == f"${{google_storage_bucket.{bucket_id}.url}}"
 
 

@@ -38,6 +38,19 @@ SECRET_ID = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
 DEFAULT_SA = re.compile(r"^([0-9]+-compute@developer|[a-z][-a-z0-9:.]*@appspot)\.gserviceaccount\.com$")
 REFERENCE = re.compile(r"^\$\{[^{}]+\}$")
+_EXPRESSION = re.compile(r"^\$\{(.+)\}$", re.S)
+_OBJECT_KEY = re.compile(r'"[A-Za-z_][A-Za-z0-9_]*"\s*=')
+
+
+def from_references(value: str) -> bool:
+    """Whether ``value`` is one Terraform expression whose data all comes from references: a bare
+    reference (``${google_redis_instance.x.auth_string}``) or one built of them, such as
+    ``${jsonencode({"host" = <ref>.host, "port" = <ref>.port})}``, where the only string literals
+    are object keys. A quoted value anywhere else is literal data and fails."""
+    if REFERENCE.fullmatch(value):
+        return True
+    match = _EXPRESSION.fullmatch(value)
+    return match is not None and '"' not in _OBJECT_KEY.sub("", match.group(1))
 
 NAME_LIMITS = {
     "google_redis_instance": 40,
@@ -413,7 +426,7 @@ def check_no_credentials(stack) -> list[str]:  # noqa: ANN001
     for section in ("resource", "data", "provider", "output", "variable", "locals"):
         for path, value in walk(stack.json.get(section, {})):
             key = path.rsplit(".", 1)[-1].split("[", 1)[0]
-            if SECRET_KEYS.fullmatch(key) and isinstance(value, str) and value and not REFERENCE.fullmatch(value):
+            if SECRET_KEYS.fullmatch(key) and isinstance(value, str) and value and not from_references(value):
                 problems.append(f"{stack.name}: {section}.{path} is a literal secret ({value[:8]}...), not a reference")
             if isinstance(value, str):
                 for pattern in SECRET_VARIABLES:

@@ -190,6 +190,7 @@ def test_detects_non_sensitive_secret_output(prod: SynthStack):
 
 @pytest.mark.parametrize("change,expected", [
     (lambda b: b.update(secret_data="hunter2-but-longer"), "literal secret"),
+    (lambda b: b.update(secret_data='${jsonencode({"host" = "10.0.0.3", "port" = 6378})}'), "literal secret"),
     (lambda b: b.update(description="-----BEGIN RSA PRIVATE KEY-----\nMIIE"), "PEM private key"),
     (lambda b: b.update(description="key AIza" + "A" * 35), "Google API key"),
     (lambda b: b.update(description="ya29." + "a0AfH6SMB" * 4), "OAuth access token"),
@@ -207,6 +208,13 @@ def test_detects_credentials(prod: SynthStack, change, expected: str):  # noqa: 
 def test_detects_secret_environment_variables(prod: SynthStack, metadata_key: str, text: str):
     broken = _mutate(prod, "google_compute_instance_template", lambda b: b["metadata"].update({metadata_key: text}))
     _fails(checks.check_no_credentials, broken, "to a literal value")
+
+
+def test_secret_data_built_from_references_is_not_a_credential(prod: SynthStack):
+    """The cache's endpoint secret holds ``jsonencode`` of the instance's host and port: only references."""
+    value = '${jsonencode({"host" = google_redis_instance.r.host, "port" = google_redis_instance.r.port})}'
+    ok = _mutate(prod, "google_secret_manager_secret_version", lambda b: b.update(secret_data=value))
+    assert checks.check_no_credentials(ok) == []
 
 
 def test_secret_manager_pointers_are_not_credentials(prod: SynthStack):

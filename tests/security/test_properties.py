@@ -95,12 +95,14 @@ def environments(draw: st.DrawFn) -> dict[str, Any]:
     models = []
     for index, model in enumerate(names):
         spec: dict[str, Any] = {"name": model, **draw(runtimes(project))}
-        low = draw(st.integers(1 if spec.get("runtime") == "gke" else 0, 3))
+        low = draw(st.integers(2 if spec.get("runtime") == "gke" else 0, 3))  # production GKE keeps >= 2 pods
         spec["scaling"] = {"min_replicas": low, "max_replicas": draw(st.integers(max(low, 1), 12))}
         if spec.get("runtime") != "gke" and draw(st.booleans()):
             spec["regions"] = draw(st.lists(st.sampled_from(regions), min_size=1, unique=True))
         if index and index == len(names) - 1 and draw(st.booleans()):
             spec.update(canary_of=names[0], canary_weight=draw(st.integers(1, 50)))
+            if "regions" in spec:  # a canary in fewer regions than its stable model sends some of its share across regions
+                spec["cross_region_canary"] = True
         elif draw(st.booleans()):
             spec["routes"] = [f"/{model}", f"/{model}/*"]
         if draw(st.booleans()):

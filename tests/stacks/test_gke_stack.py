@@ -136,12 +136,41 @@ def test_backend_service_override_and_cloud_armor():
 def test_models_in_one_namespace_share_the_first_ones_namespace():
     stack = _stack(gke_model(gke='cpu = "2"\nmemory = "8Gi"\n') + gke_model("bert"))
     serving = synth(stack)
-    namespace = only_resource(serving, "kubernetes_namespace_v1")
+    namespace = resource_by_path(serving, "kubernetes_namespace_v1", "workload-resnet/namespace")
     assert namespace["metadata"]["name"] == "serving"
     for kind in ("kubernetes_deployment_v1", "kubernetes_service_v1", "kubernetes_service_account_v1"):
-        for body in resources(serving, kind).values():
-            assert body["metadata"]["namespace"].startswith("${kubernetes_namespace_v1.workload-resnet_namespace_")
+        for logical_id, body in resources(serving, kind).items():
+            if logical_id.startswith("workload-"):
+                assert body["metadata"]["namespace"].startswith("${kubernetes_namespace_v1.workload-resnet_namespace_")
     assert stack.serving.runtimes["bert"].namespace_resource is None
+
+
+def test_gpu_models_scale_on_gpu_duty_cycle_through_one_metrics_adapter():
+    # Two L4 models with cpu_target: GPU duty cycle first, CPU second; one adapter in the serving
+    # stack (the cluster stack has no Kubernetes provider), at stable addresses metrics-adapter_*.
+    stack = _stack(gke_model(gke='cpu = "2"\nmemory = "8Gi"\n') + gke_model("bert"))
+    cluster, serving = _stacks(stack)
+    for name in ("resnet", "bert"):
+        hpa = resource_by_path(serving, "kubernetes_horizontal_pod_autoscaler_v2", f"workload-{name}/autoscaler")["spec"]
+        assert [m["type"] for m in hpa["metric"]] == ["External", "Resource"]
+        selector = hpa["metric"][0]["external"]["metric"]["selector"][0]["match_labels"]
+        assert selector["metadata.system_labels.top_level_controller_name"] == name
+        assert selector["resource.labels.cluster_name"] == "ml-dev-gke"
+    apis = resources(serving, "kubernetes_api_service_v1")
+    assert len(apis) == 3 and all(logical_id.startswith("metrics-adapter_api-") for logical_id in apis)
+    assert all("provider" not in body for body in apis.values())  # the ClusterAccess provider of the stack
+    assert not any(t.startswith("kubernetes_") for t in cluster["resource"])
+    assert resource_by_path(serving, "google_service_account", "metrics-adapter/identity/default")["account_id"] == "ml-dev-gke-metrics"
+
+
+def test_cluster_stack_model_pool_streams_images_and_leaves_the_gpu_taint_to_gke(built):
+    _, cluster, serving = built
+    model = resource_by_path(cluster, "google_container_node_pool", "cluster/pool-model/default")
+    assert model["node_config"]["gcfs_config"] == {"enabled": True}
+    assert "taint" not in model["node_config"]
+    assert only_resource(cluster, "google_container_cluster")["addons_config"]["gcs_fuse_csi_driver_config"] == {"enabled": True}
+    deployment = resource_by_path(serving, "kubernetes_deployment_v1", "workload-resnet/deployment")
+    assert deployment["spec"]["template"]["metadata"]["annotations"]["gke-gcsfuse/volumes"] == "true"
 
 
 # -- validation --------------------------------------------------------------------------------

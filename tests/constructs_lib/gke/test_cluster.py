@@ -1,10 +1,19 @@
 import pytest
 
 from constructs_lib.errors import ConfigurationError
-from constructs_lib.gke.cluster import NODE_ROLES, ServingCluster
+from constructs_lib.gke.cluster import IMAGE_STREAMING_ROLE, NODE_ROLES, ServingCluster
 from constructs_lib.machines import machine_shape
 from constructs_lib.network import ServingNetwork
-from constructs_lib.specs.gke import GkeClusterSpec, NodeCapacity, NodeGpuSpec, NodePoolSpec, TaintSpec, node_capacity
+from constructs_lib.specs.gke import (
+    GkeClusterSpec,
+    NodeCapacity,
+    NodeGpuSpec,
+    NodePoolSpec,
+    ReservationSpec,
+    SecondaryBootDiskSpec,
+    TaintSpec,
+    node_capacity,
+)
 from constructs_lib.specs.network import NetworkSpec
 from tests.conftest import TEST_PROJECT, only_resource, resource_by_path, resources, synth
 
@@ -43,7 +52,6 @@ def test_cluster_is_regional_private_and_hardened_by_default(default_out):
     assert cluster["master_auth"] == {"client_certificate_config": {"issue_client_certificate": False}}
     assert cluster["workload_identity_config"] == {"workload_pool": f"{TEST_PROJECT}.svc.id.goog"}
     assert cluster["datapath_provider"] == "ADVANCED_DATAPATH"
-    assert cluster["network_policy"] == {"enabled": False, "provider": "PROVIDER_UNSPECIFIED"}
     assert cluster["release_channel"] == {"channel": "REGULAR"}
     assert cluster["enable_shielded_nodes"] is True
     assert cluster["enable_legacy_abac"] is False
@@ -56,11 +64,27 @@ def test_cluster_is_regional_private_and_hardened_by_default(default_out):
     assert cluster["ip_allocation_policy"] == {"cluster_secondary_range_name": "pods", "services_secondary_range_name": "services"}
     assert cluster["addons_config"] == {
         "http_load_balancing": {"disabled": False}, "horizontal_pod_autoscaling": {"disabled": False},
+        "gcs_fuse_csi_driver_config": {"enabled": True},
     }
     assert cluster["resource_labels"] == LABELS
     assert cluster["lifecycle"] == {"ignore_changes": ["node_config", "initial_node_count"]}
     for absent in ("database_encryption", "binary_authorization", "authenticator_groups_config"):
         assert absent not in cluster
+
+
+def test_dataplane_v2_enforces_network_policy_without_a_network_policy_block(default_out):
+    # GKE: NetworkPolicy is always enforced with Dataplane V2; do not configure network policy
+    # (Calico) next to it. The provider suppresses the diff when an old enabled=false block goes.
+    cluster = only_resource(default_out, "google_container_cluster")
+    assert cluster["datapath_provider"] == "ADVANCED_DATAPATH"
+    assert "network_policy" not in cluster
+    assert "network_policy_config" not in cluster["addons_config"]
+
+
+def test_gcs_fuse_csi_driver_add_on_can_be_turned_off(stack, naming):
+    _cluster(stack, naming, gcs_fuse_csi_driver=False)
+    cluster = only_resource(synth(stack), "google_container_cluster")
+    assert "gcs_fuse_csi_driver_config" not in cluster["addons_config"]
 
 
 def test_default_pool_is_hardened_while_it_exists(default_out):
@@ -100,10 +124,17 @@ def test_nodes_run_as_a_dedicated_least_privilege_service_account(default_out):
     assert account["account_id"] == "ml-test-gke-nodes"
     assert account["project"] == TEST_PROJECT
     bindings = resources(default_out, "google_project_iam_member")
-    assert sorted(b["role"] for b in bindings.values()) == sorted(NODE_ROLES)
+    # The model pool streams images: GKE needs serviceUsageConsumer of a custom node account.
+    assert sorted(b["role"] for b in bindings.values()) == sorted((*NODE_ROLES, IMAGE_STREAMING_ROLE))
     assert all(b["member"].endswith(".member}") and b["project"] == TEST_PROJECT for b in bindings.values())
     cluster = only_resource(default_out, "google_container_cluster")
     assert len(cluster["depends_on"]) == len(NODE_ROLES)
+
+
+def test_node_account_gets_no_streaming_role_when_no_pool_streams(stack, naming):
+    _cluster(stack, naming, model_pool=None)
+    roles = sorted(b["role"] for b in resources(synth(stack), "google_project_iam_member").values())
+    assert roles == sorted(NODE_ROLES)
 
 
 # -- node pools ------------------------------------------------------------------------------
@@ -129,20 +160,37 @@ def test_system_pool_defaults(default_out):
     assert config["tags"] == ["ml-test-gke-node"]
     assert config["resource_labels"] == {**LABELS, "node-pool": "system"}
     assert "node-identity_default" in config["service_account"]
-    for absent in ("guest_accelerator", "taint", "spot", "labels"):
+    for absent in ("guest_accelerator", "taint", "spot", "labels", "gcfs_config", "flex_start", "reservation_affinity"):
         assert absent not in config
+    assert "depends_on" not in pool and "queued_provisioning" not in pool
 
 
-def test_model_pool_has_l4_gpus_driver_and_gpu_taint_by_default(default_out):
+def test_model_pool_has_l4_gpus_driver_and_image_streaming_by_default(default_out):
     pool = _pool(default_out, "model")
     config = pool["node_config"]
     assert config["machine_type"] == "g2-standard-8"
     assert config["guest_accelerator"] == [{
         "type": "nvidia-l4", "count": 1, "gpu_driver_installation_config": {"gpu_driver_version": "DEFAULT"},
     }]
-    assert config["taint"] == [{"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}]
+    assert config["gcfs_config"] == {"enabled": True}
     assert pool["autoscaling"] == {"min_node_count": 0, "max_node_count": 2, "location_policy": "BALANCED"}
     assert pool["initial_node_count"] == 0
+    assert pool["management"] == {"auto_repair": True, "auto_upgrade": True}
+
+
+def test_gpu_pool_leaves_the_gpu_taint_to_gke(default_out):
+    # GKE taints GPU nodes nvidia.com/gpu=present:NoSchedule itself; a pool that sets it too can be
+    # refused with "more than one taint with key nvidia.com/gpu" (terraform-provider-google#7928).
+    config = _pool(default_out, "model")["node_config"]
+    assert "taint" not in config
+
+
+def test_gpu_pool_is_created_after_the_system_pool(default_out):
+    # GKE adds the GPU taint only while the cluster has a pool without GPUs; the default pool is
+    # deleted right after the cluster is created, so the system pool must exist first.
+    depends_on = _pool(default_out, "model")["depends_on"]
+    assert any(d.startswith("google_container_node_pool.cluster_pool-system_default_") for d in depends_on)
+    assert any(d.startswith("google_project_iam_member.cluster_node-identity_role-serviceusageserviceUsageConsumer_") for d in depends_on)
 
 
 def test_pool_attributes_for_workloads(stack, naming):
@@ -151,7 +199,10 @@ def test_pool_attributes_for_workloads(stack, naming):
     assert cluster.node_pools == {"system": cluster.system_pool, "model": model}
     assert model.gpu_type == "nvidia-l4" and model.gpu_count == 1
     assert model.node_selector == {"cloud.google.com/gke-nodepool": "model"}
+    # The pool sets no taint, but pods still tolerate the one GKE puts on GPU nodes.
+    assert model.taints == () and [t.key for t in model.gke_taints] == ["nvidia.com/gpu"]
     assert model.tolerations == [{"key": "nvidia.com/gpu", "operator": "Equal", "value": "present", "effect": "NoSchedule"}]
+    assert model.image_streaming is True and cluster.system_pool.image_streaming is False
     assert model.capacity == node_capacity("g2-standard-8")
     assert cluster.system_pool.gpu_count == 0 and cluster.system_pool.tolerations == []
     assert cluster.workload_pool == f"{TEST_PROJECT}.svc.id.goog"
@@ -174,13 +225,91 @@ def test_spot_gpu_pool_with_latest_driver_extra_taint_and_labels(stack, naming):
     assert config["guest_accelerator"] == [{
         "type": "nvidia-tesla-t4", "count": 2, "gpu_driver_installation_config": {"gpu_driver_version": "LATEST"},
     }]
-    assert config["taint"] == [
-        {"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"},
-        {"key": "team", "value": "ml", "effect": "NO_EXECUTE"},
-    ]
+    assert config["taint"] == [{"key": "team", "value": "ml", "effect": "NO_EXECUTE"}]
     assert config["labels"] == {"workload": "inference"}
     assert pool["upgrade_settings"] == {"strategy": "SURGE", "max_surge": 0, "max_unavailable": 1}
     assert config["disk_type"] == "pd-ssd" and config["disk_size_gb"] == 200
+
+
+L4 = NodeGpuSpec(type="nvidia-l4")
+
+
+def _model_pool(**fields):
+    fields.setdefault("min_nodes_per_zone", 0)
+    return NodePoolSpec(name="model", machine_type="g2-standard-8", gpu=L4, **fields)
+
+
+def test_flex_start_pool_takes_no_reservation_and_any_zone(stack, naming):
+    _cluster(stack, naming, model_pool=_model_pool(flex_start=True))
+    pool = _pool(synth(stack), "model")
+    assert pool["node_config"]["flex_start"] is True
+    assert pool["node_config"]["reservation_affinity"] == {"consume_reservation_type": "NO_RESERVATION"}
+    assert pool["autoscaling"]["location_policy"] == "ANY"
+    assert "spot" not in pool["node_config"] and "queued_provisioning" not in pool
+    assert pool["management"] == {"auto_repair": True, "auto_upgrade": True}
+
+
+def test_queued_provisioning_pool(stack, naming):
+    _cluster(stack, naming, model_pool=_model_pool(flex_start=True, queued_provisioning=True, max_nodes_per_zone=4))
+    pool = _pool(synth(stack), "model")
+    assert pool["queued_provisioning"] == {"enabled": True}
+    assert pool["node_config"]["flex_start"] is True
+    assert pool["node_config"]["reservation_affinity"] == {"consume_reservation_type": "NO_RESERVATION"}
+    assert pool["autoscaling"] == {"min_node_count": 0, "max_node_count": 4, "location_policy": "ANY"}
+    # GKE refuses ProvisioningRequests on pools that auto-repair.
+    assert pool["management"] == {"auto_repair": False, "auto_upgrade": True}
+
+
+@pytest.mark.parametrize(("reservation", "expected"), [
+    (ReservationSpec(consume="ANY_RESERVATION"), {"consume_reservation_type": "ANY_RESERVATION"}),
+    (ReservationSpec(consume="NO_RESERVATION"), {"consume_reservation_type": "NO_RESERVATION"}),
+    (ReservationSpec(names=("l4-block", "projects/shared-proj-1/reservations/l4-shared")), {
+        "consume_reservation_type": "SPECIFIC_RESERVATION", "key": "compute.googleapis.com/reservation-name",
+        "values": ["l4-block", "projects/shared-proj-1/reservations/l4-shared"],
+    }),
+])
+def test_reservation_affinity(stack, naming, reservation, expected):
+    _cluster(stack, naming, model_pool=_model_pool(reservation=reservation))
+    assert _pool(synth(stack), "model")["node_config"]["reservation_affinity"] == expected
+
+
+def test_image_streaming_and_secondary_boot_disks(stack, naming):
+    _cluster(
+        stack, naming,
+        system_pool=NodePoolSpec(name="system", image_streaming=True),
+        model_pool=_model_pool(secondary_boot_disks=(
+            SecondaryBootDiskSpec(disk_image="global/images/llm-server-v2"),
+            SecondaryBootDiskSpec(disk_image="projects/images-proj-1/global/images/llm-weights", mode="data"),
+        )),
+    )
+    out = synth(stack)
+    assert _pool(out, "system")["node_config"]["gcfs_config"] == {"enabled": True}
+    config = _pool(out, "model")["node_config"]
+    assert config["gcfs_config"] == {"enabled": True}
+    assert config["secondary_boot_disks"] == [
+        {"disk_image": "global/images/llm-server-v2", "mode": "CONTAINER_IMAGE_CACHE"},
+        {"disk_image": "projects/images-proj-1/global/images/llm-weights"},
+    ]
+
+
+def test_image_streaming_can_be_turned_off(stack, naming):
+    cluster = _cluster(stack, naming, model_pool=_model_pool(image_streaming=False))
+    out = synth(stack)
+    assert "gcfs_config" not in _pool(out, "model")["node_config"]
+    assert cluster.image_streaming_grant is None
+    assert IMAGE_STREAMING_ROLE not in [b["role"] for b in resources(out, "google_project_iam_member").values()]
+
+
+def test_ubuntu_pool_does_not_stream_by_default(stack, naming):
+    _cluster(stack, naming, model_pool=_model_pool(image_type="UBUNTU_CONTAINERD"))
+    assert "gcfs_config" not in _pool(synth(stack), "model")["node_config"]
+
+
+def test_added_gpu_pool_waits_for_the_system_pool(stack, naming):
+    cluster = _cluster(stack, naming, model_pool=None)
+    cluster.add_node_pool(NodePoolSpec(name="t4", machine_type="n1-standard-8", gpu=NodeGpuSpec(type="nvidia-tesla-t4"), min_nodes_per_zone=0))
+    depends_on = _pool(synth(stack), "t4")["depends_on"]
+    assert any(d.startswith("google_container_node_pool.cluster_pool-system_default_") for d in depends_on)
 
 
 def test_without_model_pool_and_add_node_pool(stack, naming):
@@ -318,10 +447,52 @@ def test_fails_when_surge_and_unavailable_are_both_zero():
         NodePoolSpec(name="p1", max_surge=0, max_unavailable=0)
 
 
-def test_fails_when_gpu_taint_is_given_twice():
-    with pytest.raises(ConfigurationError, match=r"nvidia.com/gpu is added automatically"):
+def test_fails_when_gpu_taint_is_set_on_a_gpu_pool():
+    with pytest.raises(ConfigurationError, match=r"^NodePoolSpec: taints = 'nvidia.com/gpu': GKE taints GPU nodes with nvidia.com/gpu itself; drop it"):
         NodePoolSpec(name="model", machine_type="g2-standard-8", gpu=NodeGpuSpec(type="nvidia-l4"),
                      taints=(TaintSpec(key="nvidia.com/gpu", value="present"),))
+
+
+def test_fails_when_system_pool_has_gpus():
+    with pytest.raises(ConfigurationError, match=r"^GkeClusterSpec: system_pool\.gpu = 'nvidia-l4': the system pool has no GPUs: GKE taints GPU nodes only while"):
+        GkeClusterSpec(system_pool=NodePoolSpec(name="system", machine_type="g2-standard-8", gpu=L4))
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"spot": True, "flex_start": True}, r"flex_start = True: a node is a Spot VM or a flex-start VM, not both"),
+    ({"spot": True, "queued_provisioning": True}, r"queued_provisioning = True: does not take Spot VMs; set spot = false"),
+    ({"queued_provisioning": True, "min_nodes_per_zone": 1},
+     r"min_nodes_per_zone = 1: must be 0 with queued_provisioning: the pool's nodes come only from ProvisioningRequests"),
+    ({"flex_start": True, "reservation": {"consume": "ANY_RESERVATION"}},
+     r"reservation\.consume = 'ANY_RESERVATION': flex_start nodes do not consume reservations \(GKE requires reservation affinity none\)"),
+    ({"queued_provisioning": True, "reservation": {"names": ["r1"]}},
+     r"reservation\.consume = 'SPECIFIC_RESERVATION': queued_provisioning nodes do not consume reservations"),
+    ({"spot": True, "reservation": {"names": ["r1"]}},
+     r"reservation\.consume = 'SPECIFIC_RESERVATION': Spot VMs do not consume reservations, so the pool could never start a node"),
+    ({"reservation": {}}, r"reservation\.names = \[\]: SPECIFIC_RESERVATION needs at least one reservation name"),
+    ({"reservation": {"consume": "ANY_RESERVATION", "names": ["r1"]}},
+     r"reservation\.names = \['r1'\]: names apply to SPECIFIC_RESERVATION only, not ANY_RESERVATION"),
+    ({"reservation": {"names": ["Bad_Name"]}}, r"reservation\.names\[0\] = 'Bad_Name': must be a reservation name"),
+    ({"reservation": {"names": ["r1", "r1"]}}, r"reservation\.names = .*: each reservation may be listed once; repeated: r1"),
+    ({"image_streaming": True, "image_type": "UBUNTU_CONTAINERD"},
+     r"image_streaming = True: needs image_type COS_CONTAINERD \(GKE streams images on Container-Optimized OS only\), not UBUNTU_CONTAINERD"),
+    ({"image_streaming": False, "secondary_boot_disks": [{"disk_image": "global/images/weights"}]},
+     r"secondary_boot_disks = 'set': need image streaming \(image_streaming not false, image_type COS_CONTAINERD\)"),
+    ({"image_type": "UBUNTU_CONTAINERD", "secondary_boot_disks": [{"disk_image": "global/images/weights"}]},
+     r"secondary_boot_disks = 'set': need image streaming"),
+    ({"secondary_boot_disks": [{"disk_image": "global/images/w"}, {"disk_image": "global/images/w"}]},
+     r"secondary_boot_disks = 'global/images/w': each disk image may be attached once"),
+    ({"secondary_boot_disks": [{"disk_image": "weights-v2"}]},
+     r"secondary_boot_disks\[0\]\.disk_image = 'weights-v2': must be global/images/<name> or projects/<project>/global/images/<name>"),
+])
+def test_fails_when_gpu_pool_capacity_options_clash(fields, message):
+    with pytest.raises(ConfigurationError, match=r"^NodePoolSpec: " + message):
+        _model_pool(**fields)
+
+
+def test_fails_when_queued_provisioning_pool_has_no_gpus():
+    with pytest.raises(ConfigurationError, match=r"^NodePoolSpec: queued_provisioning = True: provisions accelerator nodes only"):
+        NodePoolSpec(name="batch", machine_type="n2-standard-8", min_nodes_per_zone=0, queued_provisioning=True)
 
 
 def test_fails_when_pool_name_is_too_long():

@@ -1,4 +1,5 @@
 import json
+from types import SimpleNamespace
 
 import pytest
 
@@ -6,7 +7,8 @@ from constructs_lib.edge.load_balancer import GlobalLoadBalancer
 from constructs_lib.errors import ConfigurationError
 from constructs_lib.gke.access import ClusterAccess
 from constructs_lib.gke.cluster import ServingCluster
-from constructs_lib.gke.workload import ModelWorkload
+from constructs_lib.gke.metrics_adapter import ADAPTER_IMAGE, MetricsAdapter
+from constructs_lib.gke.workload import ModelWorkload, quantity
 from constructs_lib.interfaces import BackendTarget, CacheConnection, Grantee
 from constructs_lib.model_store import ModelStore
 from constructs_lib.naming import Naming
@@ -56,8 +58,19 @@ def _workload(stack, naming, cluster=None, store=None, pool=None, id_="workload"
     )
 
 
+_CHILDREN = {
+    "kubernetes_deployment_v1": "deployment", "kubernetes_namespace_v1": "namespace", "kubernetes_service_v1": "service",
+    "kubernetes_service_account_v1": "service-account", "google_service_account_iam_member": "workload-identity",
+}
+
+
+def _own(out, kind, id_="workload"):
+    """The workload's own resource of ``kind`` (the metrics adapter has one of each kind too)."""
+    return resource_by_path(out, kind, f"{id_}/{_CHILDREN[kind]}")
+
+
 def _container(out):
-    return only_resource(out, "kubernetes_deployment_v1")["spec"]["template"]["spec"]["container"][0]
+    return _own(out, "kubernetes_deployment_v1")["spec"]["template"]["spec"]["container"][0]
 
 
 @pytest.fixture
@@ -103,7 +116,7 @@ def test_fails_when_cluster_access_source_is_unknown(stack, naming):
 # -- deployment defaults -----------------------------------------------------------------------
 
 def test_deployment_defaults(default_out):
-    deployment = only_resource(default_out, "kubernetes_deployment_v1")
+    deployment = _own(default_out, "kubernetes_deployment_v1")
     assert deployment["metadata"]["name"] == "resnet"
     assert "kubernetes_namespace_v1.workload_namespace" in deployment["metadata"]["namespace"]
     assert deployment["wait_for_rollout"] is True
@@ -125,7 +138,7 @@ def test_deployment_defaults(default_out):
 
 
 def test_pods_land_on_the_gpu_pool_only(default_out):
-    pod = only_resource(default_out, "kubernetes_deployment_v1")["spec"]["template"]["spec"]
+    pod = _own(default_out, "kubernetes_deployment_v1")["spec"]["template"]["spec"]
     assert pod["node_selector"] == {"cloud.google.com/gke-nodepool": "model"}
     assert pod["toleration"] == [{"key": "nvidia.com/gpu", "operator": "Equal", "value": "present", "effect": "NoSchedule"}]
     assert pod["topology_spread_constraint"][0]["topology_key"] == "topology.kubernetes.io/zone"
@@ -151,7 +164,7 @@ def test_probes_on_the_health_path(default_out):
 
 
 def test_pod_runs_non_root_read_only_without_privileges(default_out):
-    pod = only_resource(default_out, "kubernetes_deployment_v1")["spec"]["template"]["spec"]
+    pod = _own(default_out, "kubernetes_deployment_v1")["spec"]["template"]["spec"]
     assert pod["automount_service_account_token"] is False
     assert pod["security_context"] == {
         "run_as_non_root": True, "run_as_user": "1000", "run_as_group": "1000", "fs_group": "1000",
@@ -162,12 +175,9 @@ def test_pod_runs_non_root_read_only_without_privileges(default_out):
         "allow_privilege_escalation": False, "privileged": False, "capabilities": {"drop": ["ALL"]},
         "seccomp_profile": {"type": "RuntimeDefault"},
     }
-    assert pod["volume"] == [
-        {"name": "tmp", "empty_dir": {"size_limit": "1Gi"}},
-        {"name": "model-cache", "empty_dir": {"size_limit": "20Gi"}},
-    ]
+    assert pod["volume"][0] == {"name": "tmp", "empty_dir": {"size_limit": "1Gi"}}
     assert pod["container"][0]["volume_mount"] == [
-        {"name": "tmp", "mount_path": "/tmp"}, {"name": "model-cache", "mount_path": "/models"},
+        {"name": "tmp", "mount_path": "/tmp"}, {"name": "model", "mount_path": "/models", "read_only": True},
     ]
     assert pod["termination_grace_period_seconds"] == 60
     assert "kubernetes_service_account_v1.workload_service-account" in pod["service_account_name"]
@@ -176,10 +186,7 @@ def test_pod_runs_non_root_read_only_without_privileges(default_out):
 def test_env_carries_the_model_uri_and_port(default_out):
     container = _container(default_out)
     env = {e["name"]: e["value"] for e in container["env"]}
-    assert env == {
-        "MODEL_URI": "gs://${google_storage_bucket.models_default_35540A87.name}/resnet",
-        "MODEL_DIR": "/models", "PORT": "8080",
-    }
+    assert env == {"MODEL_URI": f"gs://{TEST_PROJECT}-ml-test-models/resnet", "MODEL_DIR": "/models", "PORT": "8080"}
     assert container["image"] == IMAGE
     assert container["image_pull_policy"] == "Always"
     assert "command" not in container and "args" not in container
@@ -198,11 +205,11 @@ def test_workload_identity_binds_the_kubernetes_sa_to_a_google_sa(default_out):
     account = resource_by_path(default_out, "google_service_account", "workload/identity")
     assert account["account_id"] == "ml-test-resnet-wi"
     assert account["project"] == TEST_PROJECT
-    binding = only_resource(default_out, "google_service_account_iam_member")
+    binding = _own(default_out, "google_service_account_iam_member")
     assert binding["role"] == "roles/iam.workloadIdentityUser"
     assert binding["member"] == f"serviceAccount:{TEST_PROJECT}.svc.id.goog[serving/resnet]"
     assert binding["service_account_id"].endswith(".name}")
-    ksa = only_resource(default_out, "kubernetes_service_account_v1")
+    ksa = _own(default_out, "kubernetes_service_account_v1")
     assert ksa["metadata"]["name"] == "resnet"
     (annotation,) = ksa["metadata"]["annotations"].items()
     assert annotation[0] == "iam.gke.io/gcp-service-account"
@@ -227,7 +234,7 @@ def test_workload_is_a_grantee_with_its_identity(stack, naming):
 
 
 def test_namespace_enforces_restricted_pod_security(default_out):
-    namespace = only_resource(default_out, "kubernetes_namespace_v1")
+    namespace = _own(default_out, "kubernetes_namespace_v1")
     assert namespace["metadata"] == {
         "name": "serving",
         "labels": {
@@ -240,7 +247,7 @@ def test_namespace_enforces_restricted_pod_security(default_out):
 # -- service, NEGs, autoscaling ----------------------------------------------------------------
 
 def test_service_exposes_standalone_negs_with_a_stable_name(default_out):
-    service = only_resource(default_out, "kubernetes_service_v1")
+    service = _own(default_out, "kubernetes_service_v1")
     annotation = json.loads(service["metadata"]["annotations"]["cloud.google.com/neg"])
     assert annotation == {"exposed_ports": {"8080": {"name": "ml-test-neg-resnet"}}}
     assert service["spec"]["type"] == "ClusterIP"
@@ -280,8 +287,10 @@ def test_autoscaler_and_disruption_budget(default_out):
     hpa = only_resource(default_out, "kubernetes_horizontal_pod_autoscaler_v2")["spec"]
     assert hpa["min_replicas"] == 1 and hpa["max_replicas"] == 10
     assert hpa["scale_target_ref"]["kind"] == "Deployment" and hpa["scale_target_ref"]["api_version"] == "apps/v1"
-    # scaling.cpu_target 0.6 -> averageUtilization 60 (percent of the CPU request).
-    assert hpa["metric"] == [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "average_utilization": 60}}}]
+    # A GPU model scales on its GPUs' duty cycle by default (0.7 -> 70 % per replica's GPU).
+    assert [m["type"] for m in hpa["metric"]] == ["External"]
+    assert hpa["metric"][0]["external"]["metric"]["name"] == "kubernetes.io|container|accelerator|duty_cycle"
+    assert hpa["metric"][0]["external"]["target"] == {"type": "AverageValue", "average_value": "70"}
     assert hpa["behavior"]["scale_down"][0]["stabilization_window_seconds"] == 300
     pdb = only_resource(default_out, "kubernetes_pod_disruption_budget_v1")["spec"]
     assert pdb == {
@@ -295,18 +304,20 @@ def test_autoscaler_follows_the_models_scaling(stack, naming):
     out = synth(stack)
     hpa = only_resource(out, "kubernetes_horizontal_pod_autoscaler_v2")["spec"]
     assert (hpa["min_replicas"], hpa["max_replicas"]) == (3, 12)
-    assert hpa["metric"][0]["resource"]["target"]["average_utilization"] == 55
+    # cpu_target adds CPU next to the GPU signal (the HPA takes the larger recommendation).
+    assert [m["type"] for m in hpa["metric"]] == ["External", "Resource"]
+    assert hpa["metric"][1]["resource"]["target"]["average_utilization"] == 55
     assert hpa["behavior"]["scale_down"][0]["stabilization_window_seconds"] == 600
     # The Deployment starts at the autoscaler's floor: never below it while the HPA takes over.
-    assert only_resource(out, "kubernetes_deployment_v1")["spec"]["replicas"] == "3"
+    assert _own(out, "kubernetes_deployment_v1")["spec"]["replicas"] == "3"
 
 
 # -- options -----------------------------------------------------------------------------------
 
 def test_options(stack, naming):
-    cache = CacheConnection(host="10.0.0.5", port="6378", auth_secret="projects/p/secrets/auth/versions/1", tls=True,
-                            ca_secret="projects/p/secrets/ca/versions/1", read_host="10.0.0.6")
-    _workload(
+    cache = CacheConnection(endpoint_secret="projects/p/secrets/endpoint/versions/latest", auth_secret="projects/p/secrets/auth/versions/1",
+                            tls=True, ca_secret="projects/p/secrets/ca/versions/1")
+    workload = _workload(
         stack, naming, cache=cache, name="llama", port=9000, health_path="/ready",
         scaling=ScalingSpec(min_replicas=3, max_replicas=8, cpu_target=0.5),
         model_path="llama/v3/", startup_timeout_sec=1800, env={"LOG_LEVEL": "debug"}, args=("--max-batch", "8"),
@@ -318,8 +329,9 @@ def test_options(stack, naming):
         },
     )
     out = synth(stack)
-    assert not resources(out, "kubernetes_namespace_v1")
-    deployment = only_resource(out, "kubernetes_deployment_v1")
+    assert workload.namespace_resource is None
+    assert [n["metadata"]["name"] for n in resources(out, "kubernetes_namespace_v1").values()] == ["custom-metrics"]  # the adapter's
+    deployment = _own(out, "kubernetes_deployment_v1")
     assert deployment["metadata"]["namespace"] == "models"
     assert deployment["timeouts"] == {"create": "45m", "update": "45m"}
     pod = deployment["spec"]["template"]["spec"]
@@ -327,7 +339,7 @@ def test_options(stack, naming):
     env = {e["name"]: e["value"] for e in container["env"]}
     assert env["MODEL_URI"].endswith("/llama/v3/")
     assert env["PORT"] == "9000" and env["LOG_LEVEL"] == "debug"
-    assert (env["CACHE_HOST"], env["CACHE_PORT"], env["CACHE_TLS"], env["CACHE_READ_HOST"]) == ("10.0.0.5", "6378", "true", "10.0.0.6")
+    assert (env["CACHE_ENDPOINT_SECRET"], env["CACHE_TLS"]) == ("projects/p/secrets/endpoint/versions/latest", "true")
     assert env["CACHE_AUTH_SECRET"] == "projects/p/secrets/auth/versions/1"
     assert env["CACHE_CA_SECRET"] == "projects/p/secrets/ca/versions/1"
     assert container["args"] == ["--max-batch", "8"]
@@ -338,15 +350,17 @@ def test_options(stack, naming):
     assert container["startup_probe"]["failure_threshold"] == 180
     assert container["security_context"]["run_as_user"] == "65532"
     assert pod["termination_grace_period_seconds"] == 120
-    assert {"name": "model-cache", "empty_dir": {"size_limit": "40Gi"}} in pod["volume"]
+    assert {"name": "gke-gcsfuse-cache", "empty_dir": {"size_limit": "40Gi"}} in pod["volume"]
+    fuse = next(v for v in pod["volume"] if v["name"] == "model")["csi"]["volume_attributes"]
+    assert "only-dir=llama/v3" in fuse["mountOptions"].split(",") and "uid=65532" in fuse["mountOptions"].split(",")
     assert deployment["spec"]["replicas"] == "3"
-    service = only_resource(out, "kubernetes_service_v1")
+    service = _own(out, "kubernetes_service_v1")
     assert json.loads(service["metadata"]["annotations"]["cloud.google.com/neg"]) == {"exposed_ports": {"9000": {"name": "llama-neg"}}}
     assert resource_by_path(out, "google_service_account", "workload/identity")["account_id"] == "llama-pods"
-    assert only_resource(out, "google_service_account_iam_member")["member"] == f"serviceAccount:{TEST_PROJECT}.svc.id.goog[models/llama]"
+    assert _own(out, "google_service_account_iam_member")["member"] == f"serviceAccount:{TEST_PROJECT}.svc.id.goog[models/llama]"
     hpa = only_resource(out, "kubernetes_horizontal_pod_autoscaler_v2")["spec"]
     assert (hpa["min_replicas"], hpa["max_replicas"]) == (3, 8)
-    assert hpa["metric"][0]["resource"]["target"]["average_utilization"] == 50
+    assert hpa["metric"][1]["resource"]["target"]["average_utilization"] == 50
     assert only_resource(out, "kubernetes_pod_disruption_budget_v1")["spec"]["max_unavailable"] == "2"
 
 
@@ -357,9 +371,12 @@ def test_resources_can_use_an_aliased_kubernetes_provider(stack, naming):
                   model=_model(), provider=access.provider)
     out = synth(stack)
     assert out["provider"]["kubernetes"][0]["alias"] == "serving"
-    for kind in ("kubernetes_namespace_v1", "kubernetes_service_account_v1", "kubernetes_service_v1", "kubernetes_deployment_v1",
-                 "kubernetes_horizontal_pod_autoscaler_v2", "kubernetes_pod_disruption_budget_v1"):
+    for kind in ("kubernetes_horizontal_pod_autoscaler_v2", "kubernetes_pod_disruption_budget_v1"):
         assert only_resource(out, kind)["provider"] == "kubernetes.serving"
+    # The workload's and the metrics adapter's Kubernetes resources all use the aliased provider.
+    for kind in ("kubernetes_namespace_v1", "kubernetes_service_account_v1", "kubernetes_service_v1", "kubernetes_deployment_v1",
+                 "kubernetes_api_service_v1", "kubernetes_cluster_role_v1", "kubernetes_cluster_role_binding_v1", "kubernetes_role_binding_v1"):
+        assert {body["provider"] for body in resources(out, kind).values()} == {"kubernetes.serving"}
 
 
 def test_port_defaults_to_the_networks_serving_port(stack, naming):
@@ -375,7 +392,7 @@ def test_workload_can_reference_another_workloads_namespace(stack, naming):
     second = _workload(stack, naming, cluster, store, id_="bert", namespace=first.namespace_resource,
                        name="bert", gke={"cpu": "2", "memory": "8Gi"})
     out = synth(stack)
-    assert len(resources(out, "kubernetes_namespace_v1")) == 1
+    assert [n["metadata"]["name"] for n in resources(out, "kubernetes_namespace_v1").values()] == ["custom-metrics", "serving"]
     assert second.namespace_resource is None
     bert = resource_by_path(out, "kubernetes_deployment_v1", "bert/deployment")
     assert bert["metadata"]["namespace"].startswith("${kubernetes_namespace_v1.workload_namespace_")
@@ -399,7 +416,7 @@ def test_cpu_pool_workload_has_no_gpu_and_no_gpu_toleration(stack, naming):
     cluster, store = _setup(stack, naming, GkeClusterSpec(model_pool=CPU_POOL))
     workload = _workload(stack, naming, cluster, store, accelerator=None, gke={"cpu": "2", "memory": "4Gi"})
     out = synth(stack)
-    pod = only_resource(out, "kubernetes_deployment_v1")["spec"]["template"]["spec"]
+    pod = _own(out, "kubernetes_deployment_v1")["spec"]["template"]["spec"]
     assert "toleration" not in pod
     assert pod["node_selector"] == {"cloud.google.com/gke-nodepool": "cpu"}
     assert pod["container"][0]["resources"]["requests"] == {"cpu": "2", "memory": "4Gi"}
@@ -493,11 +510,11 @@ def test_fails_when_no_node_pool_has_the_accelerator(stack, naming):
         _node_pool(cluster, model, "models[resnet]")
 
 
-def test_fails_when_no_node_pool_is_without_gpus(stack, naming):
-    # A cluster whose every pool has GPUs (its system pool too).
-    cluster, _ = _setup(stack, naming, GkeClusterSpec(
-        system_pool=NodePoolSpec(name="system", machine_type="g2-standard-8", gpu=NodeGpuSpec(type="nvidia-l4")), model_pool=None,
-    ))
+def test_fails_when_no_node_pool_is_without_gpus():
+    # ServingCluster's system pool never has GPUs (GkeClusterSpec rule); any cluster-like object whose
+    # every pool has GPUs gets the message.
+    gpu_pool = SimpleNamespace(name="system", gpu_type="nvidia-l4")
+    cluster = SimpleNamespace(node_pools={"system": gpu_pool}, system_pool=gpu_pool)
     with pytest.raises(ConfigurationError, match=r"models\[resnet\]\.gke\.node_pool = None: no node pool without GPUs; pools: system"):
         _node_pool(cluster, _model(accelerator=None), "models[resnet]")
 
@@ -561,14 +578,14 @@ def test_fails_when_pool_is_not_of_the_cluster(stack, naming):
         _workload(stack, naming, cluster, store, pool=other_cluster.model_pool)
 
 
-def test_fails_when_gke_model_scales_on_anything_but_cpu():
-    # The HorizontalPodAutoscaler follows cpu_target only; the other signals are VM-fleet ones.
+def test_fails_when_gke_model_sets_a_vm_autoscaler_setting():
+    # load_balancing_target is the MIG autoscaler's; a GKE model uses signal = "request-rate".
     with pytest.raises(ConfigurationError, match=r"ModelSpec: scaling\.load_balancing_target = 'set': is a VM-fleet autoscaler setting"):
         _model(scaling=ScalingSpec(cpu_target=None, load_balancing_target=0.8))
 
 
 def test_fails_when_cpu_target_is_below_one_percent(stack, naming):
-    with pytest.raises(ConfigurationError, match=r"models\[resnet\]\.scaling\.cpu_target = 0.004: a GKE model's HorizontalPodAutoscaler needs cpu_target >= 0.01"):
+    with pytest.raises(ConfigurationError, match=r"models\[resnet\]\.scaling\.cpu_target = 0.004: a GKE model's HorizontalPodAutoscaler needs a CPU target >= 0.01"):
         _workload(stack, naming, scaling=ScalingSpec(cpu_target=0.004))
 
 
@@ -595,6 +612,9 @@ def test_fails_when_limit_is_below_request():
     ("gke.cpu", "0.0001", r"gke\.cpu = '0.0001': must be a positive whole number of millicores"),
     ("gke.memory", "16GB", r"gke\.memory = '16GB': must be a Kubernetes memory quantity"),
     ("gke.model_cache_size", "0Gi", r"gke\.model_cache_size = '0Gi': must be greater than zero"),
+    ("gke.model_source", "nfs", r"gke\.model_source = 'nfs': Input should be 'gcs-fuse', 'download' or 'image'"),
+    ("gke.fuse_sidecar_cpu", "half", r"gke\.fuse_sidecar_cpu = 'half': must be a Kubernetes CPU quantity"),
+    ("gke.fuse_sidecar_memory", "1GB", r"gke\.fuse_sidecar_memory = '1GB': must be a Kubernetes memory quantity"),
     ("gke.neg_name", "Resnet_NEG", r"gke\.neg_name = 'Resnet_NEG': must match \^\[a-z\]"),
     ("gke.service_account_id", "wi", r"gke\.service_account_id = 'wi': must be 6-30 characters"),
     ("gke.namespace", "Serving", r"gke\.namespace = 'Serving': must match"),
@@ -605,6 +625,7 @@ def test_fails_when_limit_is_below_request():
     ("image", "my image", r"image = 'my image': must be a container image reference"),
     ("image", None, r"image = None: a GKE model runs an image"),
     ("model_path", "../other/", r"model_path = '../other/': must be a relative object prefix"),
+    ("model_path", "llm,v2", r"model_path = 'llm,v2': must have no commas or spaces with gke\.model_source 'gcs-fuse'"),
     ("scaling.min_replicas", 0, r"scaling\.min_replicas = 0: must be >= 1 on GKE"),
     ("scaling.schedules", [{"name": "day", "schedule": "0 8 * * *", "duration_sec": 3600, "min_required_replicas": 2}],
      r"scaling\.schedules = 'set': is a VM-fleet autoscaler setting"),
@@ -618,6 +639,231 @@ def test_fails_when_model_field_is_bad(field, value, message):
         fields[key] = value
     with pytest.raises(ConfigurationError, match=r"^ModelSpec: " + message):
         ModelSpec(**fields)
+
+
+# -- model weights (gke.model_source) ------------------------------------------------------------
+
+def _pod(out):
+    return _own(out, "kubernetes_deployment_v1")["spec"]["template"]
+
+
+def test_weights_come_from_the_bucket_through_gcs_fuse_by_default(default_out):
+    template = _pod(default_out)
+    # The FUSE sidecar is injected, with requests = limits: the pod keeps Guaranteed QoS.
+    assert template["metadata"]["annotations"] == {
+        "gke-gcsfuse/volumes": "true",
+        "gke-gcsfuse/cpu-request": "500m", "gke-gcsfuse/cpu-limit": "500m",
+        "gke-gcsfuse/memory-request": "1Gi", "gke-gcsfuse/memory-limit": "1Gi",
+    }
+    volumes = {v["name"]: v for v in template["spec"]["volume"]}
+    assert set(volumes) == {"tmp", "model", "gke-gcsfuse-cache"}
+    fuse = volumes["model"]["csi"]
+    assert fuse["driver"] == "gcsfuse.csi.storage.gke.io"
+    assert fuse["read_only"] is True
+    attributes = fuse["volume_attributes"]
+    assert attributes["bucketName"] == f"{TEST_PROJECT}-ml-test-models"
+    assert attributes["mountOptions"].split(",") == [
+        "implicit-dirs", "only-dir=resnet", "uid=1000", "gid=1000", "file-cache:enable-parallel-downloads:true",
+    ]
+    # The file cache stays below the emptyDir's limit (exceeding it evicts the pod): 90 % of 20Gi.
+    assert attributes["fileCacheCapacity"] == "18432Mi"
+    assert attributes["fileCacheForRangeRead"] == "true"
+    assert volumes["gke-gcsfuse-cache"] == {"name": "gke-gcsfuse-cache", "empty_dir": {"size_limit": "20Gi"}}
+    mounts = template["spec"]["container"][0]["volume_mount"]
+    assert {"name": "model", "mount_path": "/models", "read_only": True} in mounts
+
+
+def test_download_source_keeps_a_writable_model_directory(stack, naming):
+    _workload(stack, naming, gke={"model_source": "download"})
+    template = _pod(synth(stack))
+    assert "annotations" not in template["metadata"]
+    assert template["spec"]["volume"] == [
+        {"name": "tmp", "empty_dir": {"size_limit": "1Gi"}}, {"name": "model-cache", "empty_dir": {"size_limit": "20Gi"}},
+    ]
+    assert template["spec"]["container"][0]["volume_mount"] == [
+        {"name": "tmp", "mount_path": "/tmp"}, {"name": "model-cache", "mount_path": "/models"},
+    ]
+
+
+def test_image_source_mounts_nothing_at_the_model_directory(stack, naming):
+    _workload(stack, naming, gke={"model_source": "image"})
+    template = _pod(synth(stack))
+    assert template["spec"]["volume"] == [{"name": "tmp", "empty_dir": {"size_limit": "1Gi"}}]
+    env = {e["name"]: e["value"] for e in template["spec"]["container"][0]["env"]}
+    assert env["MODEL_DIR"] == "/models"
+
+
+def test_fails_when_the_fuse_sidecar_no_longer_fits_next_to_the_server(stack, naming):
+    # 7500m fits g2-standard-8 (7710m) alone, not with the 500m FUSE sidecar.
+    cluster, store = _setup(stack, naming)
+    _workload(stack, naming, cluster, store, gke={"cpu": "7500m", "model_source": "download"})
+    with pytest.raises(ConfigurationError, match=r"models\[bert\]\.gke\.cpu = '7500m': exceeds what a pod can request on g2-standard-8 "
+                                                 r"\(node pool 'model'\): 7710m after GKE's reservations, 500m of it for the Cloud Storage FUSE sidecar"):
+        _workload(stack, naming, cluster, store, id_="bert", name="bert", gke={"cpu": "7500m", "create_namespace": False})
+
+
+def test_fails_when_fuse_sidecar_memory_does_not_fit(stack, naming):
+    # 28000Mi fits g2-standard-8 (28510Mi) alone, not with the 1Gi sidecar.
+    with pytest.raises(ConfigurationError, match=r"models\[resnet\]\.gke\.memory = '28000Mi': exceeds .*28510Mi after GKE's reservations, 1024Mi of it for the Cloud Storage FUSE sidecar"):
+        _workload(stack, naming, gke={"memory": "28000Mi"})
+
+
+def test_fails_when_gcs_fuse_is_used_on_a_cluster_without_the_driver(stack, naming):
+    cluster, store = _setup(stack, naming, GkeClusterSpec(gcs_fuse_csi_driver=False))
+    with pytest.raises(ConfigurationError, match=r"models\[resnet\]\.gke\.model_source = 'gcs-fuse': needs the Cloud Storage FUSE CSI driver, "
+                                                 r"which cluster ml-test-gke has off \(gcs_fuse_csi_driver\)"):
+        _workload(stack, naming, cluster, store)
+
+
+def test_fails_when_the_model_runs_on_a_queued_provisioning_pool(stack, naming):
+    queued = NodePoolSpec(name="batch", machine_type="g2-standard-8", gpu=NodeGpuSpec(type="nvidia-l4"), min_nodes_per_zone=0,
+                          flex_start=True, queued_provisioning=True)
+    cluster, store = _setup(stack, naming, GkeClusterSpec(model_pool=queued))
+    with pytest.raises(ConfigurationError, match=r"models\[resnet\]\.gke\.node_pool = 'batch': is a queued-provisioning pool: its nodes go only "
+                                                 r"to ProvisioningRequests"):
+        _workload(stack, naming, cluster, store)
+
+
+# -- serving signals (HorizontalPodAutoscaler) ----------------------------------------------------
+
+def _hpa_metrics(out):
+    return only_resource(out, "kubernetes_horizontal_pod_autoscaler_v2")["spec"]["metric"]
+
+
+def test_gpu_signal_follows_the_duty_cycle_of_the_models_own_containers(default_out):
+    (metric,) = _hpa_metrics(default_out)
+    assert metric == {"type": "External", "external": {
+        "metric": {
+            "name": "kubernetes.io|container|accelerator|duty_cycle",
+            "selector": [{"match_labels": {
+                "resource.labels.cluster_name": "ml-test-gke",
+                "resource.labels.namespace_name": "serving",
+                "resource.labels.container_name": "server",
+                "metadata.system_labels.top_level_controller_type": "Deployment",
+                "metadata.system_labels.top_level_controller_name": "resnet",
+            }}],
+        },
+        "target": {"type": "AverageValue", "average_value": "70"},
+    }}
+
+
+def test_gpu_target_is_per_replica_over_all_its_gpus(stack, naming):
+    # One series per GPU: a replica with 2 GPUs at 70 % adds 140 to the total.
+    pool = NodePoolSpec(name="l4x4", machine_type="g2-standard-48", gpu=NodeGpuSpec(type="nvidia-l4"))
+    cluster, store = _setup(stack, naming, GkeClusterSpec(model_pool=pool))
+    _workload(stack, naming, cluster, store, accelerator=AcceleratorSpec(type="nvidia-l4", count=2),
+              scaling=ScalingSpec(target=0.6))
+    (metric,) = _hpa_metrics(synth(stack))
+    assert metric["external"]["target"] == {"type": "AverageValue", "average_value": "120"}
+
+
+def test_in_flight_signal_reads_the_model_servers_gauge_per_pod(stack, naming):
+    _workload(stack, naming, scaling=ScalingSpec(signal="in-flight", target=12, in_flight_metric="vllm/num_requests_running"))
+    (metric,) = _hpa_metrics(synth(stack))
+    assert metric == {"type": "Pods", "pods": {
+        "metric": {"name": "custom.googleapis.com|vllm|num_requests_running"},
+        "target": {"type": "AverageValue", "average_value": "12"},
+    }}
+
+
+def test_in_flight_signal_defaults_to_the_contracts_gauge(stack, naming):
+    _workload(stack, naming, scaling=ScalingSpec(signal="in-flight"))
+    (metric,) = _hpa_metrics(synth(stack))
+    assert metric["pods"]["metric"] == {"name": "custom.googleapis.com|model_server|requests_in_flight"}
+    assert metric["pods"]["target"] == {"type": "AverageValue", "average_value": "8"}
+
+
+def test_request_rate_signal_follows_the_load_balancers_requests_to_the_models_negs(stack, naming):
+    _workload(stack, naming, scaling=ScalingSpec(signal="request-rate", target=2.5))
+    (metric,) = _hpa_metrics(synth(stack))
+    assert metric == {"type": "External", "external": {
+        "metric": {
+            "name": "loadbalancing.googleapis.com|https|backend_request_count",
+            "selector": [{"match_labels": {"resource.labels.backend_name": "ml-test-neg-resnet"}}],
+        },
+        "target": {"type": "AverageValue", "average_value": "2500m"},
+    }}
+
+
+def test_cpu_only_scaling_of_a_gpu_model_when_asked_for(stack, naming):
+    workload = _workload(stack, naming, scaling=ScalingSpec(signal="cpu", cpu_target=0.5, allow_cpu_only=True))
+    out = synth(stack)
+    assert _hpa_metrics(out) == [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "average_utilization": 50}}}]
+    assert workload.metrics_adapter is None
+    assert not resources(out, "kubernetes_api_service_v1")
+
+
+def test_cpu_model_scales_on_cpu_without_an_adapter(stack, naming):
+    cluster, store = _setup(stack, naming, GkeClusterSpec(model_pool=CPU_POOL))
+    _workload(stack, naming, cluster, store, accelerator=None, gke={"cpu": "2", "memory": "4Gi"})
+    out = synth(stack)
+    assert _hpa_metrics(out) == [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "average_utilization": 60}}}]
+    assert not resources(out, "kubernetes_api_service_v1")
+
+
+def test_pods_get_the_backends_draining_time_to_finish_by_default(stack, naming):
+    """A longer backend timeout drains longer, and the pods' grace period follows it."""
+    _workload(stack, naming, backend={"timeout_sec": 300})
+    pod = _own(synth(stack), "kubernetes_deployment_v1")["spec"]["template"]["spec"]
+    assert pod["termination_grace_period_seconds"] == 300
+
+
+def test_quantities_of_hpa_targets():
+    assert quantity(70) == "70" and quantity(2.5) == "2500m" and quantity(0.5) == "500m" and quantity(140.0) == "140"
+
+
+# -- metrics adapter -------------------------------------------------------------------------------
+
+def test_metrics_adapter_is_deployed_once_per_cluster_when_a_model_needs_it(stack, naming):
+    cluster, store = _setup(stack, naming)
+    first = _workload(stack, naming, cluster, store, name="resnet", gke={"cpu": "2", "memory": "8Gi"})
+    second = _workload(stack, naming, cluster, store, id_="bert", name="bert", namespace=first.namespace_resource,
+                       gke={"cpu": "2", "memory": "8Gi"}, scaling=ScalingSpec(signal="request-rate"))
+    assert isinstance(first.metrics_adapter, MetricsAdapter)
+    assert first.metrics_adapter is second.metrics_adapter
+    # At the stack's root: its Terraform addresses do not depend on which model came first.
+    assert first.metrics_adapter.node.path == "test/metrics-adapter"
+    out = synth(stack)
+    assert len(resources(out, "kubernetes_api_service_v1")) == 3
+
+
+def test_metrics_adapter_resources(stack, naming):
+    cluster, store = _setup(stack, naming)
+    _workload(stack, naming, cluster, store)
+    out = synth(stack)
+    namespace = resource_by_path(out, "kubernetes_namespace_v1", "metrics-adapter/namespace")
+    assert namespace["metadata"]["name"] == "custom-metrics"
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "baseline"
+    account = resource_by_path(out, "google_service_account", "metrics-adapter/identity/default")
+    assert account["account_id"] == "ml-test-gke-metrics"
+    grant = resource_by_path(out, "google_project_iam_member", "metrics-adapter/identity/role-monitoringviewer")
+    assert grant["role"] == "roles/monitoring.viewer" and grant["project"] == TEST_PROJECT
+    binding = resource_by_path(out, "google_service_account_iam_member", "metrics-adapter/workload-identity")
+    assert binding["role"] == "roles/iam.workloadIdentityUser"
+    assert binding["member"] == f"serviceAccount:{TEST_PROJECT}.svc.id.goog[custom-metrics/custom-metrics-stackdriver-adapter]"
+    ksa = resource_by_path(out, "kubernetes_service_account_v1", "metrics-adapter/service-account")
+    assert ksa["metadata"]["name"] == "custom-metrics-stackdriver-adapter"
+    assert ksa["metadata"]["annotations"]["iam.gke.io/gcp-service-account"].endswith(".email}")
+    deployment = resource_by_path(out, "kubernetes_deployment_v1", "metrics-adapter/deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["container"]
+    assert container["image"] == ADAPTER_IMAGE == "gcr.io/gke-release/custom-metrics-stackdriver-adapter:v0.16.9-gke.0"
+    assert container["command"] == ["/adapter", "--use-new-resource-model=true", "--fallback-for-container-metrics=true"]
+    assert pod["node_selector"] == {"cloud.google.com/gke-nodepool": "system"}
+    assert [d.split(".")[0] for d in deployment["depends_on"]] == ["google_service_account_iam_member", "google_project_iam_member"]
+    apis = {body["metadata"]["name"]: body["spec"] for body in resources(out, "kubernetes_api_service_v1").values()}
+    assert set(apis) == {"v1beta1.custom.metrics.k8s.io", "v1beta2.custom.metrics.k8s.io", "v1beta1.external.metrics.k8s.io"}
+    assert all(spec["service"]["name"].startswith("${kubernetes_service_v1.metrics-adapter_service_") for spec in apis.values())
+    assert all(spec["insecure_skip_tls_verify"] is True for spec in apis.values())
+    assert resource_by_path(out, "kubernetes_service_v1", "metrics-adapter/service")["metadata"]["name"] == "custom-metrics-stackdriver-adapter"
+    bindings = {body["metadata"]["name"]: body for body in resources(out, "kubernetes_cluster_role_binding_v1").values()}
+    assert set(bindings) == {"custom-metrics:system:auth-delegator", "custom-metrics-resource-reader", "external-metrics-reader"}
+    assert bindings["external-metrics-reader"]["subject"] == [
+        {"kind": "ServiceAccount", "name": "horizontal-pod-autoscaler", "namespace": "kube-system"},
+    ]
+    reader = resource_by_path(out, "kubernetes_role_binding_v1", "metrics-adapter/auth-reader")
+    assert reader["metadata"]["namespace"] == "kube-system"
+    assert reader["role_ref"]["name"] == "extension-apiserver-authentication-reader"
 
 
 # -- snapshot ----------------------------------------------------------------------------------

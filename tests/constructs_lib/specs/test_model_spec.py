@@ -232,6 +232,20 @@ def test_fails_when_a_gke_model_scales_to_zero():
     _fails(r"^ModelSpec: scaling.min_replicas = 0: must be >= 1 on GKE", runtime="gke", scaling={"min_replicas": 0})
 
 
+def test_gke_grace_period_defaults_to_the_backends_draining_and_may_not_be_shorter():
+    assert _model(runtime="gke").termination_grace_period_sec == 60
+    assert _model(runtime="gke", backend={"timeout_sec": 900}).termination_grace_period_sec == 900
+    assert _model(runtime="gke", backend={"connection_draining_timeout_sec": 30}, gke={"termination_grace_period_sec": 45}).termination_grace_period_sec == 45
+    _fails(r"^ModelSpec: gke.termination_grace_period_sec = 30: must be >= the backend's connection draining \(60 s\): the load "
+           r"balancer lets in-flight requests run that long", runtime="gke", gke={"termination_grace_period_sec": 30})
+
+
+@pytest.mark.parametrize("runtime", ["vm", "gke"])
+def test_fails_when_the_gpu_signal_is_asked_of_a_model_without_gpus(runtime):
+    _fails(r"^ModelSpec: scaling.signal = 'gpu': the gpu signal measures the model's GPUs and this model has no accelerator; "
+           r"use cpu, in-flight or request-rate$", runtime=runtime, scaling={"signal": "gpu"})
+
+
 @pytest.mark.parametrize(("key", "value"), [
     ("schedules", (ScheduleSpec(name="peak", schedule="0 8 * * *", duration_sec=600, min_required_replicas=1),)),
     ("scale_in_control", ScaleInControlSpec(max_scaled_in_replicas_fixed=1)),

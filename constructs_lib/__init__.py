@@ -34,6 +34,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "gke.workload": ("ModelWorkload",),
     "gke.access": ("ClusterAccess",),
     "gke.metrics_adapter": ("MetricsAdapter",),
+    "observability": ("ServingObservability", "ObservedModel", "observed_models"),
     "edge.load_balancer": ("GlobalLoadBalancer",),
     "edge.security": ("CloudArmorPolicy",),
 }

@@ -16,7 +16,7 @@ that is created. GKE models put the network and cluster into a companion stack
 
 Construct ids below it are the Terraform addresses of deployed environments: ``network``,
 ``models``, ``cache``, ``cloud-armor``, ``lb``, ``kubernetes``, ``model-<name>`` (VM models),
-``workload-<name>`` (GKE models). The environment stacks create it as ``"Default"``, an id cdktf
+``workload-<name>`` (GKE models), ``observability`` (SLOs, alerts, dashboard; with ``observability``). The environment stacks create it as ``"Default"``, an id cdktf
 leaves out of addresses, so these are addresses at the stack's root.
 """
 
@@ -41,6 +41,7 @@ from constructs_lib.specs.load_balancer import LoadBalancerSpec
 from constructs_lib.specs.model import ModelSpec, check_models
 from constructs_lib.specs.model_store import ModelStoreSpec
 from constructs_lib.specs.network import NetworkSpec
+from constructs_lib.specs.observability import ObservabilitySpec
 from constructs_lib.specs.security import CloudArmorSpec
 from constructs_lib.vm.model import VmModel
 
@@ -68,8 +69,9 @@ class ModelServing(Construct):
     Public attributes: ``naming``, ``network`` (the ``ServingNetwork``, or a ``NetworkReference``
     when GKE models moved it into the cluster stack), ``model_store``, ``cache``, ``cloud_armor``,
     ``load_balancer``, ``cluster_stack`` and ``cluster`` (with GKE models), ``runtimes`` (model
-    name -> ``VmModel`` / ``ModelWorkload``), ``backends`` (model name -> ``ModelBackend``).
-    Intent method: ``add_outputs()`` (called unless ``add_outputs=False``).
+    name -> ``VmModel`` / ``ModelWorkload``), ``backends`` (model name -> ``ModelBackend``),
+    ``observability`` (``ServingObservability`` or None). Intent methods: ``add_outputs()`` (called
+    unless ``add_outputs=False``), ``add_observability(spec)`` (called when given ``observability``).
     """
 
     def __init__(
@@ -88,6 +90,7 @@ class ModelServing(Construct):
         load_balancer: GlobalLoadBalancer | LoadBalancerSpec | None = None,
         gke_cluster: GkeClusterSpec | None = None,
         cluster_stack_setup: StackSetup | None = None,
+        observability: ObservabilitySpec | None = None,
         route: bool = True,
         add_outputs: bool = True,
     ) -> None:
@@ -148,8 +151,23 @@ class ModelServing(Construct):
             self.load_balancer.add_health_route(self.backends[model.name])
         if route:
             self.route_models()
+        self.observability = None
+        if observability is not None and observability.enabled is not False:
+            self.add_observability(observability)
         if add_outputs:
             self.add_outputs()
+
+    def add_observability(self, spec: ObservabilitySpec) -> Any:
+        """SLOs, alerts, uptime checks through the health routes and the dashboard of every model
+        and the cache (``ServingObservability`` at ``observability``). The constructor calls it
+        when given an ``observability`` spec that is not disabled."""
+        from constructs_lib.observability import ServingObservability, observed_models
+
+        self.observability = ServingObservability(
+            self, "observability", naming=self.naming, project_id=self.project_id, spec=spec,
+            load_balancer=self.load_balancer, models=observed_models(self), cache=self.cache,
+        )
+        return self.observability
 
     # -- GKE runtime ----------------------------------------------------------------------------
 

@@ -20,9 +20,13 @@ from constructs_lib import (  # noqa: E402
     CdnPolicySpec,
     CloudArmorSpec,
     LoadBalancerSpec,
+    ModelObjectivesSpec,
     ModelServing,
     ModelSpec,
     Naming,
+    NotificationRouteSpec,
+    NotificationsSpec,
+    ObservabilitySpec,
     RateLimitSpec,
     ScalingSpec,
 )
@@ -42,7 +46,8 @@ def llm(name: str, version: str, **options: object) -> ModelSpec:
 
 
 def build(stack: TerraformStack) -> ModelServing:
-    """Two regions, an embeddings model on CDN, an LLM with a 10 % canary, cache and Cloud Armor."""
+    """Two regions, an embeddings model on CDN, an LLM with a 10 % canary, cache, Cloud Armor and
+    monitoring that pages the on-call (SLOs, alerts, uptime checks, dashboard)."""
     google_provider(stack, project_id="my-ml-project-prod", region="us-central1")
     return ModelServing(
         stack, "Default",
@@ -61,6 +66,11 @@ def build(stack: TerraformStack) -> ModelServing:
             llm("llm", "2.0.1"),
             llm("llm-next", "3.0.0-rc1", canary_of="llm", canary_weight=10),
         ],
+        observability=ObservabilitySpec(
+            latency_threshold_ms=500,
+            notifications=NotificationsSpec(page=NotificationRouteSpec(emails=("ml-oncall@example.com",))),
+            models={name: ModelObjectivesSpec(latency_threshold_ms=20000) for name in ("llm", "llm-next")},
+        ),
     )
 
 

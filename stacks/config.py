@@ -33,6 +33,7 @@ from constructs_lib.specs import (
     ModelSpec,
     ModelStoreSpec,
     NetworkSpec,
+    ObservabilitySpec,
 )
 from constructs_lib.specs.load_balancer import RoutePath
 from constructs_lib.specs.model import check_models
@@ -166,6 +167,11 @@ class EnvironmentConfig(BaseModel):
     static_content: StaticContent | None = Field(default=None, description="Static files from a bucket. None by default.")
     models: tuple[ModelSpec, ...] = Field(default=(), description="The served models ([[models]] tables, at least one), each on its runtime (VM fleets or GKE).")
     gke: GkeSettings = Field(default_factory=GkeSettings, description="The GKE cluster of models with runtime = 'gke' ([gke] section).")
+    observability: ObservabilitySpec = Field(
+        default_factory=ObservabilitySpec,
+        description="SLOs, alerts, uptime checks and the dashboard ([observability] section). On by default in production "
+        "tier, off in dev (enabled = true opts in).",
+    )
 
     @field_validator("project_id")
     @classmethod
@@ -195,6 +201,10 @@ class EnvironmentConfig(BaseModel):
         targets = [m.name for m in self.models] + (["static"] if static else [])
         if default is not None and default not in targets:
             raise invalid("load_balancer.default_backend", default, f"must name a model or 'static' ([static_content]); allowed: {', '.join(targets)}")
+        names = [m.name for m in self.models]
+        for name in self.observability.models:
+            if name not in names:
+                raise invalid(f"observability.models.{name}", name, f"is not a model of this environment; models: {', '.join(names)}")
         if self.effective_tier == "production":
             for index, model in enumerate(self.models):
                 if model.runtime == "gke":
@@ -205,6 +215,12 @@ class EnvironmentConfig(BaseModel):
     def effective_tier(self) -> Literal["dev", "production"]:
         """``tier``, or 'dev' for the environment named dev and 'production' for every other."""
         return self.tier or ("dev" if self.name == "dev" else "production")
+
+    @property
+    def effective_observability(self) -> ObservabilitySpec:
+        """``observability`` with ``enabled`` resolved: as set, else on in production tier."""
+        spec = self.observability
+        return spec.model_copy(update={"enabled": spec.resolve_enabled(default=self.effective_tier == "production")})
 
     @property
     def uses_gke(self) -> bool:

@@ -41,6 +41,7 @@ class ServingStack(TerraformStack):
             cache=config.cache.spec() if config.cache.enabled else None,
             cloud_armor=config.cloud_armor.spec() if config.cloud_armor.enabled else None,
             load_balancer=config.load_balancer, gke_cluster=config.gke.cluster, cluster_stack_setup=self._state,
+            observability=config.effective_observability,
         )
         static = config.static_content
         if static is not None:

@@ -39,8 +39,10 @@ CONSTRUCTS: tuple[tuple[str, str], ...] = (
     ("GKE runtime", "NodePool"),
     ("GKE runtime", "ModelWorkload"),
     ("GKE runtime", "ClusterAccess"),
+    ("GKE runtime", "MetricsAdapter"),
     ("Edge", "GlobalLoadBalancer"),
     ("Edge", "CloudArmorPolicy"),
+    ("Operations", "ServingObservability"),
 )
 """(section, exported name) of every construct page, in index order."""
 
@@ -48,7 +50,7 @@ ENVIRONMENT_SECTIONS = {
     "NetworkSpec": "[network]", "ModelStoreSpec": "[model_store]", "CacheSpec": "[cache]",
     "LoadBalancerSpec": "[load_balancer]", "CloudArmorSpec": "[cloud_armor]", "ModelSpec": "[[models]]",
     "ScalingSpec": "[models.scaling]", "BackendServiceSpec": "[models.backend]", "VmRuntimeSpec": "[models.vm]",
-    "GkeRuntimeSpec": "[models.gke]", "GkeClusterSpec": "[gke.cluster]",
+    "GkeRuntimeSpec": "[models.gke]", "GkeClusterSpec": "[gke.cluster]", "ObservabilitySpec": "[observability]",
 }
 """Spec -> the environment-file table it validates."""
 

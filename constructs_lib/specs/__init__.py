@@ -21,6 +21,22 @@ from constructs_lib.specs.load_balancer import LoadBalancerSpec, RetryPolicy, Ss
 from constructs_lib.specs.model import AcceleratorSpec, ModelSpec
 from constructs_lib.specs.model_store import ModelStoreSpec
 from constructs_lib.specs.network import FlowLogsSpec, NetworkSpec, RouteSpec
+from constructs_lib.specs.observability import (
+    BurnRateSpec,
+    CacheAvailabilityAlertSpec,
+    CacheEvictionsAlertSpec,
+    CacheMemoryAlertSpec,
+    ErrorRatioAlertSpec,
+    GpuAlertSpec,
+    LatencyAlertSpec,
+    ModelObjectivesSpec,
+    NoHealthyBackendsAlertSpec,
+    NotificationRouteSpec,
+    NotificationsSpec,
+    ObservabilitySpec,
+    SaturationAlertSpec,
+    UptimeSpec,
+)
 from constructs_lib.specs.reservation import ReservationSpec
 from constructs_lib.specs.scaling import MetricSpec, ScaleInControlSpec, ScalingSpec, ScheduleSpec
 from constructs_lib.specs.security import CloudArmorSpec, RateLimitSpec, WafRuleSpec
@@ -28,11 +44,13 @@ from constructs_lib.specs.vm import AutohealSpec, ModelDownloadSpec, UpdatePolic
 
 __all__ = [
     "AcceleratorSpec", "AutohealSpec", "BackendBucketSpec", "BackendHealthCheckSpec", "BackendServiceSpec",
-    "CacheClusterSpec", "CacheKeyPolicySpec", "CacheSpec", "CdnPolicySpec", "CloudArmorSpec", "FlowLogsSpec",
-    "GkeClusterSpec", "GkeRuntimeSpec", "IapSpec", "LoadBalancerSpec", "MaintenanceWindow", "MetricSpec",
-    "ModelDownloadSpec", "ModelSpec", "ModelStoreSpec", "NetworkSpec", "NodeGpuSpec", "NodePoolSpec",
-    "OutlierDetectionSpec", "RateLimitSpec",
-    "ReservationSpec", "RetryPolicy", "RouteSpec", "ScaleInControlSpec", "ScalingSpec", "ScheduleSpec",
-    "SecondaryBootDiskSpec", "SslPolicySpec", "TaintSpec", "UpdatePolicySpec", "VmCanarySpec", "VmRuntimeSpec",
-    "WafRuleSpec",
+    "BurnRateSpec", "CacheAvailabilityAlertSpec", "CacheClusterSpec", "CacheEvictionsAlertSpec", "CacheKeyPolicySpec",
+    "CacheMemoryAlertSpec", "CacheSpec", "CdnPolicySpec", "CloudArmorSpec", "ErrorRatioAlertSpec", "FlowLogsSpec",
+    "GkeClusterSpec", "GkeRuntimeSpec", "GpuAlertSpec", "IapSpec", "LatencyAlertSpec", "LoadBalancerSpec",
+    "MaintenanceWindow", "MetricSpec", "ModelDownloadSpec", "ModelObjectivesSpec", "ModelSpec", "ModelStoreSpec",
+    "NetworkSpec", "NoHealthyBackendsAlertSpec", "NodeGpuSpec", "NodePoolSpec", "NotificationRouteSpec",
+    "NotificationsSpec", "ObservabilitySpec", "OutlierDetectionSpec", "RateLimitSpec", "ReservationSpec",
+    "RetryPolicy", "RouteSpec", "SaturationAlertSpec", "ScaleInControlSpec", "ScalingSpec", "ScheduleSpec",
+    "SecondaryBootDiskSpec", "SslPolicySpec", "TaintSpec", "UpdatePolicySpec", "UptimeSpec", "VmCanarySpec",
+    "VmRuntimeSpec", "WafRuleSpec",
 ]

@@ -158,11 +158,18 @@ def label_attributes() -> dict[str, str]:
     found = {}
     for resource_type, schema in schemas.items():
         attributes = schema["block"].get("attributes", {})
-        for name in ("labels", "resource_labels"):
-            if attributes.get(name, {}).get("optional"):
+        for name in ("labels", "resource_labels", "user_labels"):
+            if name not in NOT_GCP_LABELS.get(resource_type, ()) and attributes.get(name, {}).get("optional"):
                 found[resource_type] = name
                 break
     return found
+
+
+NOT_GCP_LABELS = {"google_monitoring_notification_channel": ("labels",)}
+"""Attributes named like labels that configure the resource (a channel's ``email_address``)."""
+
+NOT_GCP_LABEL_BLOCKS = ("monitored_resource.labels",)
+"""Nested ``labels`` that name a monitored resource (an uptime check's ``host``), not GCP labels."""
 
 
 # -------------------------------------------------------------------------------- invariants
@@ -388,6 +395,8 @@ def check_labels(stack) -> list[str]:  # noqa: ANN001
                 continue
             if ".node_config." in f".{path}." and leaf == "labels":
                 continue  # GKE node labels are Kubernetes labels, with their own rules
+            if path in NOT_GCP_LABELS.get(resource_type, ()) or path.endswith(NOT_GCP_LABEL_BLOCKS):
+                continue
             if len(value) > 64:
                 problems.append(f"{at}: {path} has {len(value)} labels (at most 64)")
             for key, item in value.items():

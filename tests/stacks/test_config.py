@@ -59,7 +59,7 @@ def test_network_section_validates_into_network_spec():
 @pytest.mark.parametrize(
     "text,expected",
     [
-        (MINIMAL + "colour = 1\n", "colour = 1: unknown key; allowed keys: app, backend, cache, cloud_armor, gke, labels, load_balancer, model_store, models, name, network, project_id, regions, static_content"),
+        (MINIMAL + "colour = 1\n", "colour = 1: unknown key; allowed keys: app, backend, cache, cloud_armor, gke, labels, load_balancer, model_store, models, name, network, observability, project_id, regions, static_content, tier"),
         (MINIMAL + "[network]\nserving_prot = 1\n", "network.serving_prot = 1: unknown key; did you mean 'serving_port'? allowed keys:"),
         (MINIMAL + '[network]\nserving_port = "http"\n', "network.serving_port = 'http': Input should be a valid integer"),
         (MINIMAL + "[network]\nserving_port = 0\n", "network.serving_port = 0: Input should be greater than or equal to 1"),

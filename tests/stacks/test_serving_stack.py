@@ -1,7 +1,7 @@
 import pytest
 from cdktf import Testing
 
-from stacks.config import ENVIRONMENTS_DIR, environment_files, load_environment, parse_environment
+from stacks.config import ENVIRONMENTS_DIR, EnvironmentFileError, environment_files, load_environment, parse_environment
 from stacks.serving_stack import ServingStack
 from stacks.synth import build_stacks
 from tests.conftest import only_resource, resource_by_path, resources, server_env, synth
@@ -150,3 +150,41 @@ def test_vm_and_gke_models_share_one_load_balancer_and_the_cluster_stacks_networ
 
 def test_environments_folder_is_the_shipped_one():
     assert (ENVIRONMENTS_DIR / "dev.toml").exists()
+
+
+def _monitoring(stack: ServingStack) -> set[str]:
+    """The Cloud Monitoring resource types the stack creates."""
+    return {kind for kind in synth(stack)["resource"] if kind.startswith("google_monitoring_")}
+
+
+@pytest.mark.parametrize(("name", "section", "monitored"), [
+    ("dev", "", False),                                            # dev tier: off by default
+    ("dev", "[observability]\nenabled = true\n", True),            # ... opts in
+    ("qa", "", True),                                              # production tier: on by default
+    ("qa", "[observability]\nenabled = false\n", False),           # ... opts out
+    ("qa", 'tier = "dev"\n', False),                               # the tier decides, not the name
+])
+def test_monitoring_follows_the_tier_unless_the_file_says_otherwise(name, section, monitored):
+    stack = _stack(MINIMAL + section, name=name)
+    expected = {"google_monitoring_alert_policy", "google_monitoring_custom_service", "google_monitoring_slo",
+                "google_monitoring_uptime_check_config", "google_monitoring_dashboard"}
+    assert (_monitoring(stack) == expected) if monitored else not _monitoring(stack)
+
+
+def test_monitoring_routes_pages_and_tickets_to_the_files_channels():
+    section = ('[observability]\nlatency_threshold_ms = 250\n[observability.notifications.page]\n'
+               'channels = ["projects/my-project-1/notificationChannels/42"]\nemails = ["oncall@example.com"]\n')
+    out = synth(_stack(MINIMAL + section, name="qa"))
+    channel = only_resource(out, "google_monitoring_notification_channel")
+    assert channel["labels"] == {"email_address": "oncall@example.com"} and channel["type"] == "email"
+    policies = resources(out, "google_monitoring_alert_policy").values()
+    pages = [p for p in policies if p["severity"] == "CRITICAL"]
+    assert pages and all(p["notification_channels"][0] == "projects/my-project-1/notificationChannels/42" for p in pages)
+    assert all(not p.get("notification_channels") for p in policies if p["severity"] == "WARNING")  # no ticket route given
+    latency = next(s for s in resources(out, "google_monitoring_slo").values() if s["slo_id"] == "latency")
+    assert latency["request_based_sli"]["distribution_cut"]["range"]["max"] == 250
+
+
+def test_fails_when_observability_names_a_model_the_environment_does_not_have():
+    with pytest.raises(EnvironmentFileError, match=r"^test: observability.models.bert = 'bert': is not a model of this environment; models: resnet"):
+        _stack(MINIMAL + "[observability.models.bert]\nlatency_threshold_ms = 100\n", name="qa")

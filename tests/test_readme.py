@@ -49,3 +49,20 @@ def test_environment_example_is_valid_and_synthesizes(text: str):
     config = parse_environment(text, name="dev", source="README.md")
     for stack in build_stacks(Testing.app(), config):
         assert synth(stack)["resource"]
+
+
+FRAGMENTS = [code for language, code in BLOCKS if language == "toml" and not code.startswith("#:schema")]
+_HEAD = 'project_id = "my-project-1"\nregions = ["us-central1"]\n'
+_MODELS = "".join(f'\n[[models]]\nname = "{name}"\nimage = "us-docker.pkg.dev/p/r/{name}:1"\n' for name in ("llm", "resnet"))
+
+
+def test_readme_has_fragments_to_check():
+    assert FRAGMENTS
+
+
+@pytest.mark.parametrize("text", FRAGMENTS, ids=lambda text: text.splitlines()[0][:40])
+def test_environment_fragment_is_valid(text: str):
+    """A table the README shows (state backend, observability...) is valid in an environment file
+    with models named llm and resnet."""
+    config = parse_environment(_HEAD + text + _MODELS, name="qa", source="README.md")
+    assert config.models

@@ -28,6 +28,17 @@ from typing import Any, Iterable, Sequence
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTS = ("cdktf.out", "cdktf.out.examples")
+
+ACCEPTED_FINDINGS: dict[str, tuple[re.Pattern[str], str]] = {
+    "CKV_K8S_43": (
+        re.compile(r"(^|\.)metrics-adapter(-[a-z0-9-]+)?_deployment_[0-9A-F]{8}$"),
+        "the Custom Metrics adapter runs GKE's release image by tag, as Google's manifest does (its digest cannot be "
+        "looked up offline); [gke.cluster] metrics_adapter_image = '<image>@sha256:...' pins it, and the finding goes away",
+    ),
+}
+"""Findings accepted for one resource, not for the whole check: check id -> (resource address
+pattern, why). checkov's config can only skip a check everywhere, which would hide the same
+finding on a model's Deployment."""
 DEFAULT_CHECKOV = ROOT / ".venv-scan" / "bin" / "checkov"
 DEFAULT_CONFIG = ROOT / ".checkov.yaml"
 CRASH_PATTERN = re.compile(r"Failed to run check (\S+) on (\S+?):(\S+)")
@@ -148,7 +159,8 @@ def evaluate(files: Sequence[Path], report: Any, stderr: str, skips: Sequence[st
             lines = item.get("file_line_range")
             finding = Finding(item["check_id"], item.get("check_name", ""), item.get("resource", "?"),
                               stacks[key].file, tuple(lines) if lines else None)
-            accepted = item["check_id"] in skip_set or item.get("check_result", {}).get("result") == "SKIPPED"
+            accepted = (item["check_id"] in skip_set or item.get("check_result", {}).get("result") == "SKIPPED"
+                        or _accepted_for_resource(item["check_id"], finding.resource))
             (stacks[key].skipped if accepted else stacks[key].failed).append(finding)
             found_ids.add(item["check_id"])
     for check_id, file_name, resource in CRASH_PATTERN.findall(stderr):
@@ -159,6 +171,12 @@ def evaluate(files: Sequence[Path], report: Any, stderr: str, skips: Sequence[st
     stale = tuple(sorted(i for i in skip_set if i in passed_ids and i not in found_ids))
     return ScanReport(stacks=stacks, skips=tuple(skips), parsing_errors=tuple(parsing_errors),
                       stale_skips=stale, checkov_version=version)
+
+
+def _accepted_for_resource(check_id: str, resource: str) -> bool:
+    """Whether ``ACCEPTED_FINDINGS`` accepts ``check_id`` on ``resource``."""
+    accepted = ACCEPTED_FINDINGS.get(check_id)
+    return accepted is not None and accepted[0].search(resource) is not None
 
 
 def _stack_key(item: dict[str, Any], stacks: dict[Path, StackResult]) -> Path:

@@ -7,16 +7,19 @@ The resources follow GoogleCloudPlatform/k8s-stackdriver
 resource model, ``--fallback-for-container-metrics``), with Workload Identity instead of node
 credentials (construct ids in brackets, kubernetes provider unless noted):
 
-* ``kubernetes_namespace_v1`` [``namespace``] ``custom-metrics`` (Pod Security ``baseline``: the
-  upstream image runs as root and binds port 443),
+* ``kubernetes_namespace_v1`` [``namespace``] ``custom-metrics`` (Pod Security ``restricted``:
+  unlike upstream, which runs it as root on port 443, the adapter runs as nobody on port 6443),
 * a ``ServiceIdentity`` [``identity``] (Google service account with ``roles/monitoring.viewer``) +
   ``google_service_account_iam_member`` [``workload-identity``] + ``kubernetes_service_account_v1``
   [``service-account``] annotated ``iam.gke.io/gcp-service-account``,
 * RBAC: ``auth-delegator`` (``system:auth-delegator``), ``auth-reader`` (kube-system
   ``extension-apiserver-authentication-reader``), ``resource-reader-role`` + ``resource-reader``
   (pods, nodes, nodes/stats), ``external-metrics-reader-role`` + ``external-metrics-reader``
-  (the HPA controller reads ``external.metrics.k8s.io``),
-* ``kubernetes_deployment_v1`` [``deployment``] and ``kubernetes_service_v1`` [``service``],
+  (the HPA controller reads the External metrics the stack's autoscalers use, by name, once one
+  does: ``allow_external_metric``),
+* ``kubernetes_deployment_v1`` [``deployment``] (non-root, read-only root file system, no
+  capabilities, liveness and readiness on ``/healthz``) and ``kubernetes_service_v1`` [``service``]
+  (port 443 to the pod's 6443, where the APIServices point),
 * ``kubernetes_api_service_v1`` [``api-custom-v1beta1``, ``api-custom-v1beta2``,
   ``api-external-v1beta1``]: the aggregated metrics APIs served by the adapter.
 
@@ -47,9 +50,10 @@ from constructs_lib.gke.cluster import ServingCluster
 from constructs_lib.iam import check_account_id
 from constructs_lib.identity import ServiceIdentity
 from constructs_lib.naming import Naming
+from constructs_lib.specs.gke import METRICS_ADAPTER_IMAGE
 
-ADAPTER_IMAGE = "gcr.io/gke-release/custom-metrics-stackdriver-adapter:v0.16.9-gke.0"
-"""The adapter image of k8s-stackdriver's production manifest (v0.16.9-gke.0, August 2026)."""
+ADAPTER_IMAGE = METRICS_ADAPTER_IMAGE
+"""The default adapter image (``[gke.cluster] metrics_adapter_image`` changes it)."""
 
 NAMESPACE = "custom-metrics"
 """The adapter's namespace (fixed: the APIService registrations and upstream docs name it)."""
@@ -64,6 +68,16 @@ WORKLOAD_IDENTITY_ANNOTATION = "iam.gke.io/gcp-service-account"
 
 ID = "metrics-adapter"
 """Construct id of a cluster's adapter at the stack's root (Terraform addresses ``metrics-adapter_...``)."""
+
+PORT = 6443
+"""Where the adapter serves the metrics APIs: above 1024, so it needs neither root nor a capability."""
+
+RUN_AS = 65534
+"""The adapter's user and group (nobody): it only reads Cloud Monitoring and writes its certificate."""
+
+CERT_DIR = "/var/run/serving-cert"
+"""Where the adapter writes its self-signed serving certificate (an in-memory emptyDir: the root
+file system is read-only)."""
 
 _LABELS = {"run": SERVICE_ACCOUNT, "k8s-app": SERVICE_ACCOUNT}
 
@@ -95,7 +109,7 @@ class MetricsAdapter(Construct):
         ns = namespace_v1.NamespaceV1(
             self, "namespace",
             metadata=namespace_v1.NamespaceV1Metadata(
-                name=NAMESPACE, labels={**managed, "pod-security.kubernetes.io/enforce": "baseline"},
+                name=NAMESPACE, labels={**managed, "pod-security.kubernetes.io/enforce": "restricted"},
             ),
             **kubernetes,
         )
@@ -155,19 +169,10 @@ class MetricsAdapter(Construct):
             subject=[crb.ClusterRoleBindingV1Subject(**subject)],
             **kubernetes,
         )
-        external = cr.ClusterRoleV1(
-            self, "external-metrics-reader-role",
-            metadata=cr.ClusterRoleV1Metadata(name="external-metrics-reader", labels=managed),
-            rule=[cr.ClusterRoleV1Rule(api_groups=["external.metrics.k8s.io"], resources=["*"], verbs=["list", "get", "watch"])],
-            **kubernetes,
-        )
-        crb.ClusterRoleBindingV1(
-            self, "external-metrics-reader",
-            metadata=crb.ClusterRoleBindingV1Metadata(name="external-metrics-reader", labels=managed),
-            role_ref=crb.ClusterRoleBindingV1RoleRef(api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=external.metadata.name),
-            subject=[crb.ClusterRoleBindingV1Subject(kind="ServiceAccount", name="horizontal-pod-autoscaler", namespace="kube-system")],
-            **kubernetes,
-        )
+        self._managed, self._kubernetes = managed, kubernetes
+        self.external_metrics: list[str] = []
+        """External metrics the HPA controller may read (``allow_external_metric``), nothing else."""
+        self._external_role: Any = None
 
         d = deployment_v1
         self.deployment = d.DeploymentV1(
@@ -183,21 +188,40 @@ class MetricsAdapter(Construct):
                         # The system pool hosts it (no toleration for GPU nodes: they are for models).
                         node_selector=cluster.system_pool.node_selector,
                         security_context=d.DeploymentV1SpecTemplateSpecSecurityContext(
+                            run_as_non_root=True, run_as_user=str(RUN_AS), run_as_group=str(RUN_AS),
                             seccomp_profile=d.DeploymentV1SpecTemplateSpecSecurityContextSeccompProfile(type="RuntimeDefault"),
                         ),
                         container=[d.DeploymentV1SpecTemplateSpecContainer(
                             name="pod-custom-metrics-stackdriver-adapter",
-                            image=ADAPTER_IMAGE,
+                            image=cluster.spec.metrics_adapter_image,
                             image_pull_policy="IfNotPresent",
-                            command=["/adapter", "--use-new-resource-model=true", "--fallback-for-container-metrics=true"],
+                            command=[
+                                "/adapter", "--use-new-resource-model=true", "--fallback-for-container-metrics=true",
+                                f"--secure-port={PORT}", f"--cert-dir={CERT_DIR}",
+                            ],
                             resources=d.DeploymentV1SpecTemplateSpecContainerResources(
                                 requests={"cpu": "250m", "memory": "200Mi"}, limits={"cpu": "250m", "memory": "200Mi"},
                             ),
                             readiness_probe=d.DeploymentV1SpecTemplateSpecContainerReadinessProbe(
-                                http_get=d.DeploymentV1SpecTemplateSpecContainerReadinessProbeHttpGet(path="/healthz", port="443", scheme="HTTPS"),
+                                http_get=d.DeploymentV1SpecTemplateSpecContainerReadinessProbeHttpGet(path="/healthz", port=str(PORT), scheme="HTTPS"),
                                 initial_delay_seconds=40, period_seconds=10, timeout_seconds=5,
                             ),
-                            security_context=d.DeploymentV1SpecTemplateSpecContainerSecurityContext(allow_privilege_escalation=False),
+                            # A wedged adapter stops every HPA that reads it: restart it.
+                            liveness_probe=d.DeploymentV1SpecTemplateSpecContainerLivenessProbe(
+                                http_get=d.DeploymentV1SpecTemplateSpecContainerLivenessProbeHttpGet(path="/healthz", port=str(PORT), scheme="HTTPS"),
+                                initial_delay_seconds=60, period_seconds=20, timeout_seconds=5, failure_threshold=3,
+                            ),
+                            # Nobody, no capabilities (6443 needs none), read-only root file system: the
+                            # serving certificate goes to an in-memory emptyDir.
+                            security_context=d.DeploymentV1SpecTemplateSpecContainerSecurityContext(
+                                allow_privilege_escalation=False,
+                                read_only_root_filesystem=True,
+                                capabilities=d.DeploymentV1SpecTemplateSpecContainerSecurityContextCapabilities(drop=["ALL"]),
+                            ),
+                            volume_mount=[d.DeploymentV1SpecTemplateSpecContainerVolumeMount(name="serving-cert", mount_path=CERT_DIR)],
+                        )],
+                        volume=[d.DeploymentV1SpecTemplateSpecVolume(
+                            name="serving-cert", empty_dir=d.DeploymentV1SpecTemplateSpecVolumeEmptyDir(medium="Memory", size_limit="16Mi"),
                         )],
                     ),
                 ),
@@ -215,7 +239,7 @@ class MetricsAdapter(Construct):
             ),
             spec=service_v1.ServiceV1Spec(
                 type="ClusterIP", selector=_LABELS,
-                port=[service_v1.ServiceV1SpecPort(port=443, target_port="443", protocol="TCP")],
+                port=[service_v1.ServiceV1SpecPort(port=443, target_port=str(PORT), protocol="TCP")],
             ),
             **kubernetes,
         )
@@ -239,6 +263,34 @@ class MetricsAdapter(Construct):
                 depends_on=[self.deployment],
                 **kubernetes,
             )
+
+    def allow_external_metric(self, name: str) -> None:
+        """Let the HPA controller read the External metric ``name`` (the adapter's name for it,
+        ``kubernetes.io|container|accelerator|duty_cycle``) through the adapter: a ClusterRole
+        naming exactly the metrics this stack's autoscalers use, where upstream grants ``*``."""
+        if name in self.external_metrics:
+            return
+        self.external_metrics.append(name)
+        cr, crb = cluster_role_v1, cluster_role_binding_v1
+        rule = [cr.ClusterRoleV1Rule(api_groups=["external.metrics.k8s.io"], resources=sorted(self.external_metrics), verbs=["get", "list", "watch"])]
+        if self._external_role is not None:
+            self._external_role.put_rule(rule)
+            return
+        self._external_role = cr.ClusterRoleV1(
+            self, "external-metrics-reader-role",
+            metadata=cr.ClusterRoleV1Metadata(name="external-metrics-reader", labels=self._managed),
+            rule=rule,
+            **self._kubernetes,
+        )
+        crb.ClusterRoleBindingV1(
+            self, "external-metrics-reader",
+            metadata=crb.ClusterRoleBindingV1Metadata(name="external-metrics-reader", labels=self._managed),
+            role_ref=crb.ClusterRoleBindingV1RoleRef(
+                api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=self._external_role.metadata.name,
+            ),
+            subject=[crb.ClusterRoleBindingV1Subject(kind="ServiceAccount", name="horizontal-pod-autoscaler", namespace="kube-system")],
+            **self._kubernetes,
+        )
 
 
 def metrics_adapter_for(scope: Construct, *, cluster: ServingCluster, naming: Naming, provider: Any = None) -> MetricsAdapter:

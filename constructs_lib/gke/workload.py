@@ -416,6 +416,8 @@ class ModelWorkload(Construct):
         else:
             metric, per_replica = LB_REQUEST_COUNT_METRIC, signal.target
             labels = {"resource.labels.backend_name": self.neg_name}
+        assert self.metrics_adapter is not None  # created in __init__ for any signal but cpu
+        self.metrics_adapter.allow_external_metric(adapter_metric_name(metric))
         return h.HorizontalPodAutoscalerV2SpecMetric(
             type="External",
             external=h.HorizontalPodAutoscalerV2SpecMetricExternal(

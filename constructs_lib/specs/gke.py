@@ -23,7 +23,7 @@ from constructs_lib.machines import (
 )
 from constructs_lib.naming import Labels, NamePart, check_name
 from constructs_lib.specs.reservation import ReservationSpec
-from constructs_lib.values import PrivateCidr, check_disjoint, parse_cidr, repeated
+from constructs_lib.values import Image, PrivateCidr, check_disjoint, parse_cidr, repeated
 
 
 def _adapt(check: Callable[..., Any], value: Any) -> Any:
@@ -382,6 +382,10 @@ def _default_model_pool() -> NodePoolSpec:
     )
 
 
+METRICS_ADAPTER_IMAGE = "gcr.io/gke-release/custom-metrics-stackdriver-adapter:v0.16.9-gke.0"
+"""The Custom Metrics - Stackdriver Adapter of k8s-stackdriver's production manifest (v0.16.9-gke.0)."""
+
+
 class GkeClusterSpec(Spec):
     """Tunables of ``ServingCluster``; the ``[gke.cluster]`` section of an environment file."""
 
@@ -426,6 +430,11 @@ class GkeClusterSpec(Spec):
     system_pool: NodePoolSpec = Field(default_factory=_default_system_pool, description="Small pool for kube-system and add-ons: e2-standard-4, 1-2 nodes per zone.")
     model_pool: NodePoolSpec | None = Field(default_factory=_default_model_pool, description="Pool for model pods: g2-standard-8 with one L4, 0-2 nodes per zone. None for no model pool.")
     labels: Labels = Field(default_factory=dict, description="Extra GCP labels on the cluster and nodes (common labels are always set).")
+    metrics_adapter_image: Image = Field(
+        default=METRICS_ADAPTER_IMAGE,
+        description="Image of the Custom Metrics - Stackdriver Adapter (deployed when a model's HPA reads Cloud Monitoring). "
+        "Defaults to GKE's release image by tag, as Google's manifest; set <image>@sha256:<digest> to pin it.",
+    )
 
     @field_validator("master_ipv4_cidr_block")
     @classmethod

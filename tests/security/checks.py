@@ -448,6 +448,19 @@ def check_no_credentials(stack) -> list[str]:  # noqa: ANN001
     return problems
 
 
+def check_gke_network_policy(stack) -> list[str]:  # noqa: ANN001
+    """Every GKE cluster enforces Kubernetes NetworkPolicy: Dataplane V2 (which always does) or the
+    network-policy add-on. checkov's CKV_GCP_12 only knows the add-on, so this replaces it."""
+    problems = []
+    for logical_id, body in stack.resources("google_container_cluster").items():
+        dataplane_v2 = body.get("datapath_provider") == "ADVANCED_DATAPATH"
+        add_on = first(body.get("network_policy")).get("enabled") is True
+        if not (dataplane_v2 or add_on):
+            problems.append(f"{where(stack, 'google_container_cluster', logical_id)}: NetworkPolicy is not enforced "
+                            "(neither datapath_provider ADVANCED_DATAPATH nor network_policy.enabled)")
+    return problems
+
+
 INVARIANTS: dict[str, Callable[[Any], list[str]]] = {
     "no primitive roles or public members": check_no_primitive_roles,
     "no external IPs": check_no_external_ips,
@@ -460,6 +473,7 @@ INVARIANTS: dict[str, Callable[[Any], list[str]]] = {
     "GCP labels": check_labels,
     "sensitive outputs": check_sensitive_outputs,
     "no credentials": check_no_credentials,
+    "GKE enforces NetworkPolicy": check_gke_network_policy,
 }
 
 

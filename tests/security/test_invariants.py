@@ -44,6 +44,7 @@ def test_invariants_are_not_vacuous(all_stacks: list[SynthStack]):
     assert count("google_compute_managed_ssl_certificate") >= 2
     assert count("google_compute_global_address", lambda b: b.get("address_type") == "EXTERNAL") >= 4
     assert count("google_project_iam_member") >= 4
+    assert count("google_container_cluster") >= 1
     assert sum(1 for s in all_stacks for o in (s.json.get("output") or {}).values() if o.get("sensitive")) >= 2
     assert any(s.config is None for s in all_stacks), "a Python-authored example (no opt-outs) is covered"
 
@@ -104,6 +105,14 @@ def _fails(check: Callable[[SynthStack], list[str]], stack: SynthStack, expected
 def test_detects_primitive_role_and_public_member(prod: SynthStack):
     _fails(checks.check_no_primitive_roles, _mutate(prod, "google_project_iam_member", lambda b: b.update(role="roles/editor")), "primitive role")
     _fails(checks.check_no_primitive_roles, _mutate(prod, "google_storage_bucket_iam_member", lambda b: b.update(member="allUsers")), "public IAM member")
+
+
+def test_detects_gke_cluster_without_network_policy(all_stacks: list[SynthStack]):
+    cluster = next(s for s in all_stacks if s.resources("google_container_cluster"))
+    _fails(checks.check_gke_network_policy, _mutate(cluster, "google_container_cluster", lambda b: b.pop("datapath_provider")),
+           "NetworkPolicy is not enforced")
+    enabled = _mutate(cluster, "google_container_cluster", lambda b: (b.pop("datapath_provider"), b.update(network_policy={"enabled": True})))
+    assert checks.check_gke_network_policy(enabled) == []
 
 
 def test_detects_external_ip(prod: SynthStack):

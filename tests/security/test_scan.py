@@ -41,7 +41,7 @@ def test_checkov_passes_every_stack_and_catches_a_public_ip(
         result = results[stack.name]
         assert result.passed > 0, stack.name
         assert result.ok, f"{stack.name}:\n" + "\n".join(f.describe() for f in result.failed + result.crashed)
-        assert {f.check_id for f in result.skipped} <= set(report.skips)
+        assert {f.check_id for f in result.skipped} <= set(report.skips) | set(scan.ACCEPTED_FINDINGS)
     assert "CKV_GCP_40" in {f.check_id for f in results["ml-serving-broken"].failed}
     assert not report.ok
     assert not report.parsing_errors and not report.stale_skips
@@ -74,6 +74,18 @@ def test_evaluate_applies_skips_counts_crashes_and_finds_stale_skips(tmp_path: P
     assert (first.passed, [f.check_id for f in first.skipped], first.ok) == (1, ["CKV_SKIPPED", "CKV_SKIPPED"], True)
     assert [f.check_id for f in second.failed] == ["CKV_REAL"] and [f.check_id for f in second.crashed] == ["CKV_CRASH"]
     assert result.stale_skips == ("CKV_STALE",) and not result.ok
+
+
+def test_a_finding_accepted_for_one_resource_still_fails_on_another(tmp_path: Path):
+    """CKV_K8S_43 (image by digest) is accepted on the metrics adapter's Deployment only."""
+    one = tmp_path / "a" / "cdk.tf.json"
+    report = {"results": {"passed_checks": [], "skipped_checks": [], "parsing_errors": [], "failed_checks": [
+        _item("CKV_K8S_43", one, resource="kubernetes_deployment_v1.metrics-adapter_deployment_456AD7B2"),
+        _item("CKV_K8S_43", one, resource="kubernetes_deployment_v1.workload-llm_deployment_50AC0661"),
+    ]}}
+    result = scan.evaluate([one], report, "", []).stacks[one.resolve()]
+    assert [f.resource for f in result.skipped] == ["kubernetes_deployment_v1.metrics-adapter_deployment_456AD7B2"]
+    assert [f.resource for f in result.failed] == ["kubernetes_deployment_v1.workload-llm_deployment_50AC0661"]
 
 
 def test_stack_files_needs_synthesized_output(tmp_path: Path):

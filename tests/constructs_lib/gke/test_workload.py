@@ -825,6 +825,24 @@ def test_metrics_adapter_is_deployed_once_per_cluster_when_a_model_needs_it(stac
     assert first.metrics_adapter.node.path == "test/metrics-adapter"
     out = synth(stack)
     assert len(resources(out, "kubernetes_api_service_v1")) == 3
+    role = resource_by_path(out, "kubernetes_cluster_role_v1", "metrics-adapter/external-metrics-reader-role")
+    assert role["rule"][0]["resources"] == ["kubernetes.io|container|accelerator|duty_cycle", "loadbalancing.googleapis.com|https|backend_request_count"]
+
+
+def test_metrics_adapter_grants_no_external_metric_when_models_read_only_pod_metrics(stack, naming):
+    _workload(stack, naming, scaling=ScalingSpec(signal="in-flight"))
+    out = synth(stack)
+    assert resource_by_path(out, "kubernetes_deployment_v1", "metrics-adapter/deployment")
+    roles = [body["metadata"]["name"] for body in resources(out, "kubernetes_cluster_role_v1").values()]
+    assert roles == ["custom-metrics-resource-reader"]
+
+
+def test_metrics_adapter_image_can_be_pinned_by_digest(stack, naming):
+    image = "gcr.io/gke-release/custom-metrics-stackdriver-adapter@sha256:" + "b" * 64
+    cluster, store = _setup(stack, naming, cluster_spec=GkeClusterSpec(metrics_adapter_image=image))
+    _workload(stack, naming, cluster, store)
+    container = resource_by_path(synth(stack), "kubernetes_deployment_v1", "metrics-adapter/deployment")["spec"]["template"]["spec"]["container"][0]
+    assert container["image"] == image
 
 
 def test_metrics_adapter_resources(stack, naming):
@@ -833,7 +851,6 @@ def test_metrics_adapter_resources(stack, naming):
     out = synth(stack)
     namespace = resource_by_path(out, "kubernetes_namespace_v1", "metrics-adapter/namespace")
     assert namespace["metadata"]["name"] == "custom-metrics"
-    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "baseline"
     account = resource_by_path(out, "google_service_account", "metrics-adapter/identity/default")
     assert account["account_id"] == "ml-test-gke-metrics"
     grant = resource_by_path(out, "google_project_iam_member", "metrics-adapter/identity/role-monitoringviewer")
@@ -848,7 +865,21 @@ def test_metrics_adapter_resources(stack, naming):
     pod = deployment["spec"]["template"]["spec"]
     (container,) = pod["container"]
     assert container["image"] == ADAPTER_IMAGE == "gcr.io/gke-release/custom-metrics-stackdriver-adapter:v0.16.9-gke.0"
-    assert container["command"] == ["/adapter", "--use-new-resource-model=true", "--fallback-for-container-metrics=true"]
+    assert container["command"] == [
+        "/adapter", "--use-new-resource-model=true", "--fallback-for-container-metrics=true",
+        "--secure-port=6443", "--cert-dir=/var/run/serving-cert",
+    ]
+    # What Pod Security "restricted" (the namespace's level) asks: non-root, no escalation, no capabilities, seccomp.
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    assert pod["security_context"] == {"run_as_non_root": True, "run_as_user": "65534", "run_as_group": "65534",
+                                       "seccomp_profile": {"type": "RuntimeDefault"}}
+    context = container["security_context"]
+    assert context == {"allow_privilege_escalation": False, "read_only_root_filesystem": True, "capabilities": {"drop": ["ALL"]}}
+    assert container["liveness_probe"]["http_get"] == container["readiness_probe"]["http_get"] == {"path": "/healthz", "port": "6443", "scheme": "HTTPS"}
+    service = resource_by_path(out, "kubernetes_service_v1", "metrics-adapter/service")
+    assert service["spec"]["port"] == [{"port": 443, "target_port": "6443", "protocol": "TCP"}]
+    assert container["volume_mount"] == [{"name": "serving-cert", "mount_path": "/var/run/serving-cert"}]
+    assert pod["volume"] == [{"name": "serving-cert", "empty_dir": {"medium": "Memory", "size_limit": "16Mi"}}]
     assert pod["node_selector"] == {"cloud.google.com/gke-nodepool": "system"}
     assert [d.split(".")[0] for d in deployment["depends_on"]] == ["google_service_account_iam_member", "google_project_iam_member"]
     apis = {body["metadata"]["name"]: body["spec"] for body in resources(out, "kubernetes_api_service_v1").values()}
@@ -861,6 +892,10 @@ def test_metrics_adapter_resources(stack, naming):
     assert bindings["external-metrics-reader"]["subject"] == [
         {"kind": "ServiceAccount", "name": "horizontal-pod-autoscaler", "namespace": "kube-system"},
     ]
+    # The HPA controller may read the External metrics the autoscalers use, by name (upstream: "*").
+    role = resource_by_path(out, "kubernetes_cluster_role_v1", "metrics-adapter/external-metrics-reader-role")
+    assert role["rule"] == [{"api_groups": ["external.metrics.k8s.io"], "resources": ["kubernetes.io|container|accelerator|duty_cycle"],
+                             "verbs": ["get", "list", "watch"]}]
     reader = resource_by_path(out, "kubernetes_role_binding_v1", "metrics-adapter/auth-reader")
     assert reader["metadata"]["namespace"] == "kube-system"
     assert reader["role_ref"]["name"] == "extension-apiserver-authentication-reader"

@@ -60,10 +60,10 @@ scan: synth synth-examples $(VENV)-scan/.installed
 
 test: $(VENV)/.installed node_modules/.installed $(VENV)-scan/.installed lint
 	$(BIN)/python -m constructs_lib._fastimport
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto
 
 test-fast: $(VENV)/.installed
-	$(BIN)/pytest -m "not slow"
+	$(BIN)/pytest -n auto -m "not slow"
 
 plan-offline: synth
 	$(BIN)/python -m tools.plan_offline

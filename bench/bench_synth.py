@@ -26,7 +26,8 @@ Sections (``--only`` picks some, comma-separated):
 ``suite-collect``
     ``pytest --collect-only`` per mode, alternating: the import cost the test suite pays once.
 ``suite``
-    (``--suite-time`` only) one run of ``pytest -q -p no:cacheprovider``, the whole suite.
+    (``--suite-time`` only) the whole suite once as ``make test`` runs it (``-n auto``) and once
+    in one process (``-p no:xdist``), and the ratio of the two.
 ``scale``
     ``bench/scale_app.py`` (models x regions -> resources) once per point in the fast mode:
     import / build / synth time in the process and the wall time.
@@ -252,9 +253,21 @@ def suite_collect_comparison(modes: list[str], runs: int) -> dict:
     return summary
 
 
+SUITE_MODES = {"parallel": ("-n", "auto"), "serial": ("-p", "no:xdist")}
+"""How the suite runs: as ``make test`` does (pytest-xdist on every core), and in one process."""
+
+
+def suite_comparison(log_dir: Path) -> dict:
+    """The whole suite once as ``make test`` runs it and once in one process, with the ratio."""
+    runs = {mode: suite_time(log_dir / f"pytest-suite-{mode}.log", SUITE_MODES[mode]) for mode in ("parallel", "serial")}
+    ratio = runs["parallel"]["wall_s"] / runs["serial"]["wall_s"]
+    print(f"  parallel / serial wall: {ratio:.2f}x", flush=True)
+    return {**runs, "parallel_over_serial": round(ratio, 3)}
+
+
 def suite_time(log: Path, selection: tuple[str, ...] = ()) -> dict:
     """One run of the test suite (fast path; ``selection``: pytest arguments, default the whole
-    suite), with its summary line; pytest's output goes to ``log``."""
+    suite in one process), with its summary line; pytest's output goes to ``log``."""
     result = run_measured([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *selection],
                           env=base_env(), cwd=str(ROOT), keep_stdout=True)
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -262,7 +275,7 @@ def suite_time(log: Path, selection: tuple[str, ...] = ()) -> dict:
     lines = [line for line in result.stdout.splitlines() if line.strip()]
     outcome = next((line.strip("= ") for line in reversed(lines) if " in " in line and ("passed" in line or "failed" in line)),
                    lines[-1] if lines else "")
-    print(f"  pytest -q -p no:cacheprovider: exit {result.returncode}, {result.wall_s:.1f} s, "
+    print(f"  pytest -q -p no:cacheprovider {' '.join(selection)}: exit {result.returncode}, {result.wall_s:.1f} s, "
           f"tree peak {result.tree_peak_mib:.0f} MiB: {outcome} (output: {log})", flush=True)
     return {"returncode": result.returncode, "wall_s": round(result.wall_s, 3),
             "tree_peak_mib": round(result.tree_peak_mib), "outcome": outcome}
@@ -336,8 +349,8 @@ def main(argv: list[str] | None = None) -> int:
             print("\ntest suite import cost: pytest --collect-only -q", flush=True)
             result["suite_collect"] = suite_collect_comparison(modes, args.runs)
         if "suite" in sections:
-            print("\nthe whole test suite", flush=True)
-            result["suite"] = suite_time(Path(args.json).with_name("pytest-suite.log"))
+            print("\nthe whole test suite: as make test runs it (-n auto) and in one process", flush=True)
+            result["suite"] = suite_comparison(Path(args.json).parent)
         if "scale" in sections:
             print("\nscale series (fast path; times inside the process, wall includes interpreter and Node start/exit)")
             result["scale"] = scale_series(workdir)

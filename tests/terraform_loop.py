@@ -18,6 +18,13 @@ messages, each headed by the ids of the tests that synthesized the rejected stac
   path in the message); ``--terraform-loop-one-by-one`` checks each distinct stack on its own
   (init + validate + plan, the slow reference path, for comparison and debugging).
 
+Under pytest-xdist (``pytest -n 2``, what ``make test`` runs) every worker collects the item and
+drops it after selection; at the end of its session each worker hands what it synthesized to the
+controller (a JSON file named in ``workeroutput``), and the controller runs the loop once over all
+of it, reports it as the test ``tests/terraform_loop.py::terraform_loop`` and fails the session
+when Terraform rejects a stack. The merged configurations are checked on as many threads as the
+machine has cores.
+
 The terminal summary has one line: how many stacks, how many distinct, merged configurations,
 Terraform runs, seconds, planned changes; plus any Terraform *warnings* per test (they do not
 fail the check).
@@ -25,12 +32,15 @@ fail the check).
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _pytest.reports import TestReport
 
 from tools.tfdouble import harness, merge
 
@@ -38,6 +48,12 @@ ITEM_NAME = "terraform_loop"
 ITEM_NODEID = f"tests/terraform_loop.py::{ITEM_NAME}"
 _REPORT = pytest.StashKey["merge.LoopReport | None"]()
 _KEPT = pytest.StashKey[Path]()
+_SELECTED = pytest.StashKey[bool]()
+_FROM_WORKERS = pytest.StashKey[list]()
+_OUTPUT_KEY = "terraform_loop"
+"""``workeroutput`` key: {"selected": bool, "file": JSON file of the worker's (test id, stack) pairs}."""
+JOBS = max(1, min(4, os.cpu_count() or 1))
+"""Merged configurations checked at once (Terraform processes)."""
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -78,30 +94,47 @@ class TerraformLoopItem(pytest.Item):
     """Validates and plans every stack synthesized earlier in the session (see module doc)."""
 
     def runtest(self) -> None:
-        self.config.stash[_REPORT] = None
         if not harness.terraform_available():
+            self.config.stash[_REPORT] = None
             pytest.skip(harness.UNAVAILABLE_REASON)
-        stacks = collect_synthesized(self.config)
-        if not stacks:
-            self.config.stash[_REPORT] = merge.LoopReport()
-            return
-        workdir = Path(tempfile.mkdtemp(prefix="terraform-loop-"))
-        report = merge.check_synthesized(stacks, workdir,
-                                         merge_stacks=not self.config.getoption("terraform_loop_one_by_one"))
-        self.config.stash[_REPORT] = report
-        if report.failures:
-            raise TerraformLoopFailure(report, workdir)
-        if self.config.getoption("terraform_loop_keep"):
-            self.config.stash[_KEPT] = workdir
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        run_loop(self.config, collect_synthesized(self.config))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, TerraformLoopFailure):
-            failure = excinfo.value
-            return (f"Terraform rejected {len(failure.report.failures)} synthesized stack(s) "
-                    f"(working dirs kept in {failure.workdir}):\n\n{failure.report.failure_text()}")
+            return failure_text(excinfo.value)
         return super().repr_failure(excinfo, style=style)
+
+
+def run_loop(config: pytest.Config, stacks: list[tuple[str, dict[str, Any]]]) -> merge.LoopReport:
+    """Validate and plan ``stacks``; the report goes to the stash; TerraformLoopFailure when
+    Terraform rejects one."""
+    config.stash[_REPORT] = None
+    if not stacks:
+        config.stash[_REPORT] = merge.LoopReport()
+        return config.stash[_REPORT]
+    workdir = Path(tempfile.mkdtemp(prefix="terraform-loop-"))
+    report = merge.check_synthesized(stacks, workdir, merge_stacks=not config.getoption("terraform_loop_one_by_one"), jobs=JOBS)
+    config.stash[_REPORT] = report
+    if report.failures:
+        raise TerraformLoopFailure(report, workdir)
+    if config.getoption("terraform_loop_keep"):
+        config.stash[_KEPT] = workdir
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return report
+
+
+def failure_text(failure: TerraformLoopFailure) -> str:
+    return (f"Terraform rejected {len(failure.report.failures)} synthesized stack(s) "
+            f"(working dirs kept in {failure.workdir}):\n\n{failure.report.failure_text()}")
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def _is_controller(config: pytest.Config) -> bool:
+    return config.pluginmanager.has_plugin("dsession")
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.path, None, f"{ITEM_NAME}: terraform validate + plan of every synthesized stack"
@@ -118,8 +151,76 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     result = yield
     loops = [item for item in items if isinstance(item, TerraformLoopItem)]
     if loops:
-        items[:] = [item for item in items if not isinstance(item, TerraformLoopItem)] + loops
+        items[:] = [item for item in items if not isinstance(item, TerraformLoopItem)]
+        if _is_worker(config):
+            config.stash[_SELECTED] = True  # the controller runs it over every worker's stacks
+        else:
+            items.extend(loops)
     return result
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A worker hands its synthesized stacks to the controller; the controller runs the loop over
+    all of them before the terminal reporter sums the session up (see the module docstring)."""
+    config = session.config
+    if _is_worker(config):
+        output: dict[str, Any] = {"selected": config.stash.get(_SELECTED, False), "file": None}
+        stacks = collect_synthesized(config)
+        if output["selected"] and stacks:
+            handle, name = tempfile.mkstemp(prefix="terraform-loop-stacks-", suffix=".json")
+            with os.fdopen(handle, "w") as file:
+                json.dump(stacks, file)
+            output["file"] = name
+        config.workeroutput[_OUTPUT_KEY] = output  # type: ignore[attr-defined]
+    elif _is_controller(config):
+        _run_for_workers(session)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """Controller (xdist): note what a finished worker synthesized."""
+    output = getattr(node, "workeroutput", {}).get(_OUTPUT_KEY)
+    if output is not None:
+        node.config.stash.setdefault(_FROM_WORKERS, []).append(output)
+
+
+def _run_for_workers(session: pytest.Session) -> None:
+    """The loop over every worker's stacks, reported as the ``terraform_loop`` test."""
+    config = session.config
+    outputs = config.stash.get(_FROM_WORKERS, [])
+    stacks: list[tuple[str, dict[str, Any]]] = []
+    for output in outputs:
+        if output.get("file"):
+            path = Path(output["file"])
+            stacks.extend((test_id, stack) for test_id, stack in json.loads(path.read_text()))
+            path.unlink(missing_ok=True)
+    if not any(output.get("selected") for output in outputs) or session.shouldfail or session.shouldstop:
+        return  # deselected (-k / -m), or the session stopped early (-x, --maxfail)
+    location = (ITEM_NODEID.split("::")[0], 0, ITEM_NAME)
+    keywords = {ITEM_NAME: 1, "terraform": 1}
+    session.testscollected += 1  # the workers dropped the item; count it back for the progress
+    config.hook.pytest_runtest_logstart(nodeid=ITEM_NODEID, location=location)
+    outcome, longrepr = "passed", None
+    if not harness.terraform_available():
+        config.stash[_REPORT] = None
+        outcome, longrepr = "skipped", (str(Path(__file__)), 0, f"Skipped: {harness.UNAVAILABLE_REASON}")
+    else:
+        try:
+            run_loop(config, stacks)
+        except TerraformLoopFailure as failure:
+            outcome, longrepr = "failed", failure_text(failure)
+    report = config.stash.get(_REPORT, None)
+    for when in ("setup", "call", "teardown"):
+        config.hook.pytest_runtest_logreport(report=TestReport(
+            nodeid=ITEM_NODEID, location=location, keywords=keywords, when=when,
+            outcome=outcome if when == "call" else "passed", longrepr=longrepr if when == "call" else None,
+            duration=report.seconds if report is not None and when == "call" else 0.0,
+        ))
+    config.hook.pytest_runtest_logfinish(nodeid=ITEM_NODEID, location=location)
+    if outcome == "failed":
+        session.testsfailed += 1
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

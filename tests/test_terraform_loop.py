@@ -141,3 +141,40 @@ def test_skipped_with_the_reason_when_terraform_is_missing(project):
 
     assert result.returncode == 0, result.stdout
     assert "SKIPPED [1] " in result.stdout and harness.UNAVAILABLE_REASON in result.stdout
+
+
+# -- under pytest-xdist: the controller runs the loop over every worker's stacks ---------------
+
+@pytest.mark.slow
+@pytest.mark.terraform
+@needs_terraform
+def test_under_xdist_the_controller_checks_every_workers_stacks_and_fails_the_session(project):
+    result = run_pytest(project, "-n", "2", "-rf")
+
+    assert result.returncode == 1, result.stdout
+    assert "terraform loop: 2 synthesized stacks, 2 distinct" in result.stdout
+    assert "Terraform rejected 1 synthesized stack(s)" in result.stdout
+    assert "failed for the stack synthesized by test_stacks.py::test_broken" in result.stdout
+    assert "FAILED tests/terraform_loop.py::terraform_loop" in result.stdout
+    assert "1 failed, 3 passed" in result.stdout and "[100%]" in result.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.terraform
+@needs_terraform
+def test_under_xdist_selection_applies_to_the_loop(project):
+    selected = run_pytest(project, "-n", "2", "-k", "good or terraform_loop")
+    deselected = run_pytest(project, "-n", "2", "-k", "good")
+
+    assert selected.returncode == 0, selected.stdout
+    assert "terraform loop: 1 synthesized stacks, 1 distinct" in selected.stdout and "2 passed" in selected.stdout
+    assert deselected.returncode == 0, deselected.stdout
+    assert "terraform loop" not in deselected.stdout and "1 passed" in deselected.stdout
+
+
+@pytest.mark.slow
+def test_under_xdist_skipped_with_the_reason_when_terraform_is_missing(project):
+    result = run_pytest(project, "-n", "2", TFDOUBLE_TERRAFORM=str(project / "no-terraform-here"))
+
+    assert result.returncode == 0, result.stdout
+    assert "SKIPPED [1] " in result.stdout and harness.UNAVAILABLE_REASON in result.stdout

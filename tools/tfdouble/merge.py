@@ -39,13 +39,16 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import itertools
 import json
 import re
 import shutil
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from . import harness
 
@@ -463,6 +466,19 @@ class LoopReport:
     def failure_text(self) -> str:
         return "\n\n".join(f.render() for f in self.failures)
 
+    def absorb(self, other: "LoopReport") -> None:
+        """Add what another checker found (a parallel share of the same loop) to this report."""
+        self.merged_configs += other.merged_configs
+        self.merged_stacks += other.merged_stacks
+        self.single_stacks += other.single_stacks
+        self.terraform_runs += other.terraform_runs
+        self.failures.extend(other.failures)
+        for tests, texts in other.warnings.items():
+            bucket = self.warnings.setdefault(tests, [])
+            bucket.extend(text for text in texts if text not in bucket)
+        for key, value in other.planned.items():
+            self.planned[key] = self.planned.get(key, 0) + value
+
 
 def indent(text: str, by: str = "    ") -> str:
     return "\n".join(by + line if line else line for line in text.splitlines())
@@ -519,12 +535,14 @@ class _Checker:
     unique: dict[int, UniqueStack]
     #: run `terraform validate` before `plan` (plan runs the same validate walk itself)
     validate_first: bool = False
-    _dirs: int = 0
+    #: working-dir numbers, shared by the checkers of one loop that run side by side
+    dir_numbers: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _single_dir: Path | None = None
 
     def new_workdir(self, name: str) -> Path:
-        self._dirs += 1
-        path = self.workdir_root / f"{self._dirs:03d}-{name}"
+        with _DIR_LOCK:
+            number = next(self.dir_numbers)
+        path = self.workdir_root / f"{number:03d}-{name}"
         path.mkdir(parents=True, exist_ok=True)
         return path
 
@@ -665,9 +683,12 @@ def _tf_env(merged: MergedConfig) -> dict[str, str]:
     return env
 
 
+_DIR_LOCK = threading.Lock()
+
+
 def check_synthesized(synthesized: Iterable[tuple[str, dict[str, Any]]], workdir: Path | str, *,
                       merge_stacks: bool = True, max_blocks: int = MAX_BLOCKS_PER_CHUNK,
-                      validate_first: bool = False) -> LoopReport:
+                      validate_first: bool = False, jobs: int = 1) -> LoopReport:
     """Validate and plan every stack in `synthesized` ((test id, stack dict) pairs).
 
     Distinct stacks are merged (module doc) into configurations of at most `max_blocks`
@@ -675,7 +696,9 @@ def check_synthesized(synthesized: Iterable[tuple[str, dict[str, Any]]], workdir
     Terraform's validate walk itself, so a separate ``validate`` (`validate_first=True`) only
     costs time. `merge_stacks=False` checks every distinct stack on its own (init, validate,
     plan: the slow reference path). `workdir` receives one sub-directory per Terraform working
-    dir, kept for inspection. Returns a :class:`LoopReport`: ``report.failures`` lists every
+    dir, kept for inspection. `jobs` > 1 checks that many merged configurations at once (each has
+    its own working dir and Terraform process; stacks checked one by one stay one sequence in one
+    dir). Returns a :class:`LoopReport`: ``report.failures`` lists every
     rejected stack with the ids of the tests that synthesized it and Terraform's own messages.
     """
     start = time.monotonic()
@@ -684,7 +707,8 @@ def check_synthesized(synthesized: Iterable[tuple[str, dict[str, Any]]], workdir
     report = LoopReport(synthesized=len(pairs), unique=len(uniques))
     root = Path(workdir)
     root.mkdir(parents=True, exist_ok=True)
-    checker = _Checker(root, report, dict(enumerate(uniques)), validate_first=validate_first)
+    by_index = dict(enumerate(uniques))
+    numbers = itertools.count(1)
     singles: list[int] = []
     prefixed: list[PrefixedStack] = []
     for index, unique in enumerate(uniques):
@@ -692,9 +716,23 @@ def check_synthesized(synthesized: Iterable[tuple[str, dict[str, Any]]], workdir
             singles.append(index)
         else:
             prefixed.append(prefix_stack(unique.config, index))
-    for group in chunk(prefixed, max_blocks):
-        checker.check_group(group)
-    for index in singles:
-        checker.check_single(index)
+
+    def check(groups: list[list[PrefixedStack]], single: list[int]) -> LoopReport:
+        part = LoopReport()
+        checker = _Checker(root, part, by_index, validate_first=validate_first, dir_numbers=numbers)
+        for group in groups:
+            checker.check_group(group)
+        for index in single:
+            checker.check_single(index)
+        return part
+
+    shares = [([group], []) for group in chunk(prefixed, max_blocks)] + ([([], singles)] if singles else [])
+    if jobs > 1 and len(shares) > 1:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            parts = list(pool.map(lambda share: check(*share), shares))
+    else:
+        parts = [check(*share) for share in shares]
+    for part in parts:
+        report.absorb(part)
     report.seconds = time.monotonic() - start
     return report

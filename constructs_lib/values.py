@@ -13,7 +13,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import struct
-from typing import Annotated, Any, Iterable, Mapping, Sequence
+from typing import Annotated, Any, Callable, Iterable, Mapping, Sequence
 
 from constructs_lib.errors import ConfigurationError, rule
 
@@ -22,6 +22,18 @@ TOKEN_MARKERS = ("${TfToken[", "#{TfToken[", "&{TfToken[")
 
 NUMBER_TOKEN_MARKERS = (0xFDFF, 0xFBFF)
 """The top 16 bits of the doubles cdktf encodes number tokens (and number-list elements) as."""
+
+
+def matching(pattern: re.Pattern[str], allowed: str, *, field: str, doc: str) -> Callable[..., str]:
+    """A ``check_*`` rule: the value itself when it is a string ``pattern`` matches whole, else
+    ``ConfigurationError(field, value, allowed)``. The one shape of every pattern rule."""
+    def check(value: str, field: str = field) -> str:
+        if not isinstance(value, str) or not pattern.fullmatch(value):
+            raise ConfigurationError(field, value, allowed)
+        return value
+
+    check.__doc__ = doc
+    return check
 
 
 def is_token(value: Any) -> bool:
@@ -95,18 +107,14 @@ _HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
 _HEADER_LINE = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+:\s?.*$")
 
 
-def check_header_name(value: str, field: str = "header") -> str:
-    """An HTTP header name (RFC 9110 token characters)."""
-    if not isinstance(value, str) or not _HEADER_NAME.fullmatch(value):
-        raise ConfigurationError(field, value, "must be an HTTP header name (letters, digits and -)")
-    return value
-
-
-def check_header_line(value: str, field: str = "header") -> str:
-    """A custom header as the load balancer takes it: ``Header-Name: value``."""
-    if not isinstance(value, str) or not _HEADER_LINE.fullmatch(value):
-        raise ConfigurationError(field, value, "must look like 'Header-Name: value'")
-    return value
+check_header_name = matching(
+    _HEADER_NAME, "must be an HTTP header name (letters, digits and -)", field="header",
+    doc="An HTTP header name (RFC 9110 token characters).",
+)
+check_header_line = matching(
+    _HEADER_LINE, "must look like 'Header-Name: value'", field="header",
+    doc="A custom header as the load balancer takes it: ``Header-Name: value``.",
+)
 
 
 HeaderName = Annotated[str, rule(check_header_name)]
@@ -189,18 +197,14 @@ _IMAGE = re.compile(
 )
 
 
-def check_env_name(value: str, field: str = "env") -> str:
-    """An environment variable name: ``^[A-Za-z_][A-Za-z0-9_]*$``."""
-    if not isinstance(value, str) or not _ENV_NAME.fullmatch(value):
-        raise ConfigurationError(field, value, "must be an environment variable name matching ^[A-Za-z_][A-Za-z0-9_]*$")
-    return value
-
-
-def check_image(value: str, field: str = "image") -> str:
-    """A container image reference: ``registry/path/name[:tag][@sha256:digest]`` (lowercase path)."""
-    if not isinstance(value, str) or not _IMAGE.fullmatch(value):
-        raise ConfigurationError(field, value, "must be a container image reference such as us-docker.pkg.dev/project/repo/server:1.2")
-    return value
+check_env_name = matching(
+    _ENV_NAME, "must be an environment variable name matching ^[A-Za-z_][A-Za-z0-9_]*$", field="env",
+    doc="An environment variable name: ``^[A-Za-z_][A-Za-z0-9_]*$``.",
+)
+check_image = matching(
+    _IMAGE, "must be a container image reference such as us-docker.pkg.dev/project/repo/server:1.2", field="image",
+    doc="A container image reference: ``registry/path/name[:tag][@sha256:digest]`` (lowercase path).",
+)
 
 
 Image = Annotated[str, rule(check_image)]

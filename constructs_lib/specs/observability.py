@@ -20,7 +20,7 @@ from pydantic import Field, field_validator, model_validator
 
 from constructs_lib.errors import ConfigurationError, Spec, invalid, rule
 from constructs_lib.naming import NamePart, check_name_part
-from constructs_lib.values import is_token
+from constructs_lib.values import is_token, matching
 
 Severity = Literal["page", "ticket"]
 
@@ -44,11 +44,10 @@ _CHANNEL = re.compile(r"^projects/[a-z0-9:.-]+/notificationChannels/[0-9]+$")
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 
 
-def check_duration(value: str, field: str = "duration") -> str:
-    """``value`` if it is a whole number of seconds, minutes, hours or days (``"90s"``, ``"5m"``)."""
-    if not isinstance(value, str) or not _DURATION.fullmatch(value):
-        raise ConfigurationError(field, value, "must be a duration such as '90s', '5m', '1h' or '7d' (a whole number and s, m, h or d)")
-    return value
+check_duration = matching(
+    _DURATION, "must be a duration such as '90s', '5m', '1h' or '7d' (a whole number and s, m, h or d)", field="duration",
+    doc="``value`` if it is a whole number of seconds, minutes, hours or days (``\"90s\"``, ``\"5m\"``).",
+)
 
 
 def seconds(duration: str) -> int:
@@ -75,10 +74,7 @@ def check_channel(value: str, field: str = "channels") -> str:
     return value
 
 
-def check_email(value: str, field: str = "emails") -> str:
-    if not isinstance(value, str) or not _EMAIL.fullmatch(value):
-        raise ConfigurationError(field, value, "must be an email address such as oncall@example.com")
-    return value
+check_email = matching(_EMAIL, "must be an email address such as oncall@example.com", field="emails", doc="An email address.")
 
 
 Duration = Annotated[str, rule(check_duration)]

@@ -124,13 +124,8 @@ class FleetAutoscaler(Construct):
                     name=metric, target=target, type="GAUGE", filter=PER_INSTANCE_FILTER,
                 ) for metric, target in signal_metrics
             ] + [
-                compute_region_autoscaler.ComputeRegionAutoscalerAutoscalingPolicyMetric(
-                    name=m.name,
-                    target=m.target,
-                    type=m.type,
-                    filter=m.filter,
-                    single_instance_assignment=m.single_instance_assignment,
-                ) for m in spec.metrics
+                # MetricSpec / ScheduleSpec fields are the API's, one to one.
+                compute_region_autoscaler.ComputeRegionAutoscalerAutoscalingPolicyMetric(**m.model_dump()) for m in spec.metrics
             ] or None,
             scale_in_control=compute_region_autoscaler.ComputeRegionAutoscalerAutoscalingPolicyScaleInControl(
                 time_window_sec=spec.scale_in_control.time_window_sec,
@@ -140,15 +135,7 @@ class FleetAutoscaler(Construct):
                 ),
             ) if spec.scale_in_control is not None else None,
             scaling_schedules=[
-                compute_region_autoscaler.ComputeRegionAutoscalerAutoscalingPolicyScalingSchedules(
-                    name=s.name,
-                    schedule=s.schedule,
-                    duration_sec=s.duration_sec,
-                    min_required_replicas=s.min_required_replicas,
-                    time_zone=s.time_zone,
-                    description=s.description,
-                    disabled=s.disabled,
-                ) for s in spec.schedules
+                compute_region_autoscaler.ComputeRegionAutoscalerAutoscalingPolicyScalingSchedules(**s.model_dump()) for s in spec.schedules
             ] or None,
         )
         self.autoscaler = compute_region_autoscaler.ComputeRegionAutoscaler(

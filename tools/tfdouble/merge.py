@@ -155,14 +155,32 @@ def address_map(config: dict[str, Any], prefix: str) -> dict[str, str]:
     return renames
 
 
+def reference_pattern(addresses: Iterable[str]) -> re.Pattern[str]:
+    """A regex matching exactly `addresses` where they stand as whole references: not preceded
+    by a name character or ``.``, not followed by a name character."""
+    alternatives = "|".join(re.escape(a) for a in sorted(addresses, key=len, reverse=True))
+    return re.compile(rf"(?<![\w.-])(?:{alternatives})(?![\w-])")
+
+
+def map_strings(value: Any, rewrite_string: Callable[[str], str]) -> Any:
+    """`value` with `rewrite_string` applied to every string in it, and to object keys that hold
+    an interpolation (``${``)."""
+    if isinstance(value, str):
+        return rewrite_string(value)
+    if isinstance(value, list):
+        return [map_strings(v, rewrite_string) for v in value]
+    if isinstance(value, dict):
+        return {(rewrite_string(k) if "${" in k else k): map_strings(v, rewrite_string) for k, v in value.items()}
+    return value
+
+
 def reference_rewriter(renames: dict[str, str]) -> Callable[[Any], Any]:
     """A function that rewrites every string in a JSON value, replacing exactly the addresses in
-    `renames` where they stand as whole references (not preceded by a name character or ``.``,
-    not followed by a name character), and leaves everything else untouched."""
+    `renames` where they stand as whole references (:func:`reference_pattern`), and leaves
+    everything else untouched."""
     if not renames:
         return lambda value: value
-    alternatives = "|".join(re.escape(a) for a in sorted(renames, key=len, reverse=True))
-    pattern = re.compile(rf"(?<![\w.-])(?:{alternatives})(?![\w-])")
+    pattern = reference_pattern(renames)
     firsts = {a.split(".", 1)[0] for a in renames}
 
     def rewrite_string(text: str) -> str:
@@ -170,16 +188,7 @@ def reference_rewriter(renames: dict[str, str]) -> Callable[[Any], Any]:
             return text
         return pattern.sub(lambda m: renames[m.group(0)], text)
 
-    def rewrite(value: Any) -> Any:
-        if isinstance(value, str):
-            return rewrite_string(value)
-        if isinstance(value, list):
-            return [rewrite(v) for v in value]
-        if isinstance(value, dict):
-            return {(rewrite_string(k) if "${" in k else k): rewrite(v) for k, v in value.items()}
-        return value
-
-    return rewrite
+    return lambda value: map_strings(value, rewrite_string)
 
 
 def _provider_blocks(config: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -196,6 +205,12 @@ def _provider_ref(value: str) -> tuple[str, str | None]:
         ref = ref[2:-1].strip()
     name, _, alias = ref.partition(".")
     return name, alias or None
+
+
+def _provider_of(rtype: str, body: dict[str, Any]) -> tuple[str, str | None]:
+    """(provider name, alias or None) a resource / data source uses: its ``provider``
+    meta-argument, else the default configuration of the provider its type is named after."""
+    return _provider_ref(str(body["provider"])) if "provider" in body else (rtype.split("_", 1)[0], None)
 
 
 @dataclass
@@ -347,7 +362,7 @@ def _uses_in(body: dict[str, Any]) -> dict[tuple[str, str | None], list[dict[str
     for kind in ("resource", "data"):
         for rtype, by_id in (body.get(kind) or {}).items():
             for rbody in by_id.values():
-                key = _provider_ref(str(rbody["provider"])) if "provider" in rbody else (rtype.split("_", 1)[0], None)
+                key = _provider_of(rtype, rbody)
                 if key[0] not in BUILTIN_PROVIDERS:
                     uses.setdefault(key, []).append(rbody)
     return uses

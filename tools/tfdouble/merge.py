@@ -228,6 +228,8 @@ class PrefixedStack:
     required_providers: dict[str, Any]
     terraform_rest: dict[str, Any]
     blocks: int
+    #: closure hash of every resource / data source (prefixed address -> hash, None: never shared)
+    block_hashes: dict[str, str | None] = field(default_factory=dict)
 
 
 def _placeholder(name: str, declared_type: Any) -> str | None:
@@ -246,11 +248,19 @@ def _placeholder(name: str, declared_type: Any) -> str | None:
     return None
 
 
+def _variable_value(name: str, declaration: Any) -> str | None:
+    """The placeholder a variable gets in the plan (None: it has a default, or no placeholder)."""
+    if isinstance(declaration, dict) and "default" not in declaration:
+        return _placeholder(name, declaration.get("type"))
+    return None
+
+
 def prefix_stack(config: dict[str, Any], index: int) -> PrefixedStack:
     """Rewrite a mergeable stack (see :func:`merge_blocker`) with prefix ``s<index>_``."""
     prefix = f"s{index}_"
     config = harness.offline_config(config)  # no backend; remote states served from defaults
-    rewrite = reference_rewriter(address_map(config, prefix))
+    renames = address_map(config, prefix)
+    rewrite = reference_rewriter(renames)
     body: dict[str, Any] = {}
     types: set[str] = set()
     blocks = 0
@@ -273,16 +283,122 @@ def prefix_stack(config: dict[str, Any], index: int) -> PrefixedStack:
         providers[(name, alias)] = {k: v for k, v in rewrite(block).items() if k != "alias"}
     variables = {}
     for name, decl in (config.get("variable") or {}).items():
-        if isinstance(decl, dict) and "default" not in decl:
-            value = _placeholder(name, decl.get("type"))
-            if value is not None:
-                variables[f"{prefix}{name}"] = value
+        value = _variable_value(name, decl)
+        if value is not None:
+            variables[f"{prefix}{name}"] = value
     terraform = config.get("terraform") or {}
     return PrefixedStack(
         index=index, prefix=prefix, body=body, providers=providers, variables=variables,
         types=types, required_providers=dict(terraform.get("required_providers") or {}),
         terraform_rest={k: v for k, v in terraform.items() if k not in _PER_STACK_TERRAFORM_KEYS},
-        blocks=blocks)
+        blocks=blocks, block_hashes={renames[a]: h for a, h in block_hashes(config).items()})
+
+
+# ---------------------------------------------------------------------------------------------
+# block identity: which resources / data sources of different stacks are the same
+
+
+class _NotShareable(Exception):
+    """A block whose closure has a reference cycle or an undeclared provider alias."""
+
+
+class _Closure:
+    """Merkle-style hashes of what one (unprefixed) stack declares.
+
+    A resource / data source hashes its kind, type, body (``"//"`` comments dropped, keys
+    sorted, ``count`` / ``for_each`` and every other meta-argument included) and the provider
+    configuration it resolves to (name and body, not the alias), with every reference to an
+    address the stack declares replaced by that address's own hash: a variable hashes its
+    declaration and placeholder value, a local its value. Equal hashes in two stacks therefore
+    mean Terraform sees the same block, whatever each stack calls it and its dependencies.
+    """
+
+    def __init__(self, config: dict[str, Any]):
+        self.config = config
+        self.nodes: dict[str, tuple[str, str, Any]] = {}  # address -> (kind, type or name, definition)
+        for kind in ("resource", "data"):
+            for rtype, by_id in (config.get(kind) or {}).items():
+                for rid, body in by_id.items():
+                    self.nodes[f"{'data.' if kind == 'data' else ''}{rtype}.{rid}"] = (kind, rtype, body)
+        for name, declaration in (config.get("variable") or {}).items():
+            self.nodes[f"var.{name}"] = ("variable", name, declaration)
+        for name, value in (config.get("locals") or {}).items():
+            self.nodes[f"local.{name}"] = ("local", name, value)
+        self.pattern = reference_pattern(self.nodes) if self.nodes else None
+        self.providers = {(name, block.get("alias")): block for name, block in _provider_blocks(config)}
+        self.memo: dict[str, str | None] = {}
+        self.visiting: set[str] = set()
+
+    def blocks(self) -> dict[str, str | None]:
+        """Hash of every resource / data source (None: must not be shared)."""
+        found: dict[str, str | None] = {}
+        for address, (kind, _, _) in self.nodes.items():
+            if kind in ("resource", "data"):
+                try:
+                    found[address] = self.hash(address)
+                except _NotShareable:
+                    found[address] = None
+        return found
+
+    def hash(self, key: str) -> str:
+        """Hash of a declared address or a provider key, computed once; _NotShareable if its
+        closure is (or reaches) a cycle or an undeclared provider alias."""
+        if key in self.memo:
+            known = self.memo[key]
+            if known is None:
+                raise _NotShareable(key)
+            return known
+        if key in self.visiting:
+            raise _NotShareable(f"reference cycle through {key}")
+        self.visiting.add(key)
+        try:
+            parts = self.provider_parts(key) if key.startswith("provider ") else self.parts(key)
+        except _NotShareable:
+            self.memo[key] = None
+            raise
+        finally:
+            self.visiting.discard(key)
+        self.memo[key] = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+        return self.memo[key]
+
+    def parts(self, address: str) -> list[Any]:
+        kind, name, definition = self.nodes[address]
+        if kind == "variable":  # taken literally: a validation may name the variable itself
+            return [kind, canonical(definition), _variable_value(name, definition)]
+        if kind == "local":
+            return [kind, self.substitute(definition)]
+        provider = self.provider_hash(name, definition)
+        if provider is not None:  # the alias name gives way to the configuration it names
+            definition = {k: v for k, v in definition.items() if k != "provider"}
+        return [kind, name, self.substitute(definition), provider]
+
+    def provider_hash(self, rtype: str, body: dict[str, Any]) -> str | None:
+        """Hash of the provider configuration a block uses (None: built into Terraform)."""
+        name, alias = _provider_of(rtype, body)
+        if name in BUILTIN_PROVIDERS:
+            return None
+        if alias is not None and (name, alias) not in self.providers:
+            raise _NotShareable(f"undeclared provider {name}.{alias}")
+        return self.hash(f"provider {name} {alias or ''}")
+
+    def provider_parts(self, key: str) -> list[Any]:
+        _, name, alias = key.split(" ")
+        block = self.providers.get((name, alias or None)) or {}  # undeclared default: empty config
+        return ["provider", name, self.substitute({k: v for k, v in block.items() if k != "alias"})]
+
+    def substitute(self, value: Any) -> Any:
+        """`value` without comments, each reference to a declared address replaced by its hash."""
+        value = canonical(value)
+        if self.pattern is None:
+            return value
+        pattern = self.pattern
+        return map_strings(value, lambda text: pattern.sub(lambda m: "#" + self.hash(m.group(0)), text))
+
+
+def block_hashes(config: dict[str, Any]) -> dict[str, str | None]:
+    """Closure hash (see :class:`_Closure`) of every resource / data source of a stack, by
+    unprefixed address; None for a block that must never be shared."""
+    return _Closure(config).blocks()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,7 +11,14 @@ about a second each, mostly Terraform and plugin start-up. Here the stacks are
    (interpolations, ``depends_on``, ``replace_triggered_by``, provider blocks);
 3. **merged** into one working dir, one file per stack (``s<n>.tf.json``), so every diagnostic
    Terraform reports names the file (and usually the prefixed address) of the stack it concerns;
-4. checked with one ``terraform plan -json`` per chunk of about :data:`MAX_BLOCKS_PER_CHUNK`
+4. **shared** (``dedupe_blocks``): a resource / data source equal to one of an earlier stack of the
+   same configuration is left out, and the later stack's references name the earlier one's
+   address. Equal means equal closure hash (:class:`_Closure`): kind, type, body, the provider
+   configuration it resolves to and, for every address of the stack it refers to, that one's
+   hash. Shared blocks go to ``shared<k>.tf.json``, one file per set of sharing stacks, so an
+   error in one is reported for each of them. Every round merges afresh: a stack taken out
+   hands its blocks to the next sharer;
+5. checked with one ``terraform plan -json`` per chunk of about :data:`MAX_BLOCKS_PER_CHUNK`
    resources (``plan`` first runs the same validate walk ``terraform validate`` does: it calls
    ValidateResourceConfig for every resource twice, so a separate ``validate`` run only costs
    time; ``validate_first=True`` adds it). Stacks named by an error are taken out and reported;
@@ -19,9 +26,10 @@ about a second each, mostly Terraform and plugin start-up. Here the stacks are
 
 Providers: every provider configuration becomes an aliased block ``<name>.p<k>`` and every
 resource / data source gets an explicit ``provider``. Stacks whose configuration of a provider
-is identical (after prefixing: a kubernetes provider built from a stack's own cluster never
-is) share one alias, because Terraform starts one plugin process per provider configuration;
-an error in a shared provider block is reported for every stack that uses it.
+is identical (after prefixing and sharing: a kubernetes provider built from a stack's own
+cluster is only when that cluster is shared) share one alias, because Terraform starts one
+plugin process per provider configuration; an error in a shared provider block is reported for
+every stack that uses it.
 
 Stacks that cannot be merged faithfully (``module``, ``moved``, ``import``, ``removed``,
 ``check`` or other top-level blocks this module does not rewrite, or an unexpected shape) are
@@ -64,6 +72,7 @@ MAX_BLOCKS_PER_CHUNK = 1000
 MAX_ROUNDS = 4
 
 _PREFIXED = re.compile(r"(?<![\w-])s(\d+)_")
+_PREFIXED_ADDRESS = re.compile(r"(?<![\w.-])(?:data\.)?[A-Za-z_][\w-]*\.s\d+_[\w-]*")
 _STACK_FILE = re.compile(r"^s(\d+)\.tf\.json$")
 
 
@@ -415,6 +424,31 @@ class MergedConfig:
     provider_users: dict[str, list[int]]
     variables: dict[str, str]
     types: set[str]
+    #: shared block file (``shared<k>.tf.json``) -> indexes of the stacks sharing its blocks
+    block_users: dict[str, list[int]] = field(default_factory=dict)
+    #: address of every shared block -> its shared block file
+    shared_addresses: dict[str, str] = field(default_factory=dict)
+    #: resources + data sources of the stacks, and how many of them were left out as shared
+    blocks: int = 0
+    shared: int = 0
+
+    def sharing_note(self, diagnostics: list["Diagnostic"]) -> str:
+        """For a stack failing in blocks it shares: which stacks share them, under whose names
+        (Terraform names the keeper's addresses, not the failing stack's own)."""
+        files = set()
+        for d in diagnostics:
+            if d.filename and Path(d.filename).name in self.block_users:
+                files.add(Path(d.filename).name)
+            address = d.address.split("[")[0]  # without an instance key
+            if address in self.shared_addresses:
+                files.add(self.shared_addresses[address])
+        notes = []
+        for name in sorted(files):
+            sharers = self.block_users[name]
+            notes.append(f"Note: {name} holds resources / data sources that the stacks merged as "
+                         f"{', '.join(f's{i}' for i in sharers)} declare identically; Terraform checked "
+                         f"them once, under the addresses of s{sharers[0]}.")
+        return "".join(f"\n\n{note}" for note in notes)
 
     def write(self, workdir: Path) -> None:
         """Replace the ``*.tf.json`` files in `workdir` by this configuration."""
@@ -430,25 +464,28 @@ def compatible(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return all(a[name] == b[name] for name in a.keys() & b.keys())
 
 
-def merge(stacks: list[PrefixedStack]) -> MergedConfig:
+def merge(stacks: list[PrefixedStack], *, dedupe_blocks: bool = True) -> MergedConfig:
     """One configuration from compatible prefixed stacks (same other ``terraform`` settings,
-    compatible required providers); a provider configuration shared by identical blocks."""
+    compatible required providers); a provider configuration shared by identical blocks, and
+    with `dedupe_blocks` a resource / data source shared by stacks with an identical one
+    (:func:`share_blocks`)."""
     required: dict[str, Any] = {}
     terraform_rest: dict[str, Any] = {}
     for stack in stacks:
         required.update(stack.required_providers)
         terraform_rest = stack.terraform_rest
+    sharing = share_blocks(stacks) if dedupe_blocks else BlockSharing()
     files: dict[str, dict[str, Any]] = {}
     aliases: dict[str, str] = {}  # canonical provider body -> alias
     provider_users: dict[str, list[int]] = {}
     variables: dict[str, str] = {}
     types: set[str] = set()
     for stack in stacks:
-        body = copy.deepcopy(stack.body)  # provider attributes are set per merge
+        body, providers = sharing.own_part(stack)  # a copy: provider attributes are set per merge
         uses = _uses_in(body)
-        needed = set(uses) | set(stack.providers)
+        needed = set(uses) | set(providers)
         for name, alias in sorted(needed, key=lambda k: (k[0], k[1] or "")):
-            config = stack.providers.get((name, alias))
+            config = providers.get((name, alias))
             if config is None and alias is not None:
                 # reference to a provider alias the stack never declared: keep it undeclared
                 target = f"{name}.{stack.prefix}{alias}"
@@ -465,11 +502,111 @@ def merge(stacks: list[PrefixedStack]) -> MergedConfig:
         files[f"s{stack.index}.tf.json"] = body
         variables.update(stack.variables)
         types |= stack.types
+    block_users, shared_addresses = _move_shared(files, sharing.users)
+    _add_sharers_to_provider_users(files, block_users, provider_users)
     terraform = dict(terraform_rest)
     if required:
         terraform["required_providers"] = required
     files["main.tf.json"] = {"terraform": terraform} if terraform else {}
-    return MergedConfig(files, {s.index: s for s in stacks}, provider_users, variables, types)
+    return MergedConfig(files, {s.index: s for s in stacks}, provider_users, variables, types,
+                        block_users=block_users, shared_addresses=shared_addresses,
+                        blocks=sum(s.blocks for s in stacks), shared=sharing.left_out())
+
+
+@dataclass
+class BlockSharing:
+    """Which resources / data sources the stacks of one merge share (:func:`share_blocks`)."""
+
+    #: stack index -> {own prefixed address of a block it leaves out: the kept block's address}
+    renames: dict[int, dict[str, str]] = field(default_factory=dict)
+    #: kept block's address -> indexes of the stacks sharing it, its keeper first
+    users: dict[str, list[int]] = field(default_factory=dict)
+
+    def own_part(self, stack: PrefixedStack) -> tuple[dict[str, Any], dict[tuple[str, str | None], dict[str, Any]]]:
+        """Copies of the stack's file body and provider configurations without the blocks it
+        leaves out, every reference to those (in resources, data sources, outputs, locals,
+        provider blocks) pointing at the kept ones."""
+        renames = self.renames.get(stack.index, {})
+        body = copy.deepcopy(stack.body)
+        if not renames:
+            return body, stack.providers
+        for address in renames:
+            _pop_block(body, address)
+        rewrite = reference_rewriter(renames)
+        return rewrite(body), {key: rewrite(config) for key, config in stack.providers.items()}
+
+    def left_out(self) -> int:
+        return sum(len(renames) for renames in self.renames.values())
+
+
+def share_blocks(stacks: list[PrefixedStack]) -> BlockSharing:
+    """The first stack (in merge order) with a block of a given closure hash keeps it; every
+    later stack with a block of that hash leaves its own out and refers to the kept one. Blocks
+    are not shared within one stack: two equal blocks there are two resources to Terraform."""
+    kept: dict[str, tuple[int, str]] = {}  # closure hash -> (keeper's index, kept address)
+    sharing = BlockSharing()
+    for stack in stacks:
+        for address, closure in stack.block_hashes.items():
+            if closure is None:
+                continue
+            keeper, kept_address = kept.setdefault(closure, (stack.index, address))
+            if keeper == stack.index:
+                continue
+            sharing.renames.setdefault(stack.index, {})[address] = kept_address
+            users = sharing.users.setdefault(kept_address, [keeper])
+            if stack.index not in users:
+                users.append(stack.index)
+    return sharing
+
+
+def _split_address(address: str) -> tuple[str, str, str]:
+    """``type.id`` -> ("resource", type, id); ``data.type.id`` -> ("data", type, id)."""
+    parts = address.split(".")
+    return ("data", parts[1], parts[2]) if parts[0] == "data" else ("resource", parts[0], parts[1])
+
+
+def _pop_block(body: dict[str, Any], address: str) -> dict[str, Any]:
+    """Remove a resource / data source from a file body (and the maps it leaves empty)."""
+    kind, rtype, rid = _split_address(address)
+    block = body[kind][rtype].pop(rid)
+    if not body[kind][rtype]:
+        del body[kind][rtype]
+        if not body[kind]:
+            del body[kind]
+    return block
+
+
+def _move_shared(files: dict[str, dict[str, Any]], users: dict[str, list[int]]) -> tuple[dict[str, list[int]], dict[str, str]]:
+    """Move every shared block from its keeper's file into ``shared<k>.tf.json``, one file per
+    set of sharers, so that an error Terraform reports in it is attributed to every stack
+    sharing it, as one in a shared provider block is. Returns (file -> indexes of its sharers,
+    shared block's address -> file)."""
+    block_users: dict[str, list[int]] = {}
+    shared_addresses: dict[str, str] = {}
+    by_sharers: dict[tuple[int, ...], str] = {}
+    for address, sharers in users.items():
+        key = tuple(sharers)  # in merge order: the same set of stacks gives the same tuple
+        name = by_sharers.setdefault(key, f"shared{len(by_sharers)}.tf.json")
+        block_users[name] = list(key)
+        shared_addresses[address] = name
+        kind, rtype, rid = _split_address(address)
+        block = _pop_block(files[f"s{sharers[0]}.tf.json"], address)
+        files.setdefault(name, {}).setdefault(kind, {}).setdefault(rtype, {})[rid] = block
+    return block_users, shared_addresses
+
+
+def _add_sharers_to_provider_users(files: dict[str, dict[str, Any]], block_users: dict[str, list[int]],
+                                    provider_users: dict[str, list[int]]) -> None:
+    """A stack sharing a block uses the provider configuration of the kept block too (its own
+    equal one was left out), so an error in that provider block concerns it as well."""
+    for name, sharers in block_users.items():
+        for kind in ("resource", "data"):
+            for by_id in (files[name].get(kind) or {}).values():
+                for block in by_id.values():
+                    alias = str(block.get("provider", "")).rpartition(".")[2]
+                    users = provider_users.get(f"{alias}.tf.json")
+                    if users is not None:
+                        users.extend(i for i in sharers if i not in users)
 
 
 def _uses_in(body: dict[str, Any]) -> dict[tuple[str, str | None], list[dict[str, Any]]]:
@@ -576,6 +713,10 @@ class LoopReport:
     terraform_runs: int = 0
     seconds: float = 0.0
     planned: dict[str, int] = field(default_factory=dict)
+    #: resources + data sources of the merged configurations Terraform planned, and how many of
+    #: them were left out because an identical one of another stack stood in (planned once)
+    blocks: int = 0
+    shared: int = 0
 
     @property
     def ok(self) -> bool:
@@ -586,8 +727,11 @@ class LoopReport:
             return "terraform loop: no stacks were synthesized by the selected tests; nothing to check"
         counts = ", ".join(f"{v} to {k}" for k, v in self.planned.items() if v) or "no changes"
         text = (f"terraform loop: {self.synthesized} synthesized stacks, {self.unique} distinct; "
-                f"{self.merged_stacks} in {self.merged_configs} merged configuration(s), {self.single_stacks} one by one; "
-                f"{self.terraform_runs} terraform runs in {self.seconds:.1f}s; plan: {counts}")
+                f"{self.merged_stacks} in {self.merged_configs} merged configuration(s), {self.single_stacks} one by one; ")
+        if self.blocks:
+            text += (f"{self.blocks} resources + data sources merged, {self.shared} of them shared "
+                     f"with an identical one of another stack (planned once); ")
+        text += f"{self.terraform_runs} terraform runs in {self.seconds:.1f}s; plan: {counts}"
         if self.failures:
             text += f"; {len(self.failures)} stack(s) FAILED"
         if self.warnings:
@@ -603,6 +747,8 @@ class LoopReport:
         self.merged_stacks += other.merged_stacks
         self.single_stacks += other.single_stacks
         self.terraform_runs += other.terraform_runs
+        self.blocks += other.blocks
+        self.shared += other.shared
         self.failures.extend(other.failures)
         for tests, texts in other.warnings.items():
             bucket = self.warnings.setdefault(tests, [])
@@ -647,15 +793,23 @@ def attribute(diagnostic: Diagnostic, merged: MergedConfig) -> set[int]:
     found = _STACK_FILE.match(name)
     if found and int(found.group(1)) in merged.stacks:
         return {int(found.group(1))}
-    if name in merged.provider_users:
-        return set(merged.provider_users[name])
-    hits = set()
+    for users in (merged.provider_users, merged.block_users):
+        if name in users:
+            return set(users[name])
     for text in (diagnostic.address, diagnostic.context, diagnostic.summary, diagnostic.detail):
-        for m in _PREFIXED.finditer(text or ""):
-            if int(m.group(1)) in merged.stacks:
-                hits.add(int(m.group(1)))
+        hits = _stacks_named(text or "", merged)
         if hits:
             return hits
+    return set()
+
+
+def _stacks_named(text: str, merged: MergedConfig) -> set[int]:
+    """Stacks whose prefix appears in `text`, and every sharer of a shared block it names."""
+    hits = {int(m.group(1)) for m in _PREFIXED.finditer(text) if int(m.group(1)) in merged.stacks}
+    for m in _PREFIXED_ADDRESS.finditer(text):
+        shared_file = merged.shared_addresses.get(m.group(0))
+        if shared_file is not None:
+            hits.update(merged.block_users[shared_file])
     return hits
 
 
@@ -666,6 +820,8 @@ class _Checker:
     unique: dict[int, UniqueStack]
     #: run `terraform validate` before `plan` (plan runs the same validate walk itself)
     validate_first: bool = False
+    #: share identical resources / data sources between the stacks of a merged configuration
+    dedupe_blocks: bool = True
     #: working-dir numbers, shared by the checkers of one loop that run side by side
     dir_numbers: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _single_dir: Path | None = None
@@ -720,7 +876,7 @@ class _Checker:
             for _round in range(MAX_ROUNDS):
                 if not pending:
                     return []
-                merged = merge(pending)
+                merged = merge(pending, dedupe_blocks=self.dedupe_blocks)
                 merged.write(workdir)
                 tf = harness.OfflineTerraform(workdir, env=_tf_env(merged))
                 try:
@@ -751,12 +907,16 @@ class _Checker:
                 if not failed:
                     if result.returncode != 0:  # failed without saying why
                         return [s.index for s in pending]
-                    self.count_plan(counts)
+                    if stage != "validate":
+                        self.count_plan(counts)
+                        self.report.blocks += merged.blocks
+                        self.report.shared += merged.shared
                     break
                 for index, found in failed.items():
                     stack = merged.stacks[index]
                     self._keep_failed(workdir, stack)
-                    self.fail(index, stage, "\n\n".join(d.render() for d in found), stack.prefix, workdir)
+                    message = "\n\n".join(d.render() for d in found) + merged.sharing_note(found)
+                    self.fail(index, stage, message, stack.prefix, workdir)
                 pending = [s for s in pending if s.index not in failed]
             else:
                 return [s.index for s in pending]
@@ -819,14 +979,15 @@ _DIR_LOCK = threading.Lock()
 
 def check_synthesized(synthesized: Iterable[tuple[str, dict[str, Any]]], workdir: Path | str, *,
                       merge_stacks: bool = True, max_blocks: int = MAX_BLOCKS_PER_CHUNK,
-                      validate_first: bool = False, jobs: int = 1) -> LoopReport:
+                      validate_first: bool = False, dedupe_blocks: bool = True, jobs: int = 1) -> LoopReport:
     """Validate and plan every stack in `synthesized` ((test id, stack dict) pairs).
 
     Distinct stacks are merged (module doc) into configurations of at most `max_blocks`
     resources + data sources and checked with one ``terraform plan -json`` each; ``plan`` runs
     Terraform's validate walk itself, so a separate ``validate`` (`validate_first=True`) only
-    costs time. `merge_stacks=False` checks every distinct stack on its own (init, validate,
-    plan: the slow reference path). `workdir` receives one sub-directory per Terraform working
+    costs time. `dedupe_blocks=False` plans every stack's own copy of a resource / data source
+    another stack of the same configuration has identically. `merge_stacks=False` checks every
+    distinct stack on its own (init, validate, plan: the slow reference path). `workdir` receives one sub-directory per Terraform working
     dir, kept for inspection. `jobs` > 1 checks that many merged configurations at once (each has
     its own working dir and Terraform process; stacks checked one by one stay one sequence in one
     dir). Returns a :class:`LoopReport`: ``report.failures`` lists every
@@ -850,7 +1011,8 @@ def check_synthesized(synthesized: Iterable[tuple[str, dict[str, Any]]], workdir
 
     def check(groups: list[list[PrefixedStack]], single: list[int]) -> LoopReport:
         part = LoopReport()
-        checker = _Checker(root, part, by_index, validate_first=validate_first, dir_numbers=numbers)
+        checker = _Checker(root, part, by_index, validate_first=validate_first, dedupe_blocks=dedupe_blocks,
+                           dir_numbers=numbers)
         for group in groups:
             checker.check_group(group)
         for index in single:

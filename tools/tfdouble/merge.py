@@ -323,7 +323,6 @@ class _Closure:
     """
 
     def __init__(self, config: dict[str, Any]):
-        self.config = config
         self.nodes: dict[str, tuple[str, str, Any]] = {}  # address -> (kind, type or name, definition)
         for kind in ("resource", "data"):
             for rtype, by_id in (config.get(kind) or {}).items():
@@ -344,12 +343,12 @@ class _Closure:
         for address, (kind, _, _) in self.nodes.items():
             if kind in ("resource", "data"):
                 try:
-                    found[address] = self.hash(address)
+                    found[address] = self.hash_of(address)
                 except _NotShareable:
                     found[address] = None
         return found
 
-    def hash(self, key: str) -> str:
+    def hash_of(self, key: str) -> str:
         """Hash of a declared address or a provider key, computed once; _NotShareable if its
         closure is (or reaches) a cycle or an undeclared provider alias."""
         if key in self.memo:
@@ -388,7 +387,7 @@ class _Closure:
             return None
         if alias is not None and (name, alias) not in self.providers:
             raise _NotShareable(f"undeclared provider {name}.{alias}")
-        return self.hash(f"provider {name} {alias or ''}")
+        return self.hash_of(f"provider {name} {alias or ''}")
 
     def provider_parts(self, key: str) -> list[Any]:
         _, name, alias = key.split(" ")
@@ -401,7 +400,7 @@ class _Closure:
         if self.pattern is None:
             return value
         pattern = self.pattern
-        return map_strings(value, lambda text: pattern.sub(lambda m: "#" + self.hash(m.group(0)), text))
+        return map_strings(value, lambda text: pattern.sub(lambda m: "#" + self.hash_of(m.group(0)), text))
 
 
 def block_hashes(config: dict[str, Any]) -> dict[str, str | None]:

@@ -11,7 +11,14 @@ about a second each, mostly Terraform and plugin start-up. Here the stacks are
    (interpolations, ``depends_on``, ``replace_triggered_by``, provider blocks);
 3. **merged** into one working dir, one file per stack (``s<n>.tf.json``), so every diagnostic
    Terraform reports names the file (and usually the prefixed address) of the stack it concerns;
-4. checked with one ``terraform plan -json`` per chunk of about :data:`MAX_BLOCKS_PER_CHUNK`
+4. **shared** (``dedupe_blocks``): a resource / data source equal to one of an earlier stack of the
+   same configuration is left out, and the later stack's references name the earlier one's
+   address. Equal means equal closure hash (:class:`_Closure`): kind, type, body, the provider
+   configuration it resolves to and, for every address of the stack it refers to, that one's
+   hash. Shared blocks go to ``shared<k>.tf.json``, one file per set of sharing stacks, so an
+   error in one is reported for each of them. Every round merges afresh: a stack taken out
+   hands its blocks to the next sharer;
+5. checked with one ``terraform plan -json`` per chunk of about :data:`MAX_BLOCKS_PER_CHUNK`
    resources (``plan`` first runs the same validate walk ``terraform validate`` does: it calls
    ValidateResourceConfig for every resource twice, so a separate ``validate`` run only costs
    time; ``validate_first=True`` adds it). Stacks named by an error are taken out and reported;
@@ -19,9 +26,10 @@ about a second each, mostly Terraform and plugin start-up. Here the stacks are
 
 Providers: every provider configuration becomes an aliased block ``<name>.p<k>`` and every
 resource / data source gets an explicit ``provider``. Stacks whose configuration of a provider
-is identical (after prefixing: a kubernetes provider built from a stack's own cluster never
-is) share one alias, because Terraform starts one plugin process per provider configuration;
-an error in a shared provider block is reported for every stack that uses it.
+is identical (after prefixing and sharing: a kubernetes provider built from a stack's own
+cluster is only when that cluster is shared) share one alias, because Terraform starts one
+plugin process per provider configuration; an error in a shared provider block is reported for
+every stack that uses it.
 
 Stacks that cannot be merged faithfully (``module``, ``moved``, ``import``, ``removed``,
 ``check`` or other top-level blocks this module does not rewrite, or an unexpected shape) are
@@ -64,6 +72,7 @@ MAX_BLOCKS_PER_CHUNK = 1000
 MAX_ROUNDS = 4
 
 _PREFIXED = re.compile(r"(?<![\w-])s(\d+)_")
+_PREFIXED_ADDRESS = re.compile(r"(?<![\w.-])(?:data\.)?[A-Za-z_][\w-]*\.s\d+_[\w-]*")
 _STACK_FILE = re.compile(r"^s(\d+)\.tf\.json$")
 
 
@@ -155,14 +164,32 @@ def address_map(config: dict[str, Any], prefix: str) -> dict[str, str]:
     return renames
 
 
+def reference_pattern(addresses: Iterable[str]) -> re.Pattern[str]:
+    """A regex matching exactly `addresses` where they stand as whole references: not preceded
+    by a name character or ``.``, not followed by a name character."""
+    alternatives = "|".join(re.escape(a) for a in sorted(addresses, key=len, reverse=True))
+    return re.compile(rf"(?<![\w.-])(?:{alternatives})(?![\w-])")
+
+
+def map_strings(value: Any, rewrite_string: Callable[[str], str]) -> Any:
+    """`value` with `rewrite_string` applied to every string in it, and to object keys that hold
+    an interpolation (``${``)."""
+    if isinstance(value, str):
+        return rewrite_string(value)
+    if isinstance(value, list):
+        return [map_strings(v, rewrite_string) for v in value]
+    if isinstance(value, dict):
+        return {(rewrite_string(k) if "${" in k else k): map_strings(v, rewrite_string) for k, v in value.items()}
+    return value
+
+
 def reference_rewriter(renames: dict[str, str]) -> Callable[[Any], Any]:
     """A function that rewrites every string in a JSON value, replacing exactly the addresses in
-    `renames` where they stand as whole references (not preceded by a name character or ``.``,
-    not followed by a name character), and leaves everything else untouched."""
+    `renames` where they stand as whole references (:func:`reference_pattern`), and leaves
+    everything else untouched."""
     if not renames:
         return lambda value: value
-    alternatives = "|".join(re.escape(a) for a in sorted(renames, key=len, reverse=True))
-    pattern = re.compile(rf"(?<![\w.-])(?:{alternatives})(?![\w-])")
+    pattern = reference_pattern(renames)
     firsts = {a.split(".", 1)[0] for a in renames}
 
     def rewrite_string(text: str) -> str:
@@ -170,16 +197,7 @@ def reference_rewriter(renames: dict[str, str]) -> Callable[[Any], Any]:
             return text
         return pattern.sub(lambda m: renames[m.group(0)], text)
 
-    def rewrite(value: Any) -> Any:
-        if isinstance(value, str):
-            return rewrite_string(value)
-        if isinstance(value, list):
-            return [rewrite(v) for v in value]
-        if isinstance(value, dict):
-            return {(rewrite_string(k) if "${" in k else k): rewrite(v) for k, v in value.items()}
-        return value
-
-    return rewrite
+    return lambda value: map_strings(value, rewrite_string)
 
 
 def _provider_blocks(config: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -198,6 +216,12 @@ def _provider_ref(value: str) -> tuple[str, str | None]:
     return name, alias or None
 
 
+def _provider_of(rtype: str, body: dict[str, Any]) -> tuple[str, str | None]:
+    """(provider name, alias or None) a resource / data source uses: its ``provider``
+    meta-argument, else the default configuration of the provider its type is named after."""
+    return _provider_ref(str(body["provider"])) if "provider" in body else (rtype.split("_", 1)[0], None)
+
+
 @dataclass
 class PrefixedStack:
     """A stack rewritten for merging: its own file content plus the provider configurations it
@@ -213,6 +237,8 @@ class PrefixedStack:
     required_providers: dict[str, Any]
     terraform_rest: dict[str, Any]
     blocks: int
+    #: closure hash of every resource / data source (prefixed address -> hash, None: never shared)
+    block_hashes: dict[str, str | None] = field(default_factory=dict)
 
 
 def _placeholder(name: str, declared_type: Any) -> str | None:
@@ -231,11 +257,19 @@ def _placeholder(name: str, declared_type: Any) -> str | None:
     return None
 
 
+def _variable_value(name: str, declaration: Any) -> str | None:
+    """The placeholder a variable gets in the plan (None: it has a default, or no placeholder)."""
+    if isinstance(declaration, dict) and "default" not in declaration:
+        return _placeholder(name, declaration.get("type"))
+    return None
+
+
 def prefix_stack(config: dict[str, Any], index: int) -> PrefixedStack:
     """Rewrite a mergeable stack (see :func:`merge_blocker`) with prefix ``s<index>_``."""
     prefix = f"s{index}_"
     config = harness.offline_config(config)  # no backend; remote states served from defaults
-    rewrite = reference_rewriter(address_map(config, prefix))
+    renames = address_map(config, prefix)
+    rewrite = reference_rewriter(renames)
     body: dict[str, Any] = {}
     types: set[str] = set()
     blocks = 0
@@ -258,16 +292,121 @@ def prefix_stack(config: dict[str, Any], index: int) -> PrefixedStack:
         providers[(name, alias)] = {k: v for k, v in rewrite(block).items() if k != "alias"}
     variables = {}
     for name, decl in (config.get("variable") or {}).items():
-        if isinstance(decl, dict) and "default" not in decl:
-            value = _placeholder(name, decl.get("type"))
-            if value is not None:
-                variables[f"{prefix}{name}"] = value
+        value = _variable_value(name, decl)
+        if value is not None:
+            variables[f"{prefix}{name}"] = value
     terraform = config.get("terraform") or {}
     return PrefixedStack(
         index=index, prefix=prefix, body=body, providers=providers, variables=variables,
         types=types, required_providers=dict(terraform.get("required_providers") or {}),
         terraform_rest={k: v for k, v in terraform.items() if k not in _PER_STACK_TERRAFORM_KEYS},
-        blocks=blocks)
+        blocks=blocks, block_hashes={renames[a]: h for a, h in block_hashes(config).items()})
+
+
+# ---------------------------------------------------------------------------------------------
+# block identity: which resources / data sources of different stacks are the same
+
+
+class _NotShareable(Exception):
+    """A block whose closure has a reference cycle or an undeclared provider alias."""
+
+
+class _Closure:
+    """Merkle-style hashes of what one (unprefixed) stack declares.
+
+    A resource / data source hashes its kind, type, body (``"//"`` comments dropped, keys
+    sorted, ``count`` / ``for_each`` and every other meta-argument included) and the provider
+    configuration it resolves to (name and body, not the alias), with every reference to an
+    address the stack declares replaced by that address's own hash: a variable hashes its
+    declaration and placeholder value, a local its value. Equal hashes in two stacks therefore
+    mean Terraform sees the same block, whatever each stack calls it and its dependencies.
+    """
+
+    def __init__(self, config: dict[str, Any]):
+        self.nodes: dict[str, tuple[str, str, Any]] = {}  # address -> (kind, type or name, definition)
+        for kind in ("resource", "data"):
+            for rtype, by_id in (config.get(kind) or {}).items():
+                for rid, body in by_id.items():
+                    self.nodes[f"{'data.' if kind == 'data' else ''}{rtype}.{rid}"] = (kind, rtype, body)
+        for name, declaration in (config.get("variable") or {}).items():
+            self.nodes[f"var.{name}"] = ("variable", name, declaration)
+        for name, value in (config.get("locals") or {}).items():
+            self.nodes[f"local.{name}"] = ("local", name, value)
+        self.pattern = reference_pattern(self.nodes) if self.nodes else None
+        self.providers = {(name, block.get("alias")): block for name, block in _provider_blocks(config)}
+        self.memo: dict[str, str | None] = {}
+        self.visiting: set[str] = set()
+
+    def blocks(self) -> dict[str, str | None]:
+        """Hash of every resource / data source (None: must not be shared)."""
+        found: dict[str, str | None] = {}
+        for address, (kind, _, _) in self.nodes.items():
+            if kind in ("resource", "data"):
+                try:
+                    found[address] = self.hash_of(address)
+                except _NotShareable:
+                    found[address] = None
+        return found
+
+    def hash_of(self, key: str) -> str:
+        """Hash of a declared address or a provider key, computed once; _NotShareable if its
+        closure is (or reaches) a cycle or an undeclared provider alias."""
+        if key in self.memo:
+            known = self.memo[key]
+            if known is None:
+                raise _NotShareable(key)
+            return known
+        if key in self.visiting:
+            raise _NotShareable(f"reference cycle through {key}")
+        self.visiting.add(key)
+        try:
+            parts = self.provider_parts(key) if key.startswith("provider ") else self.parts(key)
+        except _NotShareable:
+            self.memo[key] = None
+            raise
+        finally:
+            self.visiting.discard(key)
+        self.memo[key] = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+        return self.memo[key]
+
+    def parts(self, address: str) -> list[Any]:
+        kind, name, definition = self.nodes[address]
+        if kind == "variable":  # taken literally: a validation may name the variable itself
+            return [kind, canonical(definition), _variable_value(name, definition)]
+        if kind == "local":
+            return [kind, self.substitute(definition)]
+        provider = self.provider_hash(name, definition)
+        if provider is not None:  # the alias name gives way to the configuration it names
+            definition = {k: v for k, v in definition.items() if k != "provider"}
+        return [kind, name, self.substitute(definition), provider]
+
+    def provider_hash(self, rtype: str, body: dict[str, Any]) -> str | None:
+        """Hash of the provider configuration a block uses (None: built into Terraform)."""
+        name, alias = _provider_of(rtype, body)
+        if name in BUILTIN_PROVIDERS:
+            return None
+        if alias is not None and (name, alias) not in self.providers:
+            raise _NotShareable(f"undeclared provider {name}.{alias}")
+        return self.hash_of(f"provider {name} {alias or ''}")
+
+    def provider_parts(self, key: str) -> list[Any]:
+        _, name, alias = key.split(" ")
+        block = self.providers.get((name, alias or None)) or {}  # undeclared default: empty config
+        return ["provider", name, self.substitute({k: v for k, v in block.items() if k != "alias"})]
+
+    def substitute(self, value: Any) -> Any:
+        """`value` without comments, each reference to a declared address replaced by its hash."""
+        value = canonical(value)
+        if self.pattern is None:
+            return value
+        pattern = self.pattern
+        return map_strings(value, lambda text: pattern.sub(lambda m: "#" + self.hash_of(m.group(0)), text))
+
+
+def block_hashes(config: dict[str, Any]) -> dict[str, str | None]:
+    """Closure hash (see :class:`_Closure`) of every resource / data source of a stack, by
+    unprefixed address; None for a block that must never be shared."""
+    return _Closure(config).blocks()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -284,6 +423,31 @@ class MergedConfig:
     provider_users: dict[str, list[int]]
     variables: dict[str, str]
     types: set[str]
+    #: shared block file (``shared<k>.tf.json``) -> indexes of the stacks sharing its blocks
+    block_users: dict[str, list[int]] = field(default_factory=dict)
+    #: address of every shared block -> its shared block file
+    shared_addresses: dict[str, str] = field(default_factory=dict)
+    #: resources + data sources of the stacks, and how many of them were left out as shared
+    blocks: int = 0
+    shared: int = 0
+
+    def sharing_note(self, diagnostics: list["Diagnostic"]) -> str:
+        """For a stack failing in blocks it shares: which stacks share them, under whose names
+        (Terraform names the keeper's addresses, not the failing stack's own)."""
+        files = set()
+        for d in diagnostics:
+            if d.filename and Path(d.filename).name in self.block_users:
+                files.add(Path(d.filename).name)
+            address = d.address.split("[")[0]  # without an instance key
+            if address in self.shared_addresses:
+                files.add(self.shared_addresses[address])
+        notes = []
+        for name in sorted(files):
+            sharers = self.block_users[name]
+            notes.append(f"Note: {name} holds resources / data sources that the stacks merged as "
+                         f"{', '.join(f's{i}' for i in sharers)} declare identically; Terraform checked "
+                         f"them once, under the addresses of s{sharers[0]}.")
+        return "".join(f"\n\n{note}" for note in notes)
 
     def write(self, workdir: Path) -> None:
         """Replace the ``*.tf.json`` files in `workdir` by this configuration."""
@@ -299,25 +463,28 @@ def compatible(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return all(a[name] == b[name] for name in a.keys() & b.keys())
 
 
-def merge(stacks: list[PrefixedStack]) -> MergedConfig:
+def merge(stacks: list[PrefixedStack], *, dedupe_blocks: bool = True) -> MergedConfig:
     """One configuration from compatible prefixed stacks (same other ``terraform`` settings,
-    compatible required providers); a provider configuration shared by identical blocks."""
+    compatible required providers); a provider configuration shared by identical blocks, and
+    with `dedupe_blocks` a resource / data source shared by stacks with an identical one
+    (:func:`share_blocks`)."""
     required: dict[str, Any] = {}
     terraform_rest: dict[str, Any] = {}
     for stack in stacks:
         required.update(stack.required_providers)
         terraform_rest = stack.terraform_rest
+    sharing = share_blocks(stacks) if dedupe_blocks else BlockSharing()
     files: dict[str, dict[str, Any]] = {}
     aliases: dict[str, str] = {}  # canonical provider body -> alias
     provider_users: dict[str, list[int]] = {}
     variables: dict[str, str] = {}
     types: set[str] = set()
     for stack in stacks:
-        body = copy.deepcopy(stack.body)  # provider attributes are set per merge
+        body, providers = sharing.own_part(stack)  # a copy: provider attributes are set per merge
         uses = _uses_in(body)
-        needed = set(uses) | set(stack.providers)
+        needed = set(uses) | set(providers)
         for name, alias in sorted(needed, key=lambda k: (k[0], k[1] or "")):
-            config = stack.providers.get((name, alias))
+            config = providers.get((name, alias))
             if config is None and alias is not None:
                 # reference to a provider alias the stack never declared: keep it undeclared
                 target = f"{name}.{stack.prefix}{alias}"
@@ -334,11 +501,111 @@ def merge(stacks: list[PrefixedStack]) -> MergedConfig:
         files[f"s{stack.index}.tf.json"] = body
         variables.update(stack.variables)
         types |= stack.types
+    block_users, shared_addresses = _move_shared(files, sharing.users)
+    _add_sharers_to_provider_users(files, block_users, provider_users)
     terraform = dict(terraform_rest)
     if required:
         terraform["required_providers"] = required
     files["main.tf.json"] = {"terraform": terraform} if terraform else {}
-    return MergedConfig(files, {s.index: s for s in stacks}, provider_users, variables, types)
+    return MergedConfig(files, {s.index: s for s in stacks}, provider_users, variables, types,
+                        block_users=block_users, shared_addresses=shared_addresses,
+                        blocks=sum(s.blocks for s in stacks), shared=sharing.left_out())
+
+
+@dataclass
+class BlockSharing:
+    """Which resources / data sources the stacks of one merge share (:func:`share_blocks`)."""
+
+    #: stack index -> {own prefixed address of a block it leaves out: the kept block's address}
+    renames: dict[int, dict[str, str]] = field(default_factory=dict)
+    #: kept block's address -> indexes of the stacks sharing it, its keeper first
+    users: dict[str, list[int]] = field(default_factory=dict)
+
+    def own_part(self, stack: PrefixedStack) -> tuple[dict[str, Any], dict[tuple[str, str | None], dict[str, Any]]]:
+        """Copies of the stack's file body and provider configurations without the blocks it
+        leaves out, every reference to those (in resources, data sources, outputs, locals,
+        provider blocks) pointing at the kept ones."""
+        renames = self.renames.get(stack.index, {})
+        body = copy.deepcopy(stack.body)
+        if not renames:
+            return body, stack.providers
+        for address in renames:
+            _pop_block(body, address)
+        rewrite = reference_rewriter(renames)
+        return rewrite(body), {key: rewrite(config) for key, config in stack.providers.items()}
+
+    def left_out(self) -> int:
+        return sum(len(renames) for renames in self.renames.values())
+
+
+def share_blocks(stacks: list[PrefixedStack]) -> BlockSharing:
+    """The first stack (in merge order) with a block of a given closure hash keeps it; every
+    later stack with a block of that hash leaves its own out and refers to the kept one. Blocks
+    are not shared within one stack: two equal blocks there are two resources to Terraform."""
+    kept: dict[str, tuple[int, str]] = {}  # closure hash -> (keeper's index, kept address)
+    sharing = BlockSharing()
+    for stack in stacks:
+        for address, closure in stack.block_hashes.items():
+            if closure is None:
+                continue
+            keeper, kept_address = kept.setdefault(closure, (stack.index, address))
+            if keeper == stack.index:
+                continue
+            sharing.renames.setdefault(stack.index, {})[address] = kept_address
+            users = sharing.users.setdefault(kept_address, [keeper])
+            if stack.index not in users:
+                users.append(stack.index)
+    return sharing
+
+
+def _split_address(address: str) -> tuple[str, str, str]:
+    """``type.id`` -> ("resource", type, id); ``data.type.id`` -> ("data", type, id)."""
+    parts = address.split(".")
+    return ("data", parts[1], parts[2]) if parts[0] == "data" else ("resource", parts[0], parts[1])
+
+
+def _pop_block(body: dict[str, Any], address: str) -> dict[str, Any]:
+    """Remove a resource / data source from a file body (and the maps it leaves empty)."""
+    kind, rtype, rid = _split_address(address)
+    block = body[kind][rtype].pop(rid)
+    if not body[kind][rtype]:
+        del body[kind][rtype]
+        if not body[kind]:
+            del body[kind]
+    return block
+
+
+def _move_shared(files: dict[str, dict[str, Any]], users: dict[str, list[int]]) -> tuple[dict[str, list[int]], dict[str, str]]:
+    """Move every shared block from its keeper's file into ``shared<k>.tf.json``, one file per
+    set of sharers, so that an error Terraform reports in it is attributed to every stack
+    sharing it, as one in a shared provider block is. Returns (file -> indexes of its sharers,
+    shared block's address -> file)."""
+    block_users: dict[str, list[int]] = {}
+    shared_addresses: dict[str, str] = {}
+    by_sharers: dict[tuple[int, ...], str] = {}
+    for address, sharers in users.items():
+        key = tuple(sharers)  # in merge order: the same set of stacks gives the same tuple
+        name = by_sharers.setdefault(key, f"shared{len(by_sharers)}.tf.json")
+        block_users[name] = list(key)
+        shared_addresses[address] = name
+        kind, rtype, rid = _split_address(address)
+        block = _pop_block(files[f"s{sharers[0]}.tf.json"], address)
+        files.setdefault(name, {}).setdefault(kind, {}).setdefault(rtype, {})[rid] = block
+    return block_users, shared_addresses
+
+
+def _add_sharers_to_provider_users(files: dict[str, dict[str, Any]], block_users: dict[str, list[int]],
+                                    provider_users: dict[str, list[int]]) -> None:
+    """A stack sharing a block uses the provider configuration of the kept block too (its own
+    equal one was left out), so an error in that provider block concerns it as well."""
+    for name, sharers in block_users.items():
+        for kind in ("resource", "data"):
+            for by_id in (files[name].get(kind) or {}).values():
+                for block in by_id.values():
+                    alias = str(block.get("provider", "")).rpartition(".")[2]
+                    users = provider_users.get(f"{alias}.tf.json")
+                    if users is not None:
+                        users.extend(i for i in sharers if i not in users)
 
 
 def _uses_in(body: dict[str, Any]) -> dict[tuple[str, str | None], list[dict[str, Any]]]:
@@ -347,7 +614,7 @@ def _uses_in(body: dict[str, Any]) -> dict[tuple[str, str | None], list[dict[str
     for kind in ("resource", "data"):
         for rtype, by_id in (body.get(kind) or {}).items():
             for rbody in by_id.values():
-                key = _provider_ref(str(rbody["provider"])) if "provider" in rbody else (rtype.split("_", 1)[0], None)
+                key = _provider_of(rtype, rbody)
                 if key[0] not in BUILTIN_PROVIDERS:
                     uses.setdefault(key, []).append(rbody)
     return uses
@@ -445,6 +712,10 @@ class LoopReport:
     terraform_runs: int = 0
     seconds: float = 0.0
     planned: dict[str, int] = field(default_factory=dict)
+    #: resources + data sources of the merged configurations Terraform planned, and how many of
+    #: them were left out because an identical one of another stack stood in (planned once)
+    blocks: int = 0
+    shared: int = 0
 
     @property
     def ok(self) -> bool:
@@ -455,8 +726,11 @@ class LoopReport:
             return "terraform loop: no stacks were synthesized by the selected tests; nothing to check"
         counts = ", ".join(f"{v} to {k}" for k, v in self.planned.items() if v) or "no changes"
         text = (f"terraform loop: {self.synthesized} synthesized stacks, {self.unique} distinct; "
-                f"{self.merged_stacks} in {self.merged_configs} merged configuration(s), {self.single_stacks} one by one; "
-                f"{self.terraform_runs} terraform runs in {self.seconds:.1f}s; plan: {counts}")
+                f"{self.merged_stacks} in {self.merged_configs} merged configuration(s), {self.single_stacks} one by one; ")
+        if self.blocks:
+            text += (f"{self.blocks} resources + data sources merged, {self.shared} of them shared "
+                     f"with an identical one of another stack (planned once); ")
+        text += f"{self.terraform_runs} terraform runs in {self.seconds:.1f}s; plan: {counts}"
         if self.failures:
             text += f"; {len(self.failures)} stack(s) FAILED"
         if self.warnings:
@@ -472,6 +746,8 @@ class LoopReport:
         self.merged_stacks += other.merged_stacks
         self.single_stacks += other.single_stacks
         self.terraform_runs += other.terraform_runs
+        self.blocks += other.blocks
+        self.shared += other.shared
         self.failures.extend(other.failures)
         for tests, texts in other.warnings.items():
             bucket = self.warnings.setdefault(tests, [])
@@ -516,15 +792,23 @@ def attribute(diagnostic: Diagnostic, merged: MergedConfig) -> set[int]:
     found = _STACK_FILE.match(name)
     if found and int(found.group(1)) in merged.stacks:
         return {int(found.group(1))}
-    if name in merged.provider_users:
-        return set(merged.provider_users[name])
-    hits = set()
+    for users in (merged.provider_users, merged.block_users):
+        if name in users:
+            return set(users[name])
     for text in (diagnostic.address, diagnostic.context, diagnostic.summary, diagnostic.detail):
-        for m in _PREFIXED.finditer(text or ""):
-            if int(m.group(1)) in merged.stacks:
-                hits.add(int(m.group(1)))
+        hits = _stacks_named(text or "", merged)
         if hits:
             return hits
+    return set()
+
+
+def _stacks_named(text: str, merged: MergedConfig) -> set[int]:
+    """Stacks whose prefix appears in `text`, and every sharer of a shared block it names."""
+    hits = {int(m.group(1)) for m in _PREFIXED.finditer(text) if int(m.group(1)) in merged.stacks}
+    for m in _PREFIXED_ADDRESS.finditer(text):
+        shared_file = merged.shared_addresses.get(m.group(0))
+        if shared_file is not None:
+            hits.update(merged.block_users[shared_file])
     return hits
 
 
@@ -535,6 +819,8 @@ class _Checker:
     unique: dict[int, UniqueStack]
     #: run `terraform validate` before `plan` (plan runs the same validate walk itself)
     validate_first: bool = False
+    #: share identical resources / data sources between the stacks of a merged configuration
+    dedupe_blocks: bool = True
     #: working-dir numbers, shared by the checkers of one loop that run side by side
     dir_numbers: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _single_dir: Path | None = None
@@ -589,7 +875,7 @@ class _Checker:
             for _round in range(MAX_ROUNDS):
                 if not pending:
                     return []
-                merged = merge(pending)
+                merged = merge(pending, dedupe_blocks=self.dedupe_blocks)
                 merged.write(workdir)
                 tf = harness.OfflineTerraform(workdir, env=_tf_env(merged))
                 try:
@@ -620,12 +906,16 @@ class _Checker:
                 if not failed:
                     if result.returncode != 0:  # failed without saying why
                         return [s.index for s in pending]
-                    self.count_plan(counts)
+                    if stage != "validate":
+                        self.count_plan(counts)
+                        self.report.blocks += merged.blocks
+                        self.report.shared += merged.shared
                     break
                 for index, found in failed.items():
                     stack = merged.stacks[index]
                     self._keep_failed(workdir, stack)
-                    self.fail(index, stage, "\n\n".join(d.render() for d in found), stack.prefix, workdir)
+                    message = "\n\n".join(d.render() for d in found) + merged.sharing_note(found)
+                    self.fail(index, stage, message, stack.prefix, workdir)
                 pending = [s for s in pending if s.index not in failed]
             else:
                 return [s.index for s in pending]
@@ -688,14 +978,15 @@ _DIR_LOCK = threading.Lock()
 
 def check_synthesized(synthesized: Iterable[tuple[str, dict[str, Any]]], workdir: Path | str, *,
                       merge_stacks: bool = True, max_blocks: int = MAX_BLOCKS_PER_CHUNK,
-                      validate_first: bool = False, jobs: int = 1) -> LoopReport:
+                      validate_first: bool = False, dedupe_blocks: bool = True, jobs: int = 1) -> LoopReport:
     """Validate and plan every stack in `synthesized` ((test id, stack dict) pairs).
 
     Distinct stacks are merged (module doc) into configurations of at most `max_blocks`
     resources + data sources and checked with one ``terraform plan -json`` each; ``plan`` runs
     Terraform's validate walk itself, so a separate ``validate`` (`validate_first=True`) only
-    costs time. `merge_stacks=False` checks every distinct stack on its own (init, validate,
-    plan: the slow reference path). `workdir` receives one sub-directory per Terraform working
+    costs time. `dedupe_blocks=False` plans every stack's own copy of a resource / data source
+    another stack of the same configuration has identically. `merge_stacks=False` checks every
+    distinct stack on its own (init, validate, plan: the slow reference path). `workdir` receives one sub-directory per Terraform working
     dir, kept for inspection. `jobs` > 1 checks that many merged configurations at once (each has
     its own working dir and Terraform process; stacks checked one by one stay one sequence in one
     dir). Returns a :class:`LoopReport`: ``report.failures`` lists every
@@ -719,7 +1010,8 @@ def check_synthesized(synthesized: Iterable[tuple[str, dict[str, Any]]], workdir
 
     def check(groups: list[list[PrefixedStack]], single: list[int]) -> LoopReport:
         part = LoopReport()
-        checker = _Checker(root, part, by_index, validate_first=validate_first, dir_numbers=numbers)
+        checker = _Checker(root, part, by_index, validate_first=validate_first, dedupe_blocks=dedupe_blocks,
+                           dir_numbers=numbers)
         for group in groups:
             checker.check_group(group)
         for index in single:

@@ -55,13 +55,9 @@ class CommonLabels:
     def visit(self, node: IConstruct) -> None:
         if not isinstance(node, TerraformResource):
             return
-        resource_type = node.terraform_resource_type
-        if not resource_type.startswith("google_"):
-            return
-        skipped = NOT_LABELS.get(resource_type, ())
-        for attribute in LABEL_ATTRIBUTES:
-            if attribute not in skipped and hasattr(node, f"{attribute}_input"):
-                self._apply(node, attribute)
+        resource_type, attributes = _labelled(type(node), node)
+        for attribute in attributes:
+            self._apply(node, attribute)
         nested = NESTED_LABELS.get(resource_type)
         if nested is not None:
             self._nested(node, *nested)
@@ -89,14 +85,43 @@ class CommonLabels:
         return merged
 
     def _nested(self, node: Any, block: str, attribute: str, is_list: bool) -> None:
-        value = getattr(node, f"{block}_input", None)
-        items = (value or []) if is_list else ([value] if value is not None else [])
+        # The resource's configuration in one call: reading ``<block>_input`` instead costs a
+        # Node round trip per field of every block (~6 ms a template).
+        config = next(iter(next(iter(node.to_terraform()["resource"].values())).values()))
+        value = config.get(block)
+        items = value if isinstance(value, list) else ([value] if value is not None else [])
         for index, item in enumerate(items):
             path = f"{block}.{index}.{attribute}" if is_list else f"{block}.{attribute}"
-            merged = self.merge(getattr(item, attribute, None))
+            key = f"{node.node.path}#{path}"
+            current = item.get(attribute) if isinstance(item, Mapping) else None
+            own, written = self._applied.get(key, (current, None))
+            if written is None or written != current:  # not what this aspect wrote last synth
+                own = current
+            merged = self.merge(own)
             # An override is deep-merged into the block: a dict adds keys to the block's literal
             # labels; a reference replaces its map token as a whole (maps of tokens cannot be merged).
-            node.add_override(path, merged if isinstance(merged, dict) else Token.as_string(merged))
+            written = merged if isinstance(merged, dict) else Token.as_string(merged)
+            node.add_override(path, written)
+            self._applied[key] = (own, written)
+
+
+_LABELLED: dict[type, tuple[str, tuple[str, ...]]] = {}
+
+
+def _labelled(cls: type, node: Any) -> tuple[str, tuple[str, ...]]:
+    """(Terraform type, label attributes) of a resource class, looked up once per class: every
+    attribute read on a resource is a call into jsii's Node process, and the aspect visits every
+    resource of the stack (a 600-resource stack spent ~2 s here). Non-google resources get none."""
+    found = _LABELLED.get(cls)
+    if found is None or cls is TerraformResource:  # a bare TerraformResource can be of any type
+        resource_type = node.terraform_resource_type
+        skipped = NOT_LABELS.get(resource_type, ())
+        attributes = tuple(
+            attribute for attribute in LABEL_ATTRIBUTES
+            if resource_type.startswith("google_") and attribute not in skipped and hasattr(cls, f"{attribute}_input")
+        )
+        found = _LABELLED[cls] = (resource_type if resource_type.startswith("google_") else "", attributes)
+    return found
 
 
 def apply_common_labels(scope: Construct, naming: Naming) -> CommonLabels:

@@ -42,8 +42,7 @@ from constructs import Construct
 from constructs_lib._google import compute_firewall, container_cluster, project_iam_member
 from constructs_lib.errors import ConfigurationError
 from constructs_lib.gke.node_pool import NodePool
-from constructs_lib.iam import check_account_id
-from constructs_lib.identity import ServiceIdentity
+from constructs_lib.identity import ServiceIdentity, derived_account_id
 from constructs_lib.labels import apply_common_labels
 from constructs_lib.naming import Naming
 from constructs_lib.network import ServingNetwork, add_nat, add_subnet
@@ -109,9 +108,7 @@ class ServingCluster(Construct):
                 "the system pool must keep >= 1 node in every cluster zone: GKE creates a model's NEGs only in zones with nodes",
             )
         name = naming.name(spec.name, max_length=CLUSTER_NAME_MAX)
-        account_id = spec.node_service_account_id or check_account_id(
-            naming.name(spec.name, "nodes"), "cluster.node_service_account_id",
-        )
+        account_id = spec.node_service_account_id or derived_account_id(naming, spec.name, "nodes")
         super().__init__(scope, id_)
         apply_common_labels(self, naming)
 

@@ -47,8 +47,7 @@ from constructs_lib._kubernetes import (
 )
 from constructs_lib.errors import ConfigurationError
 from constructs_lib.gke.cluster import ServingCluster
-from constructs_lib.iam import check_account_id
-from constructs_lib.identity import ServiceIdentity
+from constructs_lib.identity import ServiceIdentity, derived_account_id
 from constructs_lib.naming import Naming
 from constructs_lib.specs.gke import METRICS_ADAPTER_IMAGE
 
@@ -100,7 +99,7 @@ class MetricsAdapter(Construct):
         naming: Naming,
         provider: Any = None,
     ) -> None:
-        account_id = check_account_id(naming.name(cluster.spec.name, "metrics"), "metrics_adapter.account_id")
+        account_id = derived_account_id(naming, cluster.spec.name, "metrics")
         super().__init__(scope, id_)
         self.cluster = cluster
         kubernetes = {"provider": provider} if provider is not None else {}

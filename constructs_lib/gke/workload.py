@@ -52,8 +52,7 @@ from constructs_lib.errors import ConfigurationError
 from constructs_lib.gke.cluster import ServingCluster
 from constructs_lib.gke.metrics_adapter import MetricsAdapter, metrics_adapter_for
 from constructs_lib.gke.node_pool import NodePool
-from constructs_lib.iam import check_account_id
-from constructs_lib.identity import ServiceIdentity
+from constructs_lib.identity import ServiceIdentity, derived_account_id
 from constructs_lib.interfaces import BackendKind, CacheConnection
 from constructs_lib.model_store import ModelStore
 from constructs_lib.naming import Naming
@@ -223,7 +222,7 @@ class ModelWorkload(Construct):
         _check_signals(signals, field)
         neg_name = spec.neg_name or naming.name("neg", name)
         registry = _neg_registry(scope.node)
-        account_id = spec.service_account_id or check_account_id(naming.name(name, "wi"), f"{field}.gke.service_account_id")
+        account_id = spec.service_account_id or derived_account_id(naming, name, "wi")
         if neg_name in registry:
             raise ConfigurationError(
                 f"{field}.gke.neg_name", neg_name,

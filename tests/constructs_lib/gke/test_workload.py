@@ -1,3 +1,4 @@
+import hashlib
 import json
 from types import SimpleNamespace
 
@@ -911,3 +912,16 @@ def test_snapshot_gpu_workload(stack, naming, snapshot_json):
     # Only the Kubernetes side and the identity: the cluster has its own snapshot (test_cluster).
     kept = {k: v for k, v in out["resource"].items() if k.startswith(("kubernetes_", "google_service_account", "google_storage_bucket_iam"))}
     assert {"provider": out["provider"], "data": out["data"], "resource": kept} == snapshot_json
+
+
+def test_default_service_accounts_fit_thirty_characters_for_long_names(stack):
+    """<app>-<env>-<model>-wi can pass 30 characters: the default ids are cut to 25 characters plus
+    a digest of the full id, as VM fleets' are, instead of failing on a key the user never set
+    (found by the property test)."""
+    naming = Naming(app="a000000", env="a000000")
+    cluster, store = _setup(stack, naming)
+    _workload(stack, naming, cluster, store, name="a00000000000")
+    ids = {body["account_id"] for body in resources(synth(stack), "google_service_account").values()}
+    digest = hashlib.sha256(b"a000000-a000000-a00000000000-wi").hexdigest()[:4]
+    assert f"a000000-a000000-a00000000-{digest}" in ids
+    assert all(6 <= len(i) <= 30 for i in ids), ids

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tools.review import plan_report, risk
-from tools.review.fold import fold
+from tools.review.fold import fold, model_of
 
 
 def change(type_name: str, actions: list[str], before: dict | None, after: dict | None, *,
@@ -120,3 +120,18 @@ def test_a_removed_model_in_a_plan_is_one_finding_its_grants_matched_by_e_mail()
     assert [(severity, rule) for severity, rule, _ in found] == [("high", "iam-high")] * 2 + [("high", "model-removed")]
     assert found[2][2] == ("model `embeddings` removed: its serving capacity and identity go; destroys 3 grants, "
                            "1 instance group, 1 service account")
+
+
+def test_model_of_finds_the_model_segment_under_the_pattern_constructs_scope():
+    """Environment stacks put models under ModelServing ``Default``: the construct path is
+    ``Default/model-<name>/...`` (VM runtime) or ``Default/workload-<name>/...`` (GKE runtime)."""
+    from tools.review.changes import ResourceChange
+
+    def of(path, address="google_x.y"):
+        return model_of(ResourceChange("s", address, "google_x", "delete", construct_path=path))
+
+    assert of("Default/model-llm-next/fleet-us-central1/group") == "llm-next"
+    assert of("Default/workload-llm/deployment") == "llm"
+    assert of("model-embeddings/identity/default") == "embeddings"
+    assert of("Default/lb/backend-embeddings/default") is None and of("Default/cache/redis-us-central1") is None
+    assert of(None, "google_x.model-embeddings_identity_default_A3307015") == "embeddings"

@@ -4,8 +4,9 @@
   of an account that goes away revokes nothing anyone else relies on, and the grants of a new
   account come with it; they become part of the account's finding (a new account's ordinary
   grants are one ``iam-change`` finding; a high-risk grant keeps its own row).
-* **A removed or renamed model**: every finding on a resource of model ``<name>`` (construct
-  path ``model-<name>/...``, logical id ``model-<name>_...``) when every change under it is a
+* **A removed or renamed model**: every finding on a resource of model ``<name>`` (a construct
+  path with a ``model-<name>`` (VM runtime) or ``workload-<name>`` (GKE runtime) segment, such as
+  ``Default/model-<name>/fleet-<region>/group``; else a logical id ``model-<name>_...``) when every change under it is a
   delete becomes one ``model-removed`` finding at the worst severity among them; a model
   removed while exactly one model of the same stack is added is ``model-renamed``, and the new
   model's findings fold into it too. Deleted grants named after a removed model
@@ -24,7 +25,11 @@ from .changes import ResourceChange
 from .risk import DESTROYING, IAM_TYPE, MEDIUM, SEVERITIES, Finding, sort_findings
 
 SERVICE_ACCOUNT = "google_service_account"
-MODEL = re.compile(r"^model-([a-z0-9-]+?)(?:/|_|$)")
+MODEL_PATH = re.compile(r"(?:^|/)(?:model|workload)-([a-z0-9-]+?)(?:/|$)")
+"""A model's subtree in a construct path: ``ModelServing`` (``Default`` in the environment stacks)
+puts each model at ``model-<name>`` (VM runtime) or ``workload-<name>`` (GKE runtime)."""
+MODEL_ID = re.compile(r"^(?:model|workload)-([a-z0-9-]+?)(?:_|$)")
+"""The same in a logical id (cdktf leaves ``Default`` out): ``model-<name>_fleet-..._<hash>``."""
 #: How a folded resource is counted in the model's message.
 KINDS = {
     "google_service_account": "service account", "google_compute_region_instance_group_manager": "instance group",
@@ -84,8 +89,10 @@ def _fold_grants(findings: list[Finding], changes: list[ResourceChange]) -> list
 
 def model_of(change: ResourceChange) -> str | None:
     """The model a resource belongs to, from its construct path or else its logical id."""
-    where = change.construct_path or change.address.split(".", 1)[-1]
-    match = MODEL.match(where)
+    if change.construct_path:
+        match = MODEL_PATH.search(change.construct_path)
+    else:
+        match = MODEL_ID.match(change.address.split(".", 1)[-1])
     return match[1] if match else None
 
 

@@ -36,6 +36,18 @@ def matching(pattern: re.Pattern[str], allowed: str, *, field: str, doc: str) ->
     return check
 
 
+def pattern_type(pattern: re.Pattern[str], allowed: str) -> Any:
+    """A spec field type for strings ``pattern`` matches whole; the message is ``allowed``."""
+    return Annotated[str, rule(matching(pattern, allowed, field="value", doc=allowed))]
+
+
+MetricType = pattern_type(
+    re.compile(r"^[a-z][a-z0-9.-]*\.[a-z]{2,}/[A-Za-z0-9_./-]+$"),
+    "must be a Cloud Monitoring metric type such as agent.googleapis.com/gpu/utilization or custom.googleapis.com/queue_depth",
+)
+"""Spec field type: a Cloud Monitoring metric type (autoscaler metrics, alert and dashboard metrics)."""
+
+
 def is_token(value: Any) -> bool:
     """Whether ``value`` is (or contains) an unresolved cdktf token: a reference that Terraform
     resolves at plan time (``service_account.email``), so it cannot be checked here. Strings,

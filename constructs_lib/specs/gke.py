@@ -23,7 +23,7 @@ from constructs_lib.machines import (
 )
 from constructs_lib.naming import Labels, NamePart, check_name
 from constructs_lib.specs.reservation import ReservationSpec
-from constructs_lib.values import Image, PrivateCidr, check_disjoint, parse_cidr, repeated
+from constructs_lib.values import Image, PrivateCidr, check_disjoint, parse_cidr, pattern_type, repeated
 
 
 def _adapt(check: Callable[..., Any], value: Any) -> Any:
@@ -118,7 +118,10 @@ GCS_FUSE_CACHE_VOLUME = "gke-gcsfuse-cache"
 emptyDir without a size limit): the model's ``model_cache_size`` bounds it."""
 
 
-_DISK_IMAGE = re.compile(r"^(projects/[a-z][-a-z0-9]{4,28}[a-z0-9]/)?global/images/[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+DiskImage = pattern_type(
+    re.compile(r"^(projects/[a-z][-a-z0-9]{4,28}[a-z0-9]/)?global/images/[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"),
+    "must be global/images/<name> or projects/<project>/global/images/<name>",
+)
 
 
 @dataclass(frozen=True)
@@ -207,18 +210,11 @@ class SecondaryBootDiskSpec(Spec):
     through a hostPath volume, which the models' Pod Security level (restricted) forbids, so it
     serves workloads outside the model namespaces."""
 
-    disk_image: str = Field(description="Disk image: global/images/<name> or projects/<project>/global/images/<name>.")
+    disk_image: DiskImage = Field(description="Disk image: global/images/<name> or projects/<project>/global/images/<name>.")
     mode: Literal["container-image-cache", "data"] = Field(
         default="container-image-cache",
         description="Defaults to container-image-cache: containerd reads the images (and the weights in them) from the disk.",
     )
-
-    @field_validator("disk_image")
-    @classmethod
-    def _image(cls, value: str) -> str:
-        if not _DISK_IMAGE.fullmatch(value):
-            raise invalid("disk_image", value, "must be global/images/<name> or projects/<project>/global/images/<name>")
-        return value
 
     @property
     def api_mode(self) -> str | None:

@@ -20,7 +20,7 @@ from pydantic import Field, field_validator, model_validator
 
 from constructs_lib.errors import ConfigurationError, Spec, invalid, rule
 from constructs_lib.naming import NamePart, check_name_part
-from constructs_lib.values import is_token, matching
+from constructs_lib.values import MetricType, is_token, matching
 
 Severity = Literal["page", "ticket"]
 
@@ -335,7 +335,7 @@ class ObservabilitySpec(Spec):
     no_healthy_backends: NoHealthyBackendsAlertSpec = Field(default_factory=NoHealthyBackendsAlertSpec, description="No healthy backend alert (load-balancer request log). Defaults to on, page.")
     saturation: SaturationAlertSpec = Field(default_factory=SaturationAlertSpec, description="Replicas pinned at max_replicas. Defaults to 100 % of the maximum for 30m, ticket.")
     gpu_utilization: GpuAlertSpec = Field(default_factory=GpuAlertSpec, description="GPU utilization of GPU models. Defaults to > 90 % for 30m, ticket.")
-    vm_gpu_metric: str = Field(
+    vm_gpu_metric: MetricType = Field(
         default="agent.googleapis.com/gpu/utilization",
         description="GPU utilization metric (percent) of VM fleets. Defaults to the Ops Agent's; the VMs must run an agent that writes it.",
     )
@@ -357,13 +357,6 @@ class ObservabilitySpec(Spec):
     def _window(cls, value: str) -> str:
         if seconds(value) % 86400 or not 1 <= seconds(value) // 86400 <= MAX_ROLLING_DAYS:
             raise invalid("rolling_window", value, f"must be whole days between 1d and {MAX_ROLLING_DAYS}d (Cloud Monitoring's rolling periods)")
-        return value
-
-    @field_validator("vm_gpu_metric")
-    @classmethod
-    def _metric(cls, value: str) -> str:
-        if not re.fullmatch(r"[a-z][a-z0-9.-]*\.[a-z]{2,}/[A-Za-z0-9_./-]+", value):
-            raise invalid("vm_gpu_metric", value, "must be a Cloud Monitoring metric type such as agent.googleapis.com/gpu/utilization")
         return value
 
     @field_validator("models")

@@ -15,14 +15,13 @@ from pydantic import Field, field_validator, model_validator
 
 from constructs_lib.errors import ConfigurationError, Spec, invalid
 from constructs_lib.naming import check_name
-from constructs_lib.values import repeated
+from constructs_lib.values import MetricType, pattern_type, repeated
 
 
 DEFAULT_COOLDOWN_SEC = 300
 """Cooldown when the fleet does not say how long its VMs take to start."""
 
 
-_METRIC_NAME = re.compile(r"^[a-z][a-z0-9.-]*\.[a-z]{2,}/[A-Za-z0-9_./-]+$")
 
 
 _MONTHS = {m: i for i, m in enumerate(("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"), 1)}
@@ -81,7 +80,7 @@ class MetricSpec(Spec):
     """Scale on a Cloud Monitoring metric (``target`` per VM, or ``single_instance_assignment``
     for a per-group metric such as a queue depth)."""
 
-    name: str = Field(description="Metric type, e.g. agent.googleapis.com/gpu/utilization or custom.googleapis.com/queue_depth.")
+    name: MetricType = Field(description="Metric type, e.g. agent.googleapis.com/gpu/utilization or custom.googleapis.com/queue_depth.")
     target: float | None = Field(default=None, description="Per-VM target value (> 0).")
     type: Literal["GAUGE", "DELTA_PER_SECOND", "DELTA_PER_MINUTE"] | None = Field(
         default=None, description="How target is read. Defaults to GCP's GAUGE when target is set."
@@ -90,13 +89,6 @@ class MetricSpec(Spec):
     single_instance_assignment: float | None = Field(
         default=None, description="Amount of work one VM handles, for metrics not exported per VM (> 0)."
     )
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if not _METRIC_NAME.fullmatch(value):
-            raise invalid("name", value, "must be a Cloud Monitoring metric type such as custom.googleapis.com/queue_depth")
-        return value
 
     @model_validator(mode="after")
     def _one_target(self) -> "MetricSpec":
@@ -185,7 +177,10 @@ IN_FLIGHT_METRIC = "model_server/requests_in_flight"
 """The gauge a model server exports for the ``in-flight`` signal, as the custom metric
 ``custom.googleapis.com/model_server/requests_in_flight`` (part of the model-server contract)."""
 
-_CUSTOM_METRIC_NAME = re.compile(r"^[a-z][a-z0-9_]*(/[a-z][a-z0-9_]*)*$")
+CustomMetricName = pattern_type(
+    re.compile(r"^[a-z][a-z0-9_]*(/[a-z][a-z0-9_]*)*$"),
+    "must be a custom metric name such as model_server/requests_in_flight (lowercase, / separated)",
+)
 
 
 @dataclass(frozen=True)
@@ -222,7 +217,7 @@ class ScalingSpec(Spec):
         default=None, gt=0,
         description="Target of the signal per replica. Defaults to cpu 0.6, gpu 0.7 (utilizations), in-flight 8 requests, request-rate 10 req/s.",
     )
-    in_flight_metric: str = Field(
+    in_flight_metric: CustomMetricName = Field(
         default=IN_FLIGHT_METRIC,
         description="Custom metric (custom.googleapis.com/<name>) the model server writes for the in-flight signal. Defaults to model_server/requests_in_flight.",
     )
@@ -256,13 +251,6 @@ class ScalingSpec(Spec):
     def _utilization(cls, value: float | None, info) -> float | None:  # noqa: ANN001
         if value is not None and not 0 < value <= 1:
             raise invalid(info.field_name, value, "utilization targets must be in (0, 1]")
-        return value
-
-    @field_validator("in_flight_metric")
-    @classmethod
-    def _metric(cls, value: str) -> str:
-        if not _CUSTOM_METRIC_NAME.fullmatch(value):
-            raise invalid("in_flight_metric", value, "must be a custom metric name such as model_server/requests_in_flight (lowercase, / separated)")
         return value
 
     @model_validator(mode="after")

@@ -15,7 +15,7 @@ from constructs_lib.iam import AccountId, check_role
 from constructs_lib.machines import DEFAULT_CPU_MACHINE, parse_machine_type
 from constructs_lib.naming import NAME_PATTERN, NAME_RULE, Labels, check_name
 from constructs_lib.specs.reservation import ReservationSpec
-from constructs_lib.values import Image, check_unique
+from constructs_lib.values import Image, check_unique, pattern_type
 
 COS_IMAGE = "cos-cloud/cos-stable"
 """Container-Optimized OS, stable channel: the default boot image of a CPU model that runs an
@@ -68,7 +68,10 @@ CLI_IMAGE = "gcr.io/google.com/cloudsdktool/google-cloud-cli:slim"
 """The Google Cloud CLI image the one-shot download container runs (``gcloud storage``)."""
 
 _METADATA_KEY_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
-_BOOT_IMAGE_PATTERN = re.compile(r"^(projects/)?[a-z][-a-z0-9]*[a-z0-9]/(global/images/)?(family/)?[a-z][-a-z0-9]*[a-z0-9]$")
+BootImage = pattern_type(
+    re.compile(r"^(projects/)?[a-z][-a-z0-9]*[a-z0-9]/(global/images/)?(family/)?[a-z][-a-z0-9]*[a-z0-9]$"),
+    "must be <project>/<image or family>, e.g. cos-cloud/cos-stable or projects/p/global/images/family/f",
+)
 
 
 class AutohealSpec(Spec):
@@ -118,7 +121,7 @@ class VmCanarySpec(Spec):
 
     percent: int = Field(default=10, ge=0, le=100, description="Share of VMs on the canary version, 0..100. Defaults to 10.")
     image: Image | None = Field(default=None, description="Container image of the canary version.")
-    boot_image: str | None = Field(default=None, description="Boot image of the canary version.")
+    boot_image: BootImage | None = Field(default=None, description="Boot image of the canary version (same rule as vm.boot_image).")
 
     @model_validator(mode="after")
     def _something(self) -> "VmCanarySpec":
@@ -171,7 +174,7 @@ class VmRuntimeSpec(Spec):
         default=False,
         description="Run the container privileged. Defaults to False; GPU models get the device access they need without it.",
     )
-    boot_image: str | None = Field(
+    boot_image: BootImage | None = Field(
         default=None,
         description=f"Defaults to {COS_IMAGE} for CPU models and {GPU_IMAGE} (signed NVIDIA driver, Ops Agent support) for "
         f"GPU models in image mode, {DEBIAN_IMAGE} in startup-script mode. A Container-Optimized OS image for a GPU model "
@@ -252,13 +255,6 @@ class VmRuntimeSpec(Spec):
     def _port_name(cls, value: str) -> str:
         # A named port is an RFC 1035 name of at most 63 characters (a name part has no length limit).
         return check_name(value, "port_name")
-
-    @field_validator("boot_image")
-    @classmethod
-    def _boot_image(cls, value: str | None) -> str | None:
-        if value is not None and not _BOOT_IMAGE_PATTERN.fullmatch(value):
-            raise invalid("boot_image", value, "must be <project>/<image or family>, e.g. cos-cloud/cos-stable or projects/p/global/images/family/f")
-        return value
 
     @field_validator("zones")
     @classmethod

@@ -595,6 +595,8 @@ def test_fails_when_model_path_is_not_a_relative_prefix():
 
 def test_fails_when_boot_image_is_malformed():
     _fails(r"^ModelSpec: vm.boot_image = 'cos-stable': must be <project>/<image or family>", vm={"boot_image": "cos-stable"})
+    _fails(r"^ModelSpec: vm.canary.boot_image = 'cos-stable': must be <project>/<image or family>",
+           vm={"canary": {"boot_image": "cos-stable"}})
 
 
 def test_fails_when_network_tag_is_invalid():

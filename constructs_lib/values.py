@@ -41,6 +41,19 @@ def pattern_type(pattern: re.Pattern[str], allowed: str) -> Any:
     return Annotated[str, rule(matching(pattern, allowed, field="value", doc=allowed))]
 
 
+def one_of(allowed: Sequence[str], what: str) -> Any:
+    """A spec field type for one of ``allowed`` (kept in their order, which may mean something,
+    such as versions); the message says it is an unknown ``what`` and lists them."""
+    message = f"unknown {what}; allowed: {', '.join(allowed)}"
+
+    def check(value: str, field: str = "value") -> str:
+        if value not in allowed:
+            raise ConfigurationError(field, value, message)
+        return value
+
+    return Annotated[str, rule(check)]
+
+
 MetricType = pattern_type(
     re.compile(r"^[a-z][a-z0-9.-]*\.[a-z]{2,}/[A-Za-z0-9_./-]+$"),
     "must be a Cloud Monitoring metric type such as agent.googleapis.com/gpu/utilization or custom.googleapis.com/queue_depth",

@@ -12,6 +12,7 @@ from pydantic import Field, field_validator, model_validator
 from constructs_lib.errors import ConfigurationError, Spec
 from constructs_lib.naming import Labels
 from constructs_lib.regions import check_zone
+from constructs_lib.values import one_of
 
 
 REDIS_VERSIONS: tuple[str, ...] = ("REDIS_3_2", "REDIS_4_0", "REDIS_5_0", "REDIS_6_X", "REDIS_7_0", "REDIS_7_2")
@@ -23,6 +24,9 @@ EVICTION_POLICIES: tuple[str, ...] = (
     "volatile-random", "allkeys-random", "volatile-ttl", "noeviction",
 )
 """Redis ``maxmemory-policy`` values (the ones Memorystore accepts)."""
+
+RedisVersion = one_of(REDIS_VERSIONS, "Memorystore Redis version")
+EvictionPolicy = one_of(EVICTION_POLICIES, "maxmemory-policy")
 
 
 TIER_MEMORY_GB: dict[str, tuple[int, int]] = {"BASIC": (1, 300), "STANDARD_HA": (1, 300)}
@@ -113,7 +117,7 @@ class CacheSpec(Spec):
         default="STANDARD_HA", description="Defaults to STANDARD_HA: a failover replica keeps the cache warm.",
     )
     memory_size_gb: int = Field(default=5, description="Instance memory in GB, 1-300. Defaults to 5, the smallest size that allows read replicas.")
-    redis_version: str = Field(default="REDIS_7_2", description="Defaults to REDIS_7_2, the newest Memorystore version.")
+    redis_version: RedisVersion = Field(default="REDIS_7_2", description="Defaults to REDIS_7_2, the newest Memorystore version.")
     auth_enabled: bool = Field(default=True, description="Redis AUTH. Defaults to on; the AUTH string goes to Secret Manager.")
     transit_encryption_mode: Literal["SERVER_AUTHENTICATION", "DISABLED"] = Field(
         default="SERVER_AUTHENTICATION", description="In-transit TLS. Defaults to SERVER_AUTHENTICATION.",
@@ -134,7 +138,7 @@ class CacheSpec(Spec):
         default_factory=MaintenanceWindow,
         description="Weekly maintenance window. Defaults to SUNDAY 03:00 UTC; None lets Google choose.",
     )
-    eviction_policy: str = Field(
+    eviction_policy: EvictionPolicy = Field(
         default="allkeys-lru",
         description="Redis maxmemory-policy. Defaults to allkeys-lru: a full cache evicts the least recently used entry "
         "instead of failing writes (Memorystore's default volatile-lru only evicts keys with a TTL).",
@@ -147,20 +151,6 @@ class CacheSpec(Spec):
         default=True, description="Terraform refuses to destroy the cache. Defaults to on; turn off for dev.",
     )
     cluster: CacheClusterSpec = Field(default_factory=CacheClusterSpec, description="Settings of mode = 'cluster'.")
-
-    @field_validator("redis_version")
-    @classmethod
-    def _version(cls, value: str) -> str:
-        if value not in REDIS_VERSIONS:
-            raise ValueError(f"unknown Memorystore Redis version; allowed: {', '.join(REDIS_VERSIONS)}")
-        return value
-
-    @field_validator("eviction_policy")
-    @classmethod
-    def _eviction(cls, value: str) -> str:
-        if value not in EVICTION_POLICIES:
-            raise ValueError(f"unknown maxmemory-policy; allowed: {', '.join(EVICTION_POLICIES)}")
-        return value
 
     @field_validator("redis_configs")
     @classmethod

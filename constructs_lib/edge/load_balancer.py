@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence, Union
+from typing import Any, Literal, Mapping, Sequence, Union
 
 import jsii
 from cdktf import TerraformOutput, TerraformResourceLifecycle
@@ -144,22 +144,18 @@ class GlobalLoadBalancer(Construct):
         self._table = RoutingTable(advanced=spec.load_balancing_scheme == "EXTERNAL_MANAGED")
         protect = TerraformResourceLifecycle(prevent_destroy=spec.prevent_destroy)
 
-        self.ipv4 = compute_global_address.ComputeGlobalAddress(
-            self, "address",
-            name=naming.name(self.role, "ip"),
-            description=f"Public IPv4 address of {naming.prefix} model endpoints (managed by cdktf)",
-            address_type="EXTERNAL",
-            ip_version="IPV4",
-            lifecycle=protect,
-        )
-        self.ipv6 = compute_global_address.ComputeGlobalAddress(
-            self, "address-v6",
-            name=naming.name(self.role, "ipv6"),
-            description=f"Public IPv6 address of {naming.prefix} model endpoints (managed by cdktf)",
-            address_type="EXTERNAL",
-            ip_version="IPV6",
-            lifecycle=protect,
-        ) if spec.ipv6 else None
+        def address(id_: str, suffix: str, version: Literal["IPV4", "IPV6"]) -> compute_global_address.ComputeGlobalAddress:
+            return compute_global_address.ComputeGlobalAddress(
+                self, id_,
+                name=naming.name(self.role, suffix),
+                description=f"Public IPv{version[-1]} address of {naming.prefix} model endpoints (managed by cdktf)",
+                address_type="EXTERNAL",
+                ip_version=version,
+                lifecycle=protect,
+            )
+
+        self.ipv4 = address("address", "ip", "IPV4")
+        self.ipv6 = address("address-v6", "ipv6", "IPV6") if spec.ipv6 else None
         self.ipv4_address: str = self.ipv4.address
         self.ipv6_address: str | None = self.ipv6.address if self.ipv6 else None
 

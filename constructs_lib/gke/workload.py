@@ -625,20 +625,16 @@ def _check_fits(model: ModelSpec, pool: NodePool, field: str) -> int:
     capacity = pool.capacity
     if capacity is not None:
         fuse = spec.model_source == "gcs-fuse"
-        sidecar_cpu = cpu_millis(spec.fuse_sidecar_cpu) if fuse else 0
-        sidecar_memory = memory_mib(spec.fuse_sidecar_memory) if fuse else 0
-        if cpu_millis(spec.cpu) + sidecar_cpu > capacity.cpu_millis:
-            sidecar = f", {sidecar_cpu}m of it for the Cloud Storage FUSE sidecar" if fuse else ""
-            raise ConfigurationError(
-                f"{field}.gke.cpu", spec.cpu,
-                f"exceeds what a pod can request on {pool.machine_type} (node pool {pool.name!r}): {capacity.cpu_millis}m "
-                f"after GKE's reservations{sidecar}; lower it or use a larger machine type",
-            )
-        if memory_mib(spec.memory) + sidecar_memory > capacity.memory_mib:
-            sidecar = f", {sidecar_memory:g}Mi of it for the Cloud Storage FUSE sidecar" if fuse else ""
-            raise ConfigurationError(
-                f"{field}.gke.memory", spec.memory,
-                f"exceeds what a pod can request on {pool.machine_type} (node pool {pool.name!r}): {capacity.memory_mib}Mi "
-                f"after GKE's reservations{sidecar}; lower it or use a larger machine type",
-            )
+        for key, requested, sidecar, available, unit in (
+            ("cpu", cpu_millis(spec.cpu), cpu_millis(spec.fuse_sidecar_cpu), capacity.cpu_millis, "m"),
+            ("memory", memory_mib(spec.memory), memory_mib(spec.fuse_sidecar_memory), capacity.memory_mib, "Mi"),
+        ):
+            sidecar = sidecar if fuse else 0
+            if requested + sidecar > available:
+                of_it = f", {sidecar:.15g}{unit} of it for the Cloud Storage FUSE sidecar" if fuse else ""
+                raise ConfigurationError(
+                    f"{field}.gke.{key}", getattr(spec, key),
+                    f"exceeds what a pod can request on {pool.machine_type} (node pool {pool.name!r}): {available:.15g}{unit} "
+                    f"after GKE's reservations{of_it}; lower it or use a larger machine type",
+                )
     return gpus

@@ -135,3 +135,26 @@ def test_model_of_finds_the_model_segment_under_the_pattern_constructs_scope():
     assert of("model-embeddings/identity/default") == "embeddings"
     assert of("Default/lb/backend-embeddings/default") is None and of("Default/cache/redis-us-central1") is None
     assert of(None, "google_x.model-embeddings_identity_default_A3307015") == "embeddings"
+
+
+def test_a_replaced_caches_secret_versions_fold_into_its_finding():
+    """The cache's host/AUTH/CA secret versions are re-written when the instance is replaced: one
+    finding, which says servers need a restart; a secret version replaced on its own keeps its row,
+    and so does one of another region's cache."""
+    redis = change("google_redis_instance", ["delete", "create"], {"tier": "BASIC"}, {"tier": "STANDARD_HA"},
+                   replace_paths=[["tier"]], name="cache_redis-us-central1_9DF011E6")
+    versions = [change("google_secret_manager_secret_version", ["delete", "create"], {"secret_data": "a"}, {"secret_data": "b"},
+                       replace_paths=[["secret_data"]], name=f"cache_{kind}-secret-version-{region}_363D3CEE")
+                for kind, region in (("auth", "us-central1"), ("ca", "us-central1"), ("host", "us-central1"),
+                                     ("host", "europe-west4"))]
+    unrelated = change("google_secret_manager_secret_version", ["delete", "create"], {"secret_data": "a"},
+                       {"secret_data": "b"}, replace_paths=[["secret_data"]], name="app_token-version_1A2B3C4D")
+
+    found = findings(redis, *versions, unrelated)
+
+    assert [(severity, rule) for severity, rule, _ in found] == [("high", "stateful-destroyed")] * 3
+    cache = next(message for _, _, message in found if "cache's data" in message)
+    assert cache == ("replaced (destroyed, then created; forced by tier): loses the cache's data, host IP and AUTH string; "
+                     "its 3 secret version(s) in Secret Manager are replaced with the new instance's values, which model "
+                     "servers read at start: restart them (roll the fleets or Deployments) once it is applied")
+    assert sum("loses the secret value" in message for _, _, message in found) == 2

@@ -12,6 +12,10 @@
   model's findings fold into it too. Deleted grants named after a removed model
   (``cache/connect-<model>-auth``) fold into it as well, for plans that cannot tell whose
   account a member is (offline plans hold fake e-mails).
+* **Secret versions re-written because their cache is replaced**: the cache keeps its host, AUTH
+  string and CA in Secret Manager versions next to it (``cache/auth-secret-version-<region>``);
+  a replaced instance replaces them (``secret_data`` is the new instance's). They become part of
+  the cache's finding, which says what that means for running servers.
 
 Folding only merges rows: the details still list every resource.
 """
@@ -156,7 +160,43 @@ def _fold_models(findings: list[Finding], changes: list[ResourceChange]) -> list
     return kept
 
 
+CACHES = frozenset({"google_redis_instance", "google_redis_cluster"})
+SECRET_VERSION = "google_secret_manager_secret_version"
+_HASH = re.compile(r"_[0-9A-F]{8}$")
+
+
+def _scope_and_leaf(change: ResourceChange) -> tuple[str, str]:
+    """``("Default/cache", "redis-us-central1")`` from the construct path, else from the logical id
+    (``cache_redis-us-central1_9DF011E6``: the hash dropped, the last segment split off)."""
+    path = change.construct_path or _HASH.sub("", change.address.split(".", 1)[-1]).replace("_", "/")
+    scope, _, leaf = path.rpartition("/")
+    return scope, leaf
+
+
+def _fold_cache_secrets(findings: list[Finding]) -> list[Finding]:
+    caches = [f for f in findings if f.change.type in CACHES and f.change.action == "replace"]
+    secrets: dict[int, list[Finding]] = {}
+    kept = []
+    for f in findings:
+        owner = None
+        if f.change.type == SECRET_VERSION and f.change.action == "replace" and "secret_data" in f.change.forced_by:
+            scope, leaf = _scope_and_leaf(f.change)
+            owner = next((c for c in caches if c.change.stack == f.change.stack
+                          and _scope_and_leaf(c.change)[0] == scope
+                          and leaf.endswith("-" + _scope_and_leaf(c.change)[1].split("-", 1)[-1])), None)
+        (secrets.setdefault(id(owner), []) if owner else kept).append(f)
+    for i, cache in enumerate(kept):
+        mine = secrets.get(id(cache))
+        if mine:
+            kept[i] = Finding(cache.severity, cache.rule, cache.change,
+                              f"{cache.message}; its {len(mine)} secret version(s) in Secret Manager are replaced with the "
+                              "new instance's values, which model servers read at start: restart them (roll the fleets or "
+                              "Deployments) once it is applied", (*cache.folded, *mine))
+    return kept
+
+
 def fold(findings: list[Finding], changes: list[ResourceChange]) -> list[Finding]:
-    """`findings` with grants folded into their service account and a removed (renamed) model's
-    findings folded into one; sorted like :func:`risk.assess_all`."""
-    return sort_findings(_fold_models(_fold_grants(findings, changes), changes))
+    """`findings` with grants folded into their service account, a removed (renamed) model's
+    findings folded into one and a replaced cache's secret versions into the cache's; sorted like
+    :func:`risk.assess_all`."""
+    return sort_findings(_fold_cache_secrets(_fold_models(_fold_grants(findings, changes), changes)))

@@ -57,16 +57,20 @@ def prod():
     return Naming(app="ml", env="prod")
 
 
+def _vm_serving(stack, prod):
+    return _serving(stack, prod, [
+        ModelSpec(name="resnet", image=IMAGE),
+        ModelSpec(name="resnet-v2", image=IMAGE, canary_of="resnet"),
+        ModelSpec(name="llm", image=IMAGE, accelerator={"type": "nvidia-l4"}, scaling={"max_replicas": 4}),
+    ], cache=CacheSpec())
+
+
 @pytest.fixture(scope="module")
 def vm(prod):
     """Two VM models in two regions (resnet on CPU, llm on an L4 with its own objectives, canary
     resnet-v2), HTTPS with a domain, a STANDARD_HA cache."""
     stack = new_stack()
-    serving = _serving(stack, prod, [
-        ModelSpec(name="resnet", image=IMAGE),
-        ModelSpec(name="resnet-v2", image=IMAGE, canary_of="resnet"),
-        ModelSpec(name="llm", image=IMAGE, accelerator={"type": "nvidia-l4"}, scaling={"max_replicas": 4}),
-    ], cache=CacheSpec())
+    serving = _vm_serving(stack, prod)
     obs = _observe(stack, prod, serving, spec=SPEC)
     return serving, obs, synth(stack)
 
@@ -517,11 +521,7 @@ def _by_section(widgets):
 def test_dashboard_json_is_deterministic_and_escapes_legend_templates(vm, prod):
     _, obs, result = vm
     stack = new_stack()
-    serving = _serving(stack, prod, [
-        ModelSpec(name="resnet", image=IMAGE),
-        ModelSpec(name="resnet-v2", image=IMAGE, canary_of="resnet"),
-        ModelSpec(name="llm", image=IMAGE, accelerator={"type": "nvidia-l4"}, scaling={"max_replicas": 4}),
-    ], cache=CacheSpec())
+    serving = _vm_serving(stack, prod)
     _observe(stack, prod, serving, spec=SPEC)
     text = only_dashboard(result)["dashboard_json"]
     assert only_dashboard(synth(stack))["dashboard_json"] == text

@@ -127,6 +127,11 @@ metric, selected by the model's NEG name (``resource.labels.backend_name``)."""
 
 CUSTOM_METRIC_PREFIX = "custom.googleapis.com/"
 """Prefix of the model server's ``in-flight`` gauge (``scaling.in_flight_metric``)."""
+POD_ENV = {"POD_NAME": "metadata.name", "POD_NAMESPACE": "metadata.namespace"}
+"""Variables GKE servers get from their pod (downward API), next to the common contract: the
+``pod_name`` and ``namespace_name`` labels of the ``k8s_pod`` series a server writes its in-flight
+gauge to, which the HPA's Pods metric reads (the hostname is not always the pod's name, and the
+namespace file is absent without a mounted service-account token)."""
 
 
 FILE_CACHE_SHARE = 0.9
@@ -504,7 +509,12 @@ class ModelWorkload(Construct):
             command=list(model.command) or None,
             args=list(model.args) or None,
             port=[d.DeploymentV1SpecTemplateSpecContainerPort(name="http", container_port=self.port, protocol="TCP")],
-            env=[d.DeploymentV1SpecTemplateSpecContainerEnv(name=k, value=v) for k, v in env.items()],
+            env=[d.DeploymentV1SpecTemplateSpecContainerEnv(name=k, value=v) for k, v in env.items()] + [
+                d.DeploymentV1SpecTemplateSpecContainerEnv(name=name, value_from=d.DeploymentV1SpecTemplateSpecContainerEnvValueFrom(
+                    field_ref=d.DeploymentV1SpecTemplateSpecContainerEnvValueFromFieldRef(field_path=path),
+                ))
+                for name, path in POD_ENV.items()
+            ],
             resources=d.DeploymentV1SpecTemplateSpecContainerResources(requests=requests, limits=limits),
             # Startup: the model may take startup_timeout_sec to load; liveness only starts after it.
             startup_probe=d.DeploymentV1SpecTemplateSpecContainerStartupProbe(

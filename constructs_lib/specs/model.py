@@ -48,11 +48,13 @@ Runtime = Literal["vm", "gke"]
 
 SERVER_ENV = frozenset({
     "PORT", "MODEL_URI", "MODEL_DIR", "CACHE_ENDPOINT_SECRET", "CACHE_TLS", "CACHE_AUTH_SECRET", "CACHE_CA_SECRET",
-    "CACHE_HOST", "CACHE_PORT", "CACHE_READ_HOST",
+    "CACHE_HOST", "CACHE_PORT", "CACHE_READ_HOST", "POD_NAME", "POD_NAMESPACE",
 })
 """Variables every runtime sets from the wiring (``server_environment``); ``env`` may not override
 them. ``CACHE_HOST``/``CACHE_PORT``/``CACHE_READ_HOST`` are reserved too: the endpoint comes from
-``CACHE_ENDPOINT_SECRET``, and a literal one would go stale when the cache is replaced."""
+``CACHE_ENDPOINT_SECRET``, and a literal one would go stale when the cache is replaced.
+``POD_NAME``/``POD_NAMESPACE`` are the pod's own on GKE (``POD_ENV``), reserved on every runtime so a
+model's ``env`` moves between runtimes unchanged."""
 
 _SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIAL", re.IGNORECASE)
 _SECRET_VERSION = re.compile(r"^projects/[^/\s]+/secrets/[^/\s]+/versions/[^/\s]+$|^\$\{.+\}$")

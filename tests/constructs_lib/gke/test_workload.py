@@ -186,8 +186,11 @@ def test_pod_runs_non_root_read_only_without_privileges(default_out):
 
 def test_env_carries_the_model_uri_and_port(default_out):
     container = _container(default_out)
-    env = {e["name"]: e["value"] for e in container["env"]}
+    env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
     assert env == {"MODEL_URI": f"gs://{TEST_PROJECT}-ml-test-models/resnet", "MODEL_DIR": "/models", "PORT": "8080"}
+    # The pod's own name and namespace: the k8s_pod labels of the in-flight gauge the HPA reads.
+    from_pod = {e["name"]: e["value_from"]["field_ref"]["field_path"] for e in container["env"] if "value_from" in e}
+    assert from_pod == {"POD_NAME": "metadata.name", "POD_NAMESPACE": "metadata.namespace"}
     assert container["image"] == IMAGE
     assert container["image_pull_policy"] == "Always"
     assert "command" not in container and "args" not in container
@@ -337,7 +340,7 @@ def test_options(stack, naming):
     assert deployment["timeouts"] == {"create": "45m", "update": "45m"}
     pod = deployment["spec"]["template"]["spec"]
     container = pod["container"][0]
-    env = {e["name"]: e["value"] for e in container["env"]}
+    env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
     assert env["MODEL_URI"].endswith("/llama/v3/")
     assert env["PORT"] == "9000" and env["LOG_LEVEL"] == "debug"
     assert (env["CACHE_ENDPOINT_SECRET"], env["CACHE_TLS"]) == ("projects/p/secrets/endpoint/versions/latest", "true")
@@ -690,7 +693,7 @@ def test_image_source_mounts_nothing_at_the_model_directory(stack, naming):
     _workload(stack, naming, gke={"model_source": "image"})
     template = _pod(synth(stack))
     assert template["spec"]["volume"] == [{"name": "tmp", "empty_dir": {"size_limit": "1Gi"}}]
-    env = {e["name"]: e["value"] for e in template["spec"]["container"][0]["env"]}
+    env = {e["name"]: e["value"] for e in template["spec"]["container"][0]["env"] if "value" in e}
     assert env["MODEL_DIR"] == "/models"
 
 

@@ -285,13 +285,14 @@ def test_fails_when_startup_timeout_is_outside_30_7200(seconds):
 @pytest.mark.parametrize("name", sorted(SERVER_ENV))
 def test_fails_when_env_sets_a_reserved_name(name):
     error = _fails(rf"^ModelSpec: env.{name} = '{name}': is set from the wiring; reserved: CACHE_AUTH_SECRET, CACHE_CA_SECRET, "
-                   r"CACHE_ENDPOINT_SECRET, CACHE_HOST, CACHE_PORT, CACHE_READ_HOST, CACHE_TLS, MODEL_DIR, MODEL_URI, PORT$", env={name: "x"})
+                   r"CACHE_ENDPOINT_SECRET, CACHE_HOST, CACHE_PORT, CACHE_READ_HOST, CACHE_TLS, MODEL_DIR, MODEL_URI, POD_NAME, "
+                   r"POD_NAMESPACE, PORT$", env={name: "x"})
     assert error.field == f"env.{name}"
 
 
 def test_server_env_names_are_the_contract():
     assert SERVER_ENV == {"PORT", "MODEL_URI", "MODEL_DIR", "CACHE_ENDPOINT_SECRET", "CACHE_HOST", "CACHE_PORT", "CACHE_READ_HOST",
-                          "CACHE_TLS", "CACHE_AUTH_SECRET", "CACHE_CA_SECRET"}
+                          "CACHE_TLS", "CACHE_AUTH_SECRET", "CACHE_CA_SECRET", "POD_NAME", "POD_NAMESPACE"}
 
 
 @pytest.mark.parametrize("name", ["1BAD", "BAD-NAME", "BAD NAME", ""])

@@ -111,15 +111,39 @@ def test_a_removed_model_in_a_plan_is_one_finding_its_grants_matched_by_e_mail()
          "cache_connect-embeddings-auth-us-central1_39C3F678", "fake-0a1b2c3d"))]
     group = change("google_compute_region_instance_group_manager", ["delete"], {"name": "g"}, None,
                    name="model-embeddings_fleet-us-central1_group_F37D37E1")
+    # named after the model outside its subtree: its backend and its monitoring
+    around = [change(t, ["delete"], {"name": n}, None, name=n) for t, n in (
+        ("google_compute_backend_service", "lb_backend-embeddings_default_B54AC280"),
+        ("google_compute_health_check", "lb_backend-embeddings_health-check_9EC26E26"),
+        ("google_monitoring_alert_policy", "observability_alert-embeddings-error-ratio_E8BC7A19"),
+        ("google_monitoring_alert_policy", "observability_burn-embeddings-latency-fast_E4D6363B"),
+        ("google_monitoring_slo", "observability_slo-embeddings-latency_260A3841"))]
     other = change("google_project_iam_member", ["delete"], {"role": "roles/viewer", "member": "user:a@example.com"},
                    None, name="ops_viewer_1")
+    # another model's alert turned off: not part of the removal
+    others_alert = change("google_monitoring_alert_policy", ["delete"], {"name": "a"}, None,
+                          name="observability_alert-resnet-uptime_F03BEB9A")
 
-    found = findings(sa, *grants, group, other)
+    found = findings(sa, *grants, group, *around, other, others_alert)
 
     # the unrelated grant keeps its two findings (primitive role, revoked); the model is one
     assert [(severity, rule) for severity, rule, _ in found] == [("high", "iam-high")] * 2 + [("high", "model-removed")]
-    assert found[2][2] == ("model `embeddings` removed: its serving capacity and identity go; destroys 3 grants, "
-                           "1 instance group, 1 service account")
+    assert found[2][2] == ("model `embeddings` removed: its serving capacity and identity go; destroys 2 alert policies, "
+                           "1 backend service, 3 grants, 1 health check, 1 instance group, 1 service account, 1 SLO")
+
+
+def test_what_is_named_after_two_removed_models_goes_to_the_longer_name():
+    def model(name):
+        return [change("google_service_account", ["delete"], {"email": f"{name}@p.iam.gserviceaccount.com"}, None,
+                       name=f"model-{name}_identity_default_A1"),
+                change("google_compute_backend_service", ["delete"], {"name": name}, None,
+                       name=f"lb_backend-{name}_default_B1")]
+
+    found = findings(*model("llm"), *model("llm-next"))
+
+    assert sorted(message for _, _, message in found) == sorted(
+        f"model `{name}` removed: its serving capacity and identity go; destroys 1 backend service, 1 service account"
+        for name in ("llm", "llm-next"))
 
 
 def test_model_of_finds_the_model_segment_under_the_pattern_constructs_scope():

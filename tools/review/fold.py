@@ -9,9 +9,10 @@
   ``Default/model-<name>/fleet-<region>/group``; else a logical id ``model-<name>_...``) when every change under it is a
   delete becomes one ``model-removed`` finding at the worst severity among them; a model
   removed while exactly one model of the same stack is added is ``model-renamed``, and the new
-  model's findings fold into it too. Deleted grants named after a removed model
-  (``cache/connect-<model>-auth``) fold into it as well, for plans that cannot tell whose
-  account a member is (offline plans hold fake e-mails).
+  model's findings fold into it too. What is deleted outside the model's subtree but named after
+  it (its backend ``lb/backend-<model>``, its SLOs and alerts ``observability/slo-<model>-...``,
+  the grants ``cache/connect-<model>-auth``: offline plans cannot tell whose account a member
+  is, they hold fake e-mails) is counted in the model's message and its findings fold in too.
 * **Secret versions re-written because their cache is replaced**: the cache keeps its host, AUTH
   string and CA in Secret Manager versions next to it (``cache/auth-secret-version-<region>``);
   a replaced instance replaces them (``secret_data`` is the new instance's). They become part of
@@ -40,6 +41,8 @@ KINDS = {
     "google_compute_instance_group_manager": "instance group", "google_compute_region_autoscaler": "autoscaler",
     "google_compute_autoscaler": "autoscaler", "google_compute_instance_template": "instance template",
     "google_compute_region_instance_template": "instance template",
+    "google_monitoring_alert_policy": "alert policy", "google_monitoring_slo": "SLO",
+    "google_monitoring_custom_service": "monitoring service", "google_monitoring_uptime_check_config": "uptime check",
 }
 
 
@@ -101,11 +104,21 @@ def model_of(change: ResourceChange) -> str | None:
 
 
 def _named_after(change: ResourceChange, model: str) -> bool:
-    """A grant whose construct path (or logical id) names the model (``cache/connect-<model>-auth``,
-    ``models/read-<model>``): how grants to a removed model's account are found when the plan
-    cannot tell whose account a member is (offline plans: fake e-mails)."""
+    """A resource whose construct path (or logical id) names the model (``cache/connect-<model>-auth``,
+    ``lb/backend-<model>/default``, ``observability/slo-<model>-latency``)."""
     where = change.construct_path or change.address.split(".", 1)[-1]
     return re.search(rf"(?:^|[-_/]){re.escape(model)}(?:[-_/]|$)", where) is not None
+
+
+def _removed_with(change: ResourceChange, removed: list[tuple[str, str]]) -> tuple[str, str] | None:
+    """The removed model a deleted resource outside every model's subtree is named after; the
+    longest name wins (``llm-next`` over ``llm``). A resource of a model that stays, whose name
+    starts with a removed one's and a dash, deleted in the same change, is counted with the
+    removed one: the details list every resource either way."""
+    if change.action != "delete" or model_of(change) is not None:
+        return None
+    named = [k for k in removed if k[0] == change.stack and _named_after(change, k[1])]
+    return max(named, key=lambda k: len(k[1]), default=None)
 
 
 def _kind(change: ResourceChange) -> str:
@@ -114,13 +127,20 @@ def _kind(change: ResourceChange) -> str:
     return KINDS.get(change.type) or change.type.removeprefix("google_").removeprefix("compute_").replace("_", " ")
 
 
+def _plural(kind: str, n: int) -> str:
+    if n == 1:
+        return kind
+    return kind[:-1] + "ies" if kind.endswith("y") else kind + "s"
+
+
 def _summary(model_changes: list[ResourceChange], findings: list[Finding]) -> str:
-    """``3 grants, 1 autoscaler, ...``: the model's resources and the grants folded into its account."""
+    """``3 grants, 1 autoscaler, ...``: the model's resources, those named after it and the grants
+    folded into its account."""
     found = {id(c): c for c in model_changes}
     found |= {id(g.change): g.change for f in findings for g in f.with_folded()
               if g.change.type != "model" and g.change.action in DESTROYING}
     counts = Counter(_kind(c) for c in found.values())
-    return ", ".join(f"{n} {kind}{'s' if n > 1 else ''}" for kind, n in sorted(counts.items()))
+    return ", ".join(f"{n} {_plural(kind, n)}" for kind, n in sorted(counts.items(), key=lambda item: item[0].lower()))
 
 
 def _fold_models(findings: list[Finding], changes: list[ResourceChange]) -> list[Finding]:
@@ -143,6 +163,8 @@ def _fold_models(findings: list[Finding], changes: list[ResourceChange]) -> list
         key = next((old for old, new in renames.items() if new == key), key)
         if key not in removed and IAM_TYPE.search(f.change.type) and f.change.action in DESTROYING:
             key = next((k for k in removed if k[0] == f.change.stack and _named_after(f.change, k[1])), key)
+        if key not in removed:
+            key = _removed_with(f.change, removed) or key
         (folded.setdefault(key, []) if key in removed else kept).append(f)
     for key in removed:
         stack, model = key
@@ -155,8 +177,9 @@ def _fold_models(findings: list[Finding], changes: list[ResourceChange]) -> list
         else:
             what = f"model `{model}` removed: its serving capacity and identity go"
         change = ResourceChange(stack, f"model-{model}", "model", "replace" if key in renames else "delete")
+        around = [c for c in changes if _removed_with(c, removed) == key]
         kept.append(Finding(_worst(mine), "model-renamed" if key in renames else "model-removed", change,
-                            f"{what}; destroys {_summary(members[key], mine)}", tuple(mine)))
+                            f"{what}; destroys {_summary(members[key] + around, mine)}", tuple(mine)))
     return kept
 
 

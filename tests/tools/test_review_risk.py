@@ -182,3 +182,25 @@ def test_a_replaced_caches_secret_versions_fold_into_its_finding():
                      "its 3 secret version(s) in Secret Manager are replaced with the new instance's values, which model "
                      "servers read at start: restart them (roll the fleets or Deployments) once it is applied")
     assert sum("loses the secret value" in message for _, _, message in found) == 2
+
+
+def _url_map(default: str, *, abort: bool, rule_service: str = "bs-a") -> dict:
+    action = [{"fault_injection_policy": [{"abort": [{"http_status": 404, "percentage": 100}]}]}] if abort else []
+    return {"default_service": default, "default_route_action": action,
+            "path_matcher": [{"name": "models", "default_service": default, "default_route_action": action,
+                              "route_rules": [{"priority": 1, "service": rule_service}]}]}
+
+
+@pytest.mark.parametrize(("before", "after", "expected"), [
+    # unmatched paths answered 404 on both sides: the nominal default service gets no traffic
+    (_url_map("bs-a", abort=True), _url_map("bs-b", abort=True), []),
+    (_url_map("bs-a", abort=True), _url_map("bs-b", abort=True, rule_service="bs-b"),
+     [("medium", "url-map-traffic", "traffic routing changes: path_matcher[0].route_rules[0].service")]),
+    # without the abort (or losing it) the default service is where unmatched requests go
+    (_url_map("bs-a", abort=False), _url_map("bs-b", abort=False),
+     [("medium", "url-map-traffic", "traffic routing changes: default_service, path_matcher[0].default_service")]),
+    (_url_map("bs-a", abort=True), _url_map("bs-b", abort=False),
+     [("medium", "url-map-traffic", "traffic routing changes: default_service, path_matcher[0].default_service")]),
+])
+def test_url_map_default_service_behind_a_404_abort_is_not_a_routing_change(before, after, expected):
+    assert findings(change("google_compute_url_map", ["update"], before, after)) == expected

@@ -375,10 +375,38 @@ def _node_pool_recreated(c: ResourceChange) -> list[str]:
 _ROUTING_KEYS = re.compile(r"(^|\.|\])(default_service|service|backend_service|weight)(\[|\.|$)")
 
 
+_MATCHER_DEFAULT = re.compile(r"^path_matcher\[(\d+)\]\.default_service$")
+
+
+def _block(value: Any) -> dict:
+    """A nested block as a plan (a one-element list) or the synthesized JSON (an object) holds it."""
+    if isinstance(value, list):
+        value = value[0] if value else None
+    return value if isinstance(value, dict) else {}
+
+
+def _answers_unmatched(scope: Any) -> bool:
+    """Whether a URL map or path matcher answers every request none of its rules match itself (a
+    100 % fault-injection abort, the library's 404): its default service never gets traffic."""
+    abort = _block(_block(_block(_block(scope).get("default_route_action")).get("fault_injection_policy")).get("abort"))
+    return abort.get("percentage") == 100
+
+
+def _nominal_default(c: ResourceChange, path: str) -> bool:
+    """A ``default_service`` change where both sides answer unmatched requests themselves."""
+    if path == "default_service":
+        scopes = [c.before, c.after]
+    elif match := _MATCHER_DEFAULT.match(path):
+        scopes = [get_path(side, "path_matcher", int(match[1])) for side in (c.before, c.after)]
+    else:
+        return False
+    return all(_answers_unmatched(scope) for scope in scopes)
+
+
 def _url_map_traffic(c: ResourceChange) -> list[str]:
     if c.type not in URL_MAPS or c.action not in ("update", "replace"):
         return []
-    paths = sorted({a.path for a in c.attributes if _ROUTING_KEYS.search(a.path)})
+    paths = sorted({a.path for a in c.attributes if _ROUTING_KEYS.search(a.path) and not _nominal_default(c, a.path)})
     if paths:
         return [f"traffic routing changes: {', '.join(paths[:6])}{' ...' if len(paths) > 6 else ''}"]
     return []
@@ -432,7 +460,8 @@ RULES: tuple[Rule, ...] = (
          "replaced or deleted, or an update that re-creates the nodes (node_config except labels/taints/tags, version)",
          _node_pool_recreated),
     Rule("url-map-traffic", MEDIUM, "google_compute_(region_)url_map",
-         "default service, path-rule service or weighted backend changes", _url_map_traffic),
+         "default service, path-rule service or weighted backend changes (not a default service that a 100 % abort "
+         "keeps from getting traffic)", _url_map_traffic),
 )
 
 

@@ -424,3 +424,21 @@ def test_create_before_destroy_of_a_dependent_makes_a_replacement_create_first()
         ("stateful-destroyed", "google_redis_instance.cache_redis_EF"),
         ("name-collision", "google_redis_instance.cache_redis_EF")]
     assert diff.findings[1].message.startswith("replaced create-before-destroy under the same name `ml-dev-cache`")
+
+
+def test_rules_read_single_blocks_as_cdktf_writes_them():
+    """cdktf writes a single nested block as an object (``"autoscaling_policy": {...}``), a plan as a
+    one-element list: the rules read both. A lowered maximum is flagged; a node-pool label change
+    is GKE's in-place update, not a re-creation."""
+    base, head = base_stack(), base_stack()
+    for stack, max_replicas in ((base, 10), (head, 4)):
+        stack["resource"]["google_compute_region_autoscaler"]["fleet_autoscaler_CD"]["autoscaling_policy"] = {
+            "min_replicas": 2, "max_replicas": max_replicas}
+        stack["resource"]["google_container_node_pool"] = {"cluster_pool_AA": res(
+            "cluster/pool", name="gpu", cluster="c",
+            node_config={"machine_type": "g2-standard-8", "labels": {"team": "ml" if stack is base else "ai"}})}
+
+    diff = diff_trees({STACK: base}, {STACK: head})
+
+    assert [(f.severity, f.rule, f.message) for f in diff.findings] == [
+        ("medium", "autoscaler-lowered", "capacity limit lowered: max_replicas lowered 10 -> 4")]

@@ -202,13 +202,19 @@ def leaves(value: Any, *, marks: Any = None, sensitive: bool = False) -> list[At
 
 
 def get_path(value: Any, *path: str | int) -> Any:
-    """``get_path(after, "autoscaling_policy", 0, "min_replicas")`` or None if any step is missing."""
+    """``get_path(after, "autoscaling_policy", 0, "min_replicas")`` or None if any step is missing.
+
+    A plan holds a nested block as a list (``"autoscaling_policy": [{...}]``), the synthesized
+    JSON a single block as an object (``"autoscaling_policy": {...}``): index 0 of an object is
+    the object, so one path reads both."""
     node = value
     for part in path:
         if isinstance(node, dict) and isinstance(part, str):
             node = node.get(part)
         elif isinstance(node, list) and isinstance(part, int) and part < len(node):
             node = node[part]
+        elif isinstance(node, dict) and part == 0:
+            continue
         else:
             return None
     return node

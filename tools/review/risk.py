@@ -353,7 +353,8 @@ def _template_rollout(c: ResourceChange) -> list[str]:
 
 #: node_config arguments GKE changes on the running nodes; any other node_config change (and a
 #: version change) re-creates every node of the pool through a surge upgrade.
-NODE_CONFIG_IN_PLACE = re.compile(r"^node_config\[0\]\.(labels|resource_labels|taint|tags|resource_manager_tags)\b")
+NODE_CONFIG_IN_PLACE = re.compile(r"^node_config(\[0\])?\.(labels|resource_labels|taint|tags|resource_manager_tags)\b")
+"""Paths as a plan writes them (``node_config[0].labels``) or a synth diff (``node_config.labels``)."""
 
 
 def _node_pool_recreated(c: ResourceChange) -> list[str]:
@@ -378,18 +379,10 @@ _ROUTING_KEYS = re.compile(r"(^|\.|\])(default_service|service|backend_service|w
 _MATCHER_DEFAULT = re.compile(r"^path_matcher\[(\d+)\]\.default_service$")
 
 
-def _block(value: Any) -> dict:
-    """A nested block as a plan (a one-element list) or the synthesized JSON (an object) holds it."""
-    if isinstance(value, list):
-        value = value[0] if value else None
-    return value if isinstance(value, dict) else {}
-
-
 def _answers_unmatched(scope: Any) -> bool:
     """Whether a URL map or path matcher answers every request none of its rules match itself (a
     100 % fault-injection abort, the library's 404): its default service never gets traffic."""
-    abort = _block(_block(_block(_block(scope).get("default_route_action")).get("fault_injection_policy")).get("abort"))
-    return abort.get("percentage") == 100
+    return get_path(scope, "default_route_action", 0, "fault_injection_policy", 0, "abort", 0, "percentage") == 100
 
 
 def _nominal_default(c: ResourceChange, path: str) -> bool:

@@ -22,8 +22,6 @@ DEFAULT_COOLDOWN_SEC = 300
 """Cooldown when the fleet does not say how long its VMs take to start."""
 
 
-
-
 _MONTHS = {m: i for i, m in enumerate(("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"), 1)}
 
 

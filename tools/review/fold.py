@@ -111,11 +111,12 @@ def _named_after(change: ResourceChange, model: str) -> bool:
 
 
 def _removed_with(change: ResourceChange, removed: list[tuple[str, str]]) -> tuple[str, str] | None:
-    """The removed model a deleted resource outside every model's subtree is named after; the
-    longest name wins (``llm-next`` over ``llm``). A resource of a model that stays, whose name
-    starts with a removed one's and a dash, deleted in the same change, is counted with the
-    removed one: the details list every resource either way."""
-    if change.action != "delete" or model_of(change) is not None:
+    """The removed model a resource outside every model's subtree is named after, when it is
+    deleted (a grant also when replaced); the longest name wins (``llm-next`` over ``llm``). A
+    resource of a model that stays, whose name starts with a removed one's and a dash, deleted in
+    the same change, is counted with the removed one: the details list every resource either way."""
+    gone = change.action == "delete" or (IAM_TYPE.search(change.type) is not None and change.action in DESTROYING)
+    if not gone or model_of(change) is not None:
         return None
     named = [k for k in removed if k[0] == change.stack and _named_after(change, k[1])]
     return max(named, key=lambda k: len(k[1]), default=None)
@@ -161,11 +162,13 @@ def _fold_models(findings: list[Finding], changes: list[ResourceChange]) -> list
     for f in findings:
         key = (f.change.stack, model_of(f.change) or "")
         key = next((old for old, new in renames.items() if new == key), key)
-        if key not in removed and IAM_TYPE.search(f.change.type) and f.change.action in DESTROYING:
-            key = next((k for k in removed if k[0] == f.change.stack and _named_after(f.change, k[1])), key)
         if key not in removed:
             key = _removed_with(f.change, removed) or key
         (folded.setdefault(key, []) if key in removed else kept).append(f)
+    around: dict[tuple[str, str], list[ResourceChange]] = {}
+    for c in changes:
+        if (owner := _removed_with(c, removed)) is not None:
+            around.setdefault(owner, []).append(c)
     for key in removed:
         stack, model = key
         mine = folded.get(key, [])
@@ -177,9 +180,8 @@ def _fold_models(findings: list[Finding], changes: list[ResourceChange]) -> list
         else:
             what = f"model `{model}` removed: its serving capacity and identity go"
         change = ResourceChange(stack, f"model-{model}", "model", "replace" if key in renames else "delete")
-        around = [c for c in changes if _removed_with(c, removed) == key]
         kept.append(Finding(_worst(mine), "model-renamed" if key in renames else "model-removed", change,
-                            f"{what}; destroys {_summary(members[key] + around, mine)}", tuple(mine)))
+                            f"{what}; destroys {_summary(members[key] + around.get(key, []), mine)}", tuple(mine)))
     return kept
 
 
@@ -197,16 +199,18 @@ def _scope_and_leaf(change: ResourceChange) -> tuple[str, str]:
 
 
 def _fold_cache_secrets(findings: list[Finding]) -> list[Finding]:
-    caches = [f for f in findings if f.change.type in CACHES and f.change.action == "replace"]
+    # A replaced cache by (stack, construct scope, region): "redis-us-central1" -> "us-central1".
+    caches = {(f.change.stack, scope, leaf.split("-", 1)[-1]): f
+              for f in findings if f.change.type in CACHES and f.change.action == "replace"
+              for scope, leaf in [_scope_and_leaf(f.change)]}
     secrets: dict[int, list[Finding]] = {}
     kept = []
     for f in findings:
         owner = None
         if f.change.type == SECRET_VERSION and f.change.action == "replace" and "secret_data" in f.change.forced_by:
             scope, leaf = _scope_and_leaf(f.change)
-            owner = next((c for c in caches if c.change.stack == f.change.stack
-                          and _scope_and_leaf(c.change)[0] == scope
-                          and leaf.endswith("-" + _scope_and_leaf(c.change)[1].split("-", 1)[-1])), None)
+            owner = next((cache for (stack, where, region), cache in caches.items()
+                          if stack == f.change.stack and where == scope and leaf.endswith("-" + region)), None)
         (secrets.setdefault(id(owner), []) if owner else kept).append(f)
     for i, cache in enumerate(kept):
         mine = secrets.get(id(cache))

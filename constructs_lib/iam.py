@@ -60,6 +60,9 @@ def check_account_id(account_id: str, field: str = "account_id") -> str:
 AccountId = Annotated[str, rule(check_account_id)]
 """Spec field type: a service account id (6-30 characters)."""
 
+Role = Annotated[str, rule(check_role)]
+"""Spec field type: a predefined or custom IAM role (never a primitive one)."""
+
 
 def check_service_account_email(email: str, field: str = "service_account") -> str:
     """``email`` if it names a user-managed service account (Terraform tokens pass unchecked)."""

@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Annotated, Mapping
 
-from constructs_lib.errors import ConfigurationError
+from constructs_lib.errors import ConfigurationError, rule
 from constructs_lib.regions import zones_of
 
 MACHINE_TYPE_PATTERN = re.compile(
@@ -417,3 +417,10 @@ def default_machine_type(accelerator: str | None, count: int | None = None) -> s
     raise ConfigurationError(
         "accelerator.count", count, f"no machine type carries {wanted} x {accelerator}; machine types: {gpu.allowed_machines()}",
     )
+
+
+MachineTypeName = Annotated[str, rule(parse_machine_type)]
+"""Spec field type: a Compute Engine machine type (``MACHINE_TYPE_RULE``)."""
+
+GpuTypeName = Annotated[str, rule(gpu_type)]
+"""Spec field type: an accelerator type of the catalogue (``GPU_TYPES``)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Annotated, Mapping
+from typing import Annotated, Any, Mapping
 
 from pydantic import AfterValidator, Field
 
@@ -80,6 +80,16 @@ def _labels_value(value: dict[str, str]) -> dict[str, str]:
 
 NamePart = Annotated[str, rule(check_name_part)]
 """Spec field type: one hyphen-joined part of a physical name (app, env, role, model, tag)."""
+
+
+def resource_name(max_length: int = 63) -> Any:
+    """Spec field type: a whole GCP resource name of at most ``max_length`` characters (some
+    resources take fewer than the general 63: GKE node pools 40)."""
+    return Annotated[str, rule(lambda value, field: check_name(value, field, max_length=max_length))]
+
+
+ResourceName = resource_name()
+"""Spec field type: a whole GCP resource name (``NAME_RULE``)."""
 
 Labels = Annotated[dict[str, str], AfterValidator(_labels_value)]
 """Spec field type: extra labels, checked against GCP's label rules."""

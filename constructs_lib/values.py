@@ -96,6 +96,13 @@ def check_unique(items: Sequence[Any], field: str, what: str = "item") -> Sequen
     return items
 
 
+def unique(what: str, key: Callable[[Any], Any] | None = None) -> Any:
+    """A spec field validator (``Annotated[tuple[...], unique("zone")]``): each item, or each
+    ``key(item)`` (a name, a lowercased address), may occur once; else ``each <what> may be listed
+    once; repeated: ...``. The same rule as ``check_unique``, for spec lists."""
+    return rule(lambda items, field: check_unique([key(item) for item in items] if key else items, field, what))
+
+
 # -- paths --------------------------------------------------------------------------------------
 
 MAX_REQUEST_PATH = 1024

@@ -37,7 +37,7 @@ from constructs_lib.specs import (
 )
 from constructs_lib.specs.load_balancer import RoutePath
 from constructs_lib.specs.model import check_models
-from constructs_lib.values import repeated
+from constructs_lib.values import unique
 
 PROJECT_ID_PATTERN = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 STACK_PREFIX = "ml-serving"
@@ -156,7 +156,7 @@ class EnvironmentConfig(BaseModel):
     )
     app: NamePart = Field(default="ml", description="Application prefix of every resource name. Defaults to 'ml'.")
     project_id: str = Field(description="Google Cloud project id all resources go to.")
-    regions: tuple[Region, ...] = Field(min_length=1, description="Serving regions; the first is the provider's default region.")
+    regions: Annotated[tuple[Region, ...], unique("region")] = Field(min_length=1, description="Serving regions; the first is the provider's default region.")
     labels: Labels = Field(default_factory=dict, description="Extra labels on every resource; app, env and managed-by are always set.")
     backend: Backend = Field(default_factory=LocalBackend, description="Terraform state backend. Defaults to local state.")
     network: NetworkSpec = Field(default_factory=NetworkSpec)
@@ -182,14 +182,6 @@ class EnvironmentConfig(BaseModel):
             )
         if "google" in value:
             raise ValueError("must not contain the restricted word 'google' (Google Cloud rejects such project ids)")
-        return value
-
-    @field_validator("regions")
-    @classmethod
-    def _regions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        twice = repeated(value)
-        if twice:
-            raise ValueError(f"each region may be listed once; repeated: {', '.join(twice)}")
         return value
 
     @model_validator(mode="after")

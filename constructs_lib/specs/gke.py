@@ -8,30 +8,22 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable, Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from constructs_lib.errors import ConfigurationError, Spec, invalid
+from constructs_lib.errors import ConfigurationError, Spec, invalid, rule
 from constructs_lib.iam import AccountId
 from constructs_lib.machines import (
+    GpuTypeName,
+    MachineTypeName,
     check_machine_without_gpu,
-    gpu_type,
     machine_shape,
-    parse_machine_type,
     resolve_gpu_count,
 )
-from constructs_lib.naming import Labels, NamePart, check_name
+from constructs_lib.naming import Labels, NamePart, ResourceName, resource_name
 from constructs_lib.specs.reservation import ReservationSpec
-from constructs_lib.values import Image, PrivateCidr, check_disjoint, parse_cidr, pattern_type, repeated
-
-
-def _adapt(check: Callable[..., Any], value: Any) -> Any:
-    """``check(value)`` with its ConfigurationError turned into the ValueError pydantic reports."""
-    try:
-        return check(value)
-    except ConfigurationError as error:
-        raise ValueError(error.allowed) from None
+from constructs_lib.values import Image, PrivateCidr, check_disjoint, parse_cidr, pattern_type, repeated, unique
 
 
 _CPU = re.compile(r"^(?P<number>[0-9]+(?:\.[0-9]+)?)(?P<unit>m?)$")
@@ -71,6 +63,13 @@ def memory_mib(value: str, field: str = "memory") -> float:
     return float(size / Decimal(1024**2))
 
 
+CpuQuantity = Annotated[str, rule(cpu_millis)]
+"""Spec field type: a Kubernetes CPU quantity (``500m``, ``2``)."""
+
+MemoryQuantity = Annotated[str, rule(memory_mib)]
+"""Spec field type: a Kubernetes memory quantity (``512Mi``, ``16Gi``)."""
+
+
 
 GPU_TAINT_KEY = "nvidia.com/gpu"
 """Key of the taint GKE itself puts on GPU nodes (``nvidia.com/gpu=present:NoSchedule``). The
@@ -93,6 +92,9 @@ CLUSTER_NAME_MAX = 40
 
 
 NODE_POOL_NAME_MAX = 40
+
+NodePoolName = resource_name(NODE_POOL_NAME_MAX)
+"""Spec field type: a node pool name (GKE takes at most 40 characters)."""
 
 
 MAX_AUTHORIZED_NETWORKS = 50
@@ -172,7 +174,7 @@ def node_capacity(machine_type: str) -> NodeCapacity | None:
 class NodeGpuSpec(Spec):
     """GPUs on every node of a pool (catalogue: ``constructs_lib.machines``)."""
 
-    type: str = Field(description="Accelerator type, e.g. nvidia-l4, nvidia-tesla-t4, nvidia-h100-80gb.")
+    type: GpuTypeName = Field(description="Accelerator type, e.g. nvidia-l4, nvidia-tesla-t4, nvidia-h100-80gb.")
     count: int | None = Field(default=None, description="GPUs per node. Defaults to the machine type's fixed count (G2/A2/A3) or 1 (N1).")
     driver_version: Literal["DEFAULT", "LATEST", "INSTALLATION_DISABLED"] = Field(
         default="DEFAULT",
@@ -180,11 +182,6 @@ class NodeGpuSpec(Spec):
         "GKE tests with the node version; LATEST for newer CUDA; INSTALLATION_DISABLED to bring your own daemonset.",
     )
     skip_region_check: bool = Field(default=False, description="Skip the approximate region table of constructs_lib.machines. Defaults to False.")
-
-    @field_validator("type")
-    @classmethod
-    def _type(cls, value: str) -> str:
-        return _adapt(gpu_type, value) and value
 
 
 class TaintSpec(Spec):
@@ -230,8 +227,10 @@ class NodePoolSpec(Spec):
     (flex-start for batch: nodes only for ProvisioningRequests, never for a model's Deployment) and
     ``reservation`` (consume reserved capacity) are mutually checked at synth."""
 
-    name: NamePart = Field(description="Node pool name (also the node label cloud.google.com/gke-nodepool), at most 40 characters.")
-    machine_type: str = Field(default="e2-standard-4", description="Defaults to e2-standard-4.")
+    name: NodePoolName = Field(  # type: ignore[valid-type]
+        description="Node pool name (also the node label cloud.google.com/gke-nodepool), at most 40 characters.",
+    )
+    machine_type: MachineTypeName = Field(default="e2-standard-4", description="Defaults to e2-standard-4.")
     min_nodes_per_zone: int = Field(default=1, ge=0, le=1000, description="Autoscaling minimum per zone. Defaults to 1.")
     max_nodes_per_zone: int = Field(default=3, ge=1, le=1000, description="Autoscaling maximum per zone. Defaults to 3.")
     gpu: NodeGpuSpec | None = Field(default=None, description="GPUs per node; GKE taints the nodes nvidia.com/gpu=present:NoSchedule itself.")
@@ -269,24 +268,6 @@ class NodePoolSpec(Spec):
         default=None,
         description="Autoscaler zone choice. Defaults to ANY for Spot, flex-start and queued pools (take capacity where it is), else BALANCED.",
     )
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        try:
-            check_name(value, "name", max_length=NODE_POOL_NAME_MAX)
-        except ConfigurationError as error:
-            raise ValueError(error.allowed) from None
-        return value
-
-    @field_validator("machine_type")
-    @classmethod
-    def _machine(cls, value: str) -> str:
-        try:
-            parse_machine_type(value)
-        except ConfigurationError as error:
-            raise ValueError(error.allowed) from None
-        return value
 
     @model_validator(mode="after")
     def _rules(self) -> "NodePoolSpec":
@@ -394,7 +375,7 @@ class GkeClusterSpec(Spec):
     pods_cidr: PrivateCidr = Field(default="10.24.0.0/14", description="Secondary range 'pods'. Defaults to 10.24.0.0/14 (~1,000 nodes at 110 pods each).")
     services_cidr: PrivateCidr = Field(default="10.28.0.0/20", description="Secondary range 'services'. Defaults to 10.28.0.0/20 (4,096 Services).")
     master_ipv4_cidr_block: PrivateCidr = Field(default="172.16.0.0/28", description="Control-plane range; GKE requires a private /28. Defaults to 172.16.0.0/28.")
-    master_authorized_networks: tuple[str, ...] = Field(
+    master_authorized_networks: Annotated[tuple[str, ...], unique("CIDR")] = Field(
         default=(),
         description="CIDRs allowed to reach the control plane (CI runners, admins). Defaults to none: only the VPC reaches it; "
         "Terraform applying the workload stack from outside Google Cloud needs its egress range here.",
@@ -449,9 +430,6 @@ class GkeClusterSpec(Spec):
                 raise ValueError(f"{cidr!r} {error.allowed}") from None
             if network.prefixlen == 0:
                 raise ValueError(f"{cidr!r} admits the whole internet to the control plane; list the ranges that need access")
-        twice = repeated(value)
-        if twice:
-            raise ValueError(f"each CIDR may be listed once; repeated: {', '.join(twice)}")
         if len(value) > MAX_AUTHORIZED_NETWORKS:
             raise ValueError(f"{len(value)} CIDRs: GKE takes at most {MAX_AUTHORIZED_NETWORKS}")
         return value
@@ -497,10 +475,10 @@ class GkeRuntimeSpec(Spec):
         description="Node pool of the pods (node selector + tolerations). Defaults to the first pool with the model's "
         "accelerator type, or the first pool without GPUs for a CPU model.",
     )
-    cpu: str = Field(default="4", description="CPU request (and limit unless cpu_limit). Defaults to 4.")
-    memory: str = Field(default="16Gi", description="Memory request (and limit unless memory_limit). Defaults to 16Gi.")
-    cpu_limit: str | None = Field(default=None, description="CPU limit. Defaults to the request (Guaranteed QoS: never evicted first).")
-    memory_limit: str | None = Field(default=None, description="Memory limit. Defaults to the request.")
+    cpu: CpuQuantity = Field(default="4", description="CPU request (and limit unless cpu_limit). Defaults to 4.")
+    memory: MemoryQuantity = Field(default="16Gi", description="Memory request (and limit unless memory_limit). Defaults to 16Gi.")
+    cpu_limit: CpuQuantity | None = Field(default=None, description="CPU limit. Defaults to the request (Guaranteed QoS: never evicted first).")
+    memory_limit: MemoryQuantity | None = Field(default=None, description="Memory limit. Defaults to the request.")
     model_source: Literal["gcs-fuse", "download", "image"] = Field(
         default="gcs-fuse",
         description="How the server gets its weights at MODEL_DIR (/models). Defaults to gcs-fuse: the model's prefix of the model "
@@ -508,14 +486,14 @@ class GkeRuntimeSpec(Spec):
         "of model_cache_size). download: an empty, writable directory the server fills from MODEL_URI. image: the weights are "
         "in the image at /models (pair it with a pool's container-image-cache secondary boot disk).",
     )
-    model_cache_size: str = Field(
+    model_cache_size: MemoryQuantity = Field(
         default="20Gi",
         description="Local disk for the weights: the FUSE file cache (gcs-fuse) or the directory at MODEL_DIR (download). Defaults to 20Gi.",
     )
-    fuse_sidecar_cpu: str = Field(
+    fuse_sidecar_cpu: CpuQuantity = Field(
         default="500m", description="CPU request and limit of the Cloud Storage FUSE sidecar (gcs-fuse). Defaults to 500m.",
     )
-    fuse_sidecar_memory: str = Field(
+    fuse_sidecar_memory: MemoryQuantity = Field(
         default="1Gi",
         description="Memory request and limit of the FUSE sidecar. Defaults to 1Gi: parallel downloads buffer chunks in memory "
         "(GKE's default 256Mi limit can be too little to load large files fast).",
@@ -531,23 +509,8 @@ class GkeRuntimeSpec(Spec):
     )
     pdb_max_unavailable: int = Field(default=1, ge=1, description="PodDisruptionBudget: pods a drain may take at once. Defaults to 1.")
     run_as_user: int = Field(default=1000, ge=1, description="Non-root user (and group) of the container. Defaults to 1000.")
-    neg_name: str | None = Field(default=None, description="Name of the standalone NEGs. Defaults to <app>-<env>-neg-<model>.")
+    neg_name: ResourceName | None = Field(default=None, description="Name of the standalone NEGs. Defaults to <app>-<env>-neg-<model>.")
     service_account_id: AccountId | None = Field(default=None, description="Account id of the Google service account. Defaults to <app>-<env>-<model>-wi.")
-
-    @field_validator("cpu", "cpu_limit", "fuse_sidecar_cpu")
-    @classmethod
-    def _cpu(cls, value: str | None) -> str | None:
-        return None if value is None else _adapt(cpu_millis, value) and value
-
-    @field_validator("memory", "memory_limit", "model_cache_size", "fuse_sidecar_memory")
-    @classmethod
-    def _memory(cls, value: str | None) -> str | None:
-        return None if value is None else _adapt(memory_mib, value) and value
-
-    @field_validator("neg_name")
-    @classmethod
-    def _neg(cls, value: str | None) -> str | None:
-        return None if value is None else _adapt(check_name, value)
 
     @model_validator(mode="after")
     def _limits(self) -> "GkeRuntimeSpec":

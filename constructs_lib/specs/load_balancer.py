@@ -14,7 +14,7 @@ from pydantic import Field, field_validator, model_validator
 
 from constructs_lib.errors import ConfigurationError, Spec, invalid, rule
 from constructs_lib.naming import NamePart
-from constructs_lib.values import check_header_name
+from constructs_lib.values import check_header_name, unique
 
 
 RETRY_CONDITIONS: tuple[str, ...] = (
@@ -97,6 +97,9 @@ def check_domain(value: str, field: str, *, allow_wildcard: bool) -> str:
     return value
 
 
+ManagedDomain = Annotated[str, rule(lambda value, field: check_domain(value, field, allow_wildcard=False))]
+"""Spec field type: a domain of a Google-managed certificate (no wildcard)."""
+
 RoutePath = Annotated[str, rule(lambda path, field: check_route_path(path, field))]
 """Spec field type: a routed path, ``/exact`` or ``/prefix/*`` (checked like add_model_route does)."""
 
@@ -175,7 +178,7 @@ class LoadBalancerSpec(Spec):
         description="Defaults to EXTERNAL_MANAGED (Envoy-based global external Application LB): weighted canaries, header routes, "
         "retries, outlier detection. EXTERNAL is the classic LB (plain path rules only).",
     )
-    domains: tuple[str, ...] = Field(default=(), description="Domains of the Google-managed certificate (at most 100, no wildcards). Giving domains turns HTTPS on.")
+    domains: Annotated[tuple[ManagedDomain, ...], unique("domain")] = Field(default=(), description="Domains of the Google-managed certificate (at most 100, no wildcards). Giving domains turns HTTPS on.")
     ssl_certificates: tuple[str, ...] = Field(default=(), description="Existing compute SSL certificate ids/self links to serve (besides the managed one).")
     certificate_map: str | None = Field(default=None, description="Certificate Manager map id (projects/.../certificateMaps/...) instead of compute certificates.")
     https: bool | None = Field(default=None, description="None = on when domains, ssl_certificates or certificate_map are given.")
@@ -195,14 +198,6 @@ class LoadBalancerSpec(Spec):
     @field_validator("domains")
     @classmethod
     def _domains(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for index, domain in enumerate(value):
-            try:
-                check_domain(domain, f"domains[{index}]", allow_wildcard=False)
-            except ConfigurationError as error:
-                raise ValueError(f"{domain!r}: {error.allowed}") from None
-        repeated = sorted({d for d in value if value.count(d) > 1})
-        if repeated:
-            raise ValueError(f"each domain may be listed once; repeated: {', '.join(repeated)}")
         if len(value) > MAX_DOMAINS_PER_CERTIFICATE:
             raise ValueError(
                 f"{len(value)} domains: a Google-managed certificate takes at most {MAX_DOMAINS_PER_CERTIFICATE}; "

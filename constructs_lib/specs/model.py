@@ -26,7 +26,7 @@ from typing import Any, ClassVar, Literal, Sequence
 from pydantic import Field, field_validator, model_validator
 
 from constructs_lib.errors import ConfigurationError, Spec, invalid
-from constructs_lib.machines import check_gpu_count, check_machine_without_gpu, default_machine_type, gpu_type, resolve_gpu_count
+from constructs_lib.machines import GpuTypeName, check_gpu_count, check_machine_without_gpu, default_machine_type, resolve_gpu_count
 from constructs_lib.naming import NamePart
 from constructs_lib.regions import Region, check_zone
 from constructs_lib.specs.backends import BackendServiceSpec
@@ -73,22 +73,13 @@ MOVED_KEYS = {
 class AcceleratorSpec(Spec):
     """GPUs every replica gets (catalogue: ``constructs_lib.machines``)."""
 
-    type: str = Field(description="Accelerator type, e.g. nvidia-l4, nvidia-tesla-t4, nvidia-h100-80gb.")
+    type: GpuTypeName = Field(description="Accelerator type, e.g. nvidia-l4, nvidia-tesla-t4, nvidia-h100-80gb.")
     count: int | None = Field(
         default=None,
         description="GPUs per replica. Defaults to every GPU of the machine (G2/A2/A3 carry a fixed count; N1 gets 1) "
         "or of one node of the GKE pool.",
     )
     skip_region_check: bool = Field(default=False, description="Skip the (approximate) availability table. Defaults to False.")
-
-    @field_validator("type")
-    @classmethod
-    def _type(cls, value: str) -> str:
-        try:
-            gpu_type(value)
-        except ConfigurationError as error:
-            raise ValueError(error.allowed) from None
-        return value
 
     @model_validator(mode="after")
     def _count(self) -> "AcceleratorSpec":

@@ -6,14 +6,14 @@ Construct: ``constructs_lib.network.ServingNetwork``.
 from __future__ import annotations
 
 import ipaddress
-from typing import Literal, Sequence
+from typing import Annotated, Literal, Sequence
 
 from pydantic import Field, model_validator
 
 from constructs_lib.errors import ConfigurationError, Spec
 from constructs_lib.naming import NamePart
 from constructs_lib.regions import Region
-from constructs_lib.values import Cidr, Ipv4Address, PrivateCidr, repeated
+from constructs_lib.values import Cidr, Ipv4Address, PrivateCidr, unique
 
 
 HEALTH_CHECK_RANGES: tuple[str, ...] = ("35.191.0.0/16", "130.211.0.0/22")
@@ -79,14 +79,9 @@ class NetworkSpec(Spec):
     private_services_address: Ipv4Address | None = Field(default=None, description="Start address of that range; None lets Google pick a free one.")
     routing_mode: Literal["REGIONAL", "GLOBAL"] = Field(default="REGIONAL", description="Cloud Router dynamic routing scope. Defaults to REGIONAL.")
     mtu: int = Field(default=1460, ge=1300, le=8896, description="VPC MTU. Defaults to 1460, GCP's default.")
-    routes: tuple[RouteSpec, ...] = Field(default=(), description="Custom static routes.")
-
-    @model_validator(mode="after")
-    def _unique_routes(self) -> "NetworkSpec":
-        twice = repeated(route.name for route in self.routes)
-        if twice:
-            raise ValueError(f"route names must be unique; repeated: {', '.join(twice)}")
-        return self
+    routes: Annotated[tuple[RouteSpec, ...], unique("route name", key=lambda route: route.name)] = Field(
+        default=(), description="Custom static routes.",
+    )
 
 
 def plan_subnets(regions: Sequence[str], spec: NetworkSpec) -> dict[str, str]:

@@ -20,7 +20,7 @@ from pydantic import Field, field_validator, model_validator
 
 from constructs_lib.errors import ConfigurationError, Spec, invalid, rule
 from constructs_lib.naming import NamePart, check_name_part
-from constructs_lib.values import MetricType, is_token, matching
+from constructs_lib.values import MetricType, is_token, matching, unique
 
 Severity = Literal["page", "ticket"]
 
@@ -104,19 +104,10 @@ class NotificationRouteSpec(Spec):
     for which an email channel is created. Defaults to none: the alert still opens an incident in
     the console."""
 
-    channels: tuple[ChannelName, ...] = Field(
+    channels: Annotated[tuple[ChannelName, ...], unique("channel", key=str.lower)] = Field(
         default=(), description="Existing notification channels, projects/<project>/notificationChannels/<number>. Defaults to none.",
     )
-    emails: tuple[Email, ...] = Field(default=(), description="Email addresses to create an email channel for. Defaults to none.")
-
-    @model_validator(mode="after")
-    def _unique(self) -> "NotificationRouteSpec":
-        for field in ("channels", "emails"):
-            values = [v.lower() for v in getattr(self, field)]
-            twice = sorted({v for v in values if values.count(v) > 1})
-            if twice:
-                raise invalid(field, list(getattr(self, field)), f"each entry may be listed once; repeated: {', '.join(twice)}")
-        return self
+    emails: Annotated[tuple[Email, ...], unique("address", key=str.lower)] = Field(default=(), description="Email addresses to create an email channel for. Defaults to none.")
 
 
 class NotificationsSpec(Spec):
@@ -326,7 +317,7 @@ class ObservabilitySpec(Spec):
     rolling_window: Duration = Field(
         default="28d", description="SLO compliance window, whole days 1d..30d. Defaults to 28d: four whole weeks (weekends weigh the same).",
     )
-    burn_rates: tuple[BurnRateSpec, ...] = Field(
+    burn_rates: Annotated[tuple[BurnRateSpec, ...], unique("window name", key=lambda window: window.name)] = Field(
         default=DEFAULT_BURN_RATES,
         description="Burn-rate alerts on every SLO. Defaults to fast (1h/5m at 14.4x, page) and slow (6h/30m at 6x, ticket).",
     )
@@ -372,9 +363,6 @@ class ObservabilitySpec(Spec):
     @model_validator(mode="after")
     def _rules(self) -> "ObservabilitySpec":
         names = [b.name for b in self.burn_rates]
-        twice = sorted({n for n in names if names.count(n) > 1})
-        if twice:
-            raise invalid("burn_rates", names, f"window names must be unique; repeated: {', '.join(twice)}")
         if len(self.burn_rates) > 4:
             raise invalid("burn_rates", names, "at most 4 window pairs (each is an alert policy per SLO and model)")
         window = seconds(self.rolling_window)

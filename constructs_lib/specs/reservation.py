@@ -4,17 +4,21 @@ runtime (a VM fleet's instance template, a GKE node pool's nodes): one shape, th
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from constructs_lib.errors import Spec, invalid
-from constructs_lib.values import check_unique
+from constructs_lib.values import pattern_type, unique
 
 RESERVATION_KEY = "compute.googleapis.com/reservation-name"
 """Label key that selects specific reservations by name (``reservation_affinity``)."""
 
-_RESERVATION_NAME = re.compile(r"^(projects/[a-z][-a-z0-9]{4,28}[a-z0-9]/reservations/)?[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+ReservationName = pattern_type(
+    re.compile(r"^(projects/[a-z][-a-z0-9]{4,28}[a-z0-9]/reservations/)?[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"),
+    "must be a reservation name or projects/<project>/reservations/<name>",
+)
+"""Spec field type: a reservation of this project, or a shared one by its path."""
 
 
 class ReservationSpec(Spec):
@@ -28,19 +32,10 @@ class ReservationSpec(Spec):
         "workloads' machines and the model never silently runs outside them. ANY_RESERVATION: any matching one, then "
         "on-demand capacity (GCP's default without this table); NO_RESERVATION: never consume one.",
     )
-    names: tuple[str, ...] = Field(
+    names: Annotated[tuple[ReservationName, ...], unique("reservation")] = Field(  # type: ignore[valid-type]
         default=(),
         description="Reservation names (SPECIFIC_RESERVATION only), or projects/<p>/reservations/<name> for a shared one.",
     )
-
-    @field_validator("names")
-    @classmethod
-    def _names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for index, name in enumerate(value):
-            if not _RESERVATION_NAME.fullmatch(name):
-                raise invalid(f"names[{index}]", name, "must be a reservation name or projects/<project>/reservations/<name>")
-        check_unique(value, "names", "reservation")
-        return value
 
     @model_validator(mode="after")
     def _specific(self) -> "ReservationSpec":

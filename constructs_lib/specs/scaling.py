@@ -9,13 +9,13 @@ from __future__ import annotations
 import re
 import zoneinfo
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from constructs_lib.errors import ConfigurationError, Spec, invalid
-from constructs_lib.naming import check_name
-from constructs_lib.values import MetricType, pattern_type, repeated
+from constructs_lib.naming import ResourceName
+from constructs_lib.values import MetricType, pattern_type, unique
 
 
 DEFAULT_COOLDOWN_SEC = 300
@@ -119,21 +119,13 @@ class ScaleInControlSpec(Spec):
 class ScheduleSpec(Spec):
     """A scaling schedule: at least ``min_required_replicas`` VMs for ``duration_sec`` from each cron start."""
 
-    name: str = Field(description="Schedule name (GCP name rule).")
+    name: ResourceName = Field(description="Schedule name (GCP name rule).")
     schedule: str = Field(description="5-field cron start time, e.g. '0 8 * * MON-FRI'.")
     duration_sec: int = Field(description="How long the floor holds; at least 300 s.")
     min_required_replicas: int = Field(ge=0, description="Floor while the schedule is active.")
     time_zone: str = Field(default="UTC", description="IANA time zone of the cron expression. Defaults to UTC.")
     description: str | None = Field(default=None, description="Free text shown with the schedule. Defaults to none.")
     disabled: bool = Field(default=False, description="Defaults to False.")
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        try:
-            return check_name(value, "name")
-        except ConfigurationError as error:
-            raise ValueError(error.allowed) from None
 
     @field_validator("schedule")
     @classmethod
@@ -237,7 +229,9 @@ class ScalingSpec(Spec):
     )
     metrics: tuple[MetricSpec, ...] = Field(default=(), description="Cloud Monitoring metric signals.")
     scale_in_control: ScaleInControlSpec | None = Field(default=None, description="Defaults to none.")
-    schedules: tuple[ScheduleSpec, ...] = Field(default=(), description="Scaling schedules.")
+    schedules: Annotated[tuple[ScheduleSpec, ...], unique("schedule name", key=lambda schedule: schedule.name)] = Field(
+        default=(), description="Scaling schedules.",
+    )
     mode: Literal["ON", "ONLY_SCALE_OUT", "OFF"] = Field(default="ON", description="Defaults to ON.")
     scale_down_stabilization_sec: int = Field(
         default=300, ge=0, le=3600,
@@ -260,9 +254,6 @@ class ScalingSpec(Spec):
             raise invalid("target", self.target, f"a {kind} utilization target must be in (0, 1]")
         if self.signal == "cpu" and self.target is not None and self.cpu_target is not None and self.target != self.cpu_target:
             raise invalid("cpu_target", self.cpu_target, f"signal cpu already has target {self.target}; give one of them")
-        twice = repeated(s.name for s in self.schedules)
-        if twice:
-            raise ValueError(f"schedule names must be unique; repeated: {', '.join(twice)}")
         for index, schedule in enumerate(self.schedules):
             if schedule.min_required_replicas > self.max_replicas:
                 raise ValueError(

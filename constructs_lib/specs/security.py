@@ -6,13 +6,13 @@ preconfigured WAF rule sets, deny lists, Adaptive Protection. Construct:
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from constructs_lib.errors import Spec
 from constructs_lib.naming import NamePart
-from constructs_lib.values import AnyCidr, repeated
+from constructs_lib.values import AnyCidr, one_of, pattern_type, unique
 
 
 DEFAULT_RULE_PRIORITY = 2147483647
@@ -52,7 +52,15 @@ PRECONFIGURED_WAF_RULES: frozenset[str] = frozenset(
 """Cloud Armor's preconfigured WAF rule sets (ModSecurity CRS 3.3 ``-v33-`` and 3.0 names)."""
 
 
-_SIGNATURE_ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+WafRuleSetName = one_of(sorted(PRECONFIGURED_WAF_RULES), "preconfigured Cloud Armor WAF rule set")
+"""Spec field type: the name of one of ``PRECONFIGURED_WAF_RULES``."""
+
+SignatureId = pattern_type(
+    re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$"),
+    "must be a WAF signature id such as owasp-crs-v030301-id942350-sqli (lowercase letters, digits and hyphens)",
+)
+"""Spec field type: a WAF signature id. They are quoted into a CEL expression: anything else (a
+quote, a bracket) would break the expression or change what the rule matches."""
 
 
 DenyAction = Literal["deny(403)", "deny(404)", "deny(429)", "deny(502)"]
@@ -123,36 +131,13 @@ class WafRuleSpec(Spec):
     """One preconfigured WAF rule set. Defaults to sensitivity 1 (the fewest false positives) and
     deny(403)."""
 
-    name: str = Field(description="Rule set name, e.g. sqli-v33-stable, xss-v33-stable.")
+    name: WafRuleSetName = Field(description="Rule set name, e.g. sqli-v33-stable, xss-v33-stable.")  # type: ignore[valid-type]
     sensitivity: int = Field(default=1, ge=1, le=4, description="Paranoia level 1-4. Defaults to 1: fewest false positives on JSON inference payloads.")
     action: DenyAction = Field(default="deny(403)", description="Defaults to deny(403).")
-    opt_out_rule_ids: tuple[str, ...] = Field(default=(), description="Signatures to exclude, e.g. owasp-crs-v030301-id942350-sqli.")
+    opt_out_rule_ids: Annotated[tuple[SignatureId, ...], unique("signature")] = Field(  # type: ignore[valid-type]
+        default=(), description="Signatures to exclude, e.g. owasp-crs-v030301-id942350-sqli.",
+    )
     preview: bool = Field(default=False, description="Log only, do not enforce. Defaults to False.")
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if value not in PRECONFIGURED_WAF_RULES:
-            raise ValueError(
-                "is not a preconfigured Cloud Armor WAF rule set; allowed: " + ", ".join(sorted(PRECONFIGURED_WAF_RULES))
-            )
-        return value
-
-    @field_validator("opt_out_rule_ids")
-    @classmethod
-    def _rule_ids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        # The ids are written into a CEL expression between quotes: anything but a signature id
-        # (a quote, a bracket) would break the expression or change what the rule matches.
-        for rule_id in value:
-            if not _SIGNATURE_ID.fullmatch(rule_id):
-                raise ValueError(
-                    f"{rule_id!r} is not a WAF signature id such as owasp-crs-v030301-id942350-sqli "
-                    "(lowercase letters, digits and hyphens)"
-                )
-        twice = repeated(value)
-        if twice:
-            raise ValueError(f"each signature may be listed once; repeated: {', '.join(twice)}")
-        return value
 
     @property
     def expression(self) -> str:
@@ -176,7 +161,7 @@ class CloudArmorSpec(Spec):
         default_factory=RateLimitSpec,
         description="Per-client rate limiting; None turns it off. Defaults to RateLimitSpec() (throttle, 600 req/60 s per IP).",
     )
-    waf_rules: tuple[WafRuleSpec, ...] = Field(default=(), description="Preconfigured WAF rule sets. None by default: they need tuning against real traffic.")
+    waf_rules: Annotated[tuple[WafRuleSpec, ...], unique("rule set", key=lambda rule: rule.name)] = Field(default=(), description="Preconfigured WAF rule sets. None by default: they need tuning against real traffic.")
     deny_source_ranges: tuple[AnyCidr, ...] = Field(default=(), description="Source CIDRs always denied with 403.")
     adaptive_protection: bool = Field(default=False, description="Layer 7 DDoS Adaptive Protection (ML-based alerts). Off by default: full value needs Cloud Armor Enterprise.")
     adaptive_protection_rule_visibility: Literal["STANDARD", "PREMIUM"] = Field(default="STANDARD", description="Defaults to STANDARD.")
@@ -185,11 +170,3 @@ class CloudArmorSpec(Spec):
         description="Parse JSON bodies for WAF rules. Defaults to STANDARD: inference requests are JSON, and parsing avoids false positives on raw bodies.",
     )
     log_level: Literal["NORMAL", "VERBOSE"] = Field(default="NORMAL", description="Defaults to NORMAL.")
-
-    @model_validator(mode="after")
-    def _unique_waf(self) -> "CloudArmorSpec":
-        twice = repeated(rule.name for rule in self.waf_rules)
-        if twice:
-            raise ValueError(f"waf_rules may name each rule set once; repeated: {', '.join(twice)}")
-        return self
-

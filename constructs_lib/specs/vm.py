@@ -6,16 +6,16 @@ accelerator) is the model's own (``specs.model``). Constructs: ``constructs_lib.
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from constructs_lib.errors import Spec, invalid
-from constructs_lib.iam import AccountId, check_role
-from constructs_lib.machines import DEFAULT_CPU_MACHINE, parse_machine_type
-from constructs_lib.naming import NAME_PATTERN, NAME_RULE, Labels, check_name
+from constructs_lib.iam import AccountId, Role
+from constructs_lib.machines import DEFAULT_CPU_MACHINE, MachineTypeName
+from constructs_lib.naming import Labels, ResourceName
 from constructs_lib.specs.reservation import ReservationSpec
-from constructs_lib.values import Image, check_unique, pattern_type
+from constructs_lib.values import Image, pattern_type, unique
 
 COS_IMAGE = "cos-cloud/cos-stable"
 """Container-Optimized OS, stable channel: the default boot image of a CPU model that runs an
@@ -157,7 +157,7 @@ class ModelDownloadSpec(Spec):
 class VmRuntimeSpec(Spec):
     """Where and how a VM-fleet model runs: one regional managed instance group per region."""
 
-    machine_type: str | None = Field(
+    machine_type: MachineTypeName | None = Field(
         default=None,
         description=f"Defaults to {DEFAULT_MACHINE_TYPE} for CPU models and to the accelerator's usual machine for GPU "
         "models (nvidia-l4: g2-standard-8, nvidia-tesla-t4: n1-standard-8, A100: a2-highgpu-1g / a2-ultragpu-1g, H100: a3-highgpu-1g).",
@@ -205,7 +205,7 @@ class VmRuntimeSpec(Spec):
         default=None,
         description="Reservations the VMs consume (reservation_affinity). Defaults to none: GCP's default, any matching reservation.",
     )
-    zones: tuple[str, ...] = Field(
+    zones: Annotated[tuple[str, ...], unique("zone")] = Field(
         default=(),
         description="Zones to spread over. Defaults to every zone of the region, for GPU models every zone that offers the "
         "accelerator (machines catalogue); a zone without it is rejected.",
@@ -219,7 +219,7 @@ class VmRuntimeSpec(Spec):
     model_download: ModelDownloadSpec = Field(
         default_factory=ModelDownloadSpec, description="Copy the model files to local disk before the server starts (MODEL_DIR).",
     )
-    port_name: str = Field(default="http", description="Named port the backend service uses. Defaults to 'http'.")
+    port_name: ResourceName = Field(default="http", description="Named port the backend service uses. Defaults to 'http'.")
     health_check: AutohealSpec = Field(default_factory=AutohealSpec, description="Auto-healing health check timing.")
     update_policy: UpdatePolicySpec = Field(
         default_factory=UpdatePolicySpec, description="How a new template rolls out across the group (surge, unavailability, replacement method).",
@@ -232,43 +232,16 @@ class VmRuntimeSpec(Spec):
     wait_for_instances: bool = Field(
         default=False, description="Make apply wait until VMs are running. Defaults to False: model loading would stall apply.",
     )
-    network_tags: tuple[str, ...] = Field(default=(), description="Extra network tags; the network's fleet tag is always set.")
+    network_tags: tuple[ResourceName, ...] = Field(default=(), description="Extra network tags; the network's fleet tag is always set.")
     labels: Labels = Field(default_factory=dict, description="Extra labels on the template and its disks.")
     metadata: dict[str, str] = Field(default_factory=dict, description="Extra instance metadata (hardening and runtime keys are reserved).")
-    roles: tuple[str, ...] = Field(
+    roles: Annotated[tuple[Role, ...], unique("role", key=lambda role: role.rsplit("/", 1)[-1])] = Field(
         default=DEFAULT_FLEET_ROLES,
         description="Project roles of the model's service account. Defaults to log writer, metric writer, Artifact Registry reader.",
     )
     account_id: AccountId | None = Field(
         default=None, description="Id of the model's service account. Defaults to <app>-<env>-<model>.",
     )
-
-    @field_validator("machine_type")
-    @classmethod
-    def _machine_type(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_machine_type(value)
-        return value
-
-    @field_validator("port_name")
-    @classmethod
-    def _port_name(cls, value: str) -> str:
-        # A named port is an RFC 1035 name of at most 63 characters (a name part has no length limit).
-        return check_name(value, "port_name")
-
-    @field_validator("zones")
-    @classmethod
-    def _zones(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        check_unique(value, "zones", "zone")
-        return value
-
-    @field_validator("network_tags")
-    @classmethod
-    def _tags(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for index, tag in enumerate(value):
-            if not NAME_PATTERN.fullmatch(tag):
-                raise invalid(f"network_tags[{index}]", tag, NAME_RULE)
-        return value
 
     @field_validator("metadata")
     @classmethod
@@ -278,12 +251,4 @@ class VmRuntimeSpec(Spec):
                 raise invalid(f"metadata.{key}", key, f"is set by the fleet; reserved keys: {', '.join(sorted(RESERVED_METADATA))}")
             if not _METADATA_KEY_PATTERN.fullmatch(key):
                 raise invalid(f"metadata.{key}", key, "metadata keys are 1-128 letters, digits, '-' and '_'")
-        return value
-
-    @field_validator("roles")
-    @classmethod
-    def _roles(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for index, role in enumerate(value):
-            check_role(role, f"roles[{index}]")
-        check_unique([role.rsplit("/", 1)[-1] for role in value], "roles", "role")
         return value

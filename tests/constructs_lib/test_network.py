@@ -382,7 +382,7 @@ def test_fails_when_route_is_invalid(kwargs, match):
 
 def test_fails_when_route_names_repeat():
     route = RouteSpec(name="r", dest_range="10.0.0.0/8", next_hop_ip="10.0.0.1")
-    with pytest.raises(ConfigurationError, match="route names must be unique; repeated: r"):
+    with pytest.raises(ConfigurationError, match=r"^NetworkSpec: routes = .*: each route name may be listed once; repeated: r$"):
         NetworkSpec(routes=(route, route))
 
 

@@ -537,7 +537,7 @@ def test_fails_when_update_policy_setting_is_invalid(key, value, message):
 
 
 def test_fails_when_zones_repeat():
-    _fails(r"^ModelSpec: vm.zones = \['europe-west1-b', 'europe-west1-b'\]: each zone may be listed once; repeated: europe-west1-b$",
+    _fails(r"^ModelSpec: vm.zones = \('europe-west1-b', 'europe-west1-b'\): each zone may be listed once; repeated: europe-west1-b$",
            vm={"zones": ("europe-west1-b", "europe-west1-b")})
 
 

@@ -314,7 +314,7 @@ def test_fails_when_schedule_floor_exceeds_max_replicas():
 
 
 def test_fails_when_schedule_names_repeat():
-    with pytest.raises(ConfigurationError, match=r"schedule names must be unique; repeated: weekday-peak"):
+    with pytest.raises(ConfigurationError, match=r"^ScalingSpec: schedules = .*: each schedule name may be listed once; repeated: weekday-peak$"):
         ScalingSpec(schedules=(WEEKDAYS, WEEKDAYS))
 
 

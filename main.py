@@ -15,10 +15,15 @@ import sys
 from pathlib import Path
 
 import constructs_lib  # noqa: F401 - sets the jsii environment before cdktf starts its runtime
-from stacks.config import ENVIRONMENTS_DIR, EnvironmentFileError, display_path, environment_files, load_environment
+from constructs_lib import _node_runtime
 
 
 def main() -> int:
+    # First, so that Node boots and loads cdktf while Python imports pydantic and validates the
+    # environment files (the imports below are here, not at the top, to come after it).
+    _node_runtime.prestart()
+    from stacks.config import ENVIRONMENTS_DIR, EnvironmentFileError, display_path, environment_files, load_environment
+
     try:
         directory = Path(os.environ.get("ML_SERVING_ENVIRONMENTS_DIR") or ENVIRONMENTS_DIR)
         only = os.environ.get("ML_SERVING_ENV")

@@ -4,7 +4,8 @@
 models and every construct are re-exported lazily, so ``import constructs_lib`` stays cheap and
 loads only the modules (and provider bindings) a program uses; ``constructs_lib.specs`` alone
 loads no cdktf at all. Importing the package also silences jsii's Node.js end-of-life banner
-(users see our messages, not jsii's) before cdktf starts Node.
+(users see our messages, not jsii's) before cdktf starts Node, and has jsii start its kernel
+as one Node process instead of two (``constructs_lib._node_runtime``).
 """
 
 from __future__ import annotations
@@ -15,10 +16,13 @@ import os
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 
-from constructs_lib.errors import ConfigurationError as ConfigurationError  # noqa: E402
-from constructs_lib.naming import Naming as Naming  # noqa: E402
+from constructs_lib import _node_runtime  # noqa: E402
+
+_node_runtime.activate()  # one Node process for jsii's kernel, not two (see the module)
 
 _EXPORTS: dict[str, tuple[str, ...]] = {
+    "errors": ("ConfigurationError",),
+    "naming": ("Naming",),
     "serving": ("ModelServing",),
     "network": ("ServingNetwork", "NetworkReference"),
     "model_store": ("ModelStore",),
@@ -51,7 +55,7 @@ def __getattr__(name: str):  # noqa: ANN202 - lazy re-exports keep `import const
         return getattr(importlib.import_module(f"constructs_lib.{module}"), attribute)
     specs = importlib.import_module("constructs_lib.specs")
     if name == "__all__":
-        return ["ConfigurationError", "Naming", *_MODULE_OF, *specs.__all__]
+        return [*_MODULE_OF, *specs.__all__]
     if name in specs.__all__:
         return getattr(specs, name)
     raise AttributeError(f"module 'constructs_lib' has no attribute {name!r}")

@@ -77,11 +77,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Callable, Iterable, Iterator, Literal, Mapping
 
-JSII_VERSION = "1.142.0"
-"""The jsii runtime whose private type registry and package cache the fast path was verified against."""
-
-NAIVE_ENV = "ML_SERVING_NAIVE_IMPORT"
-"""Set to 1 to import the whole package the normal way (benchmarks, equivalence tests)."""
+from constructs_lib._jsii_pins import JSII_VERSION, NAIVE_ENV  # re-exported: tests and the bench read them here
 
 LAZY_NODE_ENV = "ML_SERVING_LAZY_NODE"
 """Set to 0 to keep the lazy Python layer but let Node require the provider's whole JS."""

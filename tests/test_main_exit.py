@@ -70,6 +70,20 @@ def test_a_config_error_exits_2_with_its_line_and_leaves_no_node_process(tmp_pat
     result = _run([sys.executable, "main.py"], tmp_path, ML_SERVING_ENVIRONMENTS_DIR=str(directory), **env)
     assert result.returncode == 2
     assert result.stderr.splitlines() == [result.stderr.strip()] and "qa.toml: regions[0] = 'moon-1'" in result.stderr
+    # main prestarts jsii's kernel to boot while the files are validated; unused, it is killed at exit
+    assert not pids.exists() or not any(_running(pid) for pid in _node_pids(pids))
+
+
+def test_a_config_error_starts_no_node_when_the_kernel_is_not_prestarted(tmp_path, node_pids):
+    """Validating environment files needs no Node: with jsii's kernel started as shipped (the
+    plain CDKTF path), a config error never starts it."""
+    env, pids = node_pids
+    directory = tmp_path / "environments"
+    directory.mkdir()
+    (directory / "qa.toml").write_text('project_id = "my-project-1"\nregions = ["moon-1"]\n')
+    result = _run([sys.executable, "main.py"], tmp_path, ML_SERVING_ENVIRONMENTS_DIR=str(directory),
+                  ML_SERVING_DIRECT_NODE="0", **env)
+    assert result.returncode == 2 and "qa.toml: regions[0] = 'moon-1'" in result.stderr
     assert not pids.exists(), "a config error started Node: stacks.config must not import cdktf or the bindings"
 
 

@@ -221,59 +221,37 @@ _P100_ZONES = _zones(
     "us-east1: b c", "us-west1: a b",
 )
 
+def _n1_gpu(name: str, description: str, zones: frozenset[str], max_vcpus: Mapping[int, int]) -> GpuType:
+    """A GPU attached to N1 machines: the counts are those of its vCPU limits (GPUs -> max vCPUs)."""
+    return GpuType(name=name, description=f"{description}, N1 only", counts=tuple(max_vcpus), zones=zones,
+                   machine_families=("n1",), max_vcpus=dict(max_vcpus))
+
+
+def _bundled_gpu(name: str, description: str, family: str, zones: frozenset[str], machine_types: Mapping[str, int]) -> GpuType:
+    """A GPU that comes with accelerator-optimized machine types (machine type -> GPUs): the counts are theirs."""
+    return GpuType(name=name, description=description, counts=tuple(sorted(set(machine_types.values()))), zones=zones,
+                   machine_families=(family,), machine_types=dict(machine_types))
+
+
 GPU_TYPES: dict[str, GpuType] = {gpu.name: gpu for gpu in (
-    GpuType(
-        name="nvidia-tesla-t4", description="NVIDIA T4 (16 GB), N1 only",
-        counts=(1, 2, 4), zones=_T4_ZONES, machine_families=("n1",),
-        max_vcpus={1: 48, 2: 48, 4: 96},
-    ),
-    GpuType(
-        name="nvidia-tesla-v100", description="NVIDIA V100 (16 GB), N1 only",
-        counts=(1, 2, 4, 8), zones=_V100_ZONES, machine_families=("n1",),
-        max_vcpus={1: 12, 2: 24, 4: 48, 8: 96},
-    ),
-    GpuType(
-        name="nvidia-tesla-p4", description="NVIDIA P4 (8 GB), N1 only",
-        counts=(1, 2, 4), zones=_P4_ZONES, machine_families=("n1",),
-        max_vcpus={1: 24, 2: 48, 4: 96},
-    ),
-    GpuType(
-        name="nvidia-tesla-p100", description="NVIDIA P100 (16 GB), N1 only",
-        counts=(1, 2, 4), zones=_P100_ZONES, machine_families=("n1",),
-        max_vcpus={1: 16, 2: 32, 4: 96},
-    ),
-    GpuType(
-        name="nvidia-l4", description="NVIDIA L4 (24 GB), G2 machine types",
-        counts=(1, 2, 4, 8), zones=_L4_ZONES, machine_families=("g2",),
-        machine_types={
-            "g2-standard-4": 1, "g2-standard-8": 1, "g2-standard-12": 1, "g2-standard-16": 1,
-            "g2-standard-32": 1, "g2-standard-24": 2, "g2-standard-48": 4, "g2-standard-96": 8,
-        },
-    ),
-    GpuType(
-        name="nvidia-tesla-a100", description="NVIDIA A100 40GB, A2 high/mega machine types",
-        counts=(1, 2, 4, 8, 16), zones=_A100_ZONES, machine_families=("a2",),
-        machine_types={
-            "a2-highgpu-1g": 1, "a2-highgpu-2g": 2, "a2-highgpu-4g": 4, "a2-highgpu-8g": 8, "a2-megagpu-16g": 16,
-        },
-    ),
-    GpuType(
-        name="nvidia-a100-80gb", description="NVIDIA A100 80GB, A2 ultra machine types",
-        counts=(1, 2, 4, 8), zones=_A100_80_ZONES, machine_families=("a2",),
-        machine_types={"a2-ultragpu-1g": 1, "a2-ultragpu-2g": 2, "a2-ultragpu-4g": 4, "a2-ultragpu-8g": 8},
-    ),
-    GpuType(
-        name="nvidia-h100-80gb", description="NVIDIA H100 80GB, A3 high/edge machine types",
-        counts=(1, 2, 4, 8), zones=_H100_ZONES, machine_families=("a3",),
-        machine_types={
-            "a3-highgpu-1g": 1, "a3-highgpu-2g": 2, "a3-highgpu-4g": 4, "a3-highgpu-8g": 8, "a3-edgegpu-8g": 8,
-        },
-    ),
-    GpuType(
-        name="nvidia-h100-mega-80gb", description="NVIDIA H100 80GB Mega, A3 mega machine type",
-        counts=(8,), zones=_H100_MEGA_ZONES, machine_families=("a3",),
-        machine_types={"a3-megagpu-8g": 8},
-    ),
+    _n1_gpu("nvidia-tesla-t4", "NVIDIA T4 (16 GB)", _T4_ZONES, {1: 48, 2: 48, 4: 96}),
+    _n1_gpu("nvidia-tesla-v100", "NVIDIA V100 (16 GB)", _V100_ZONES, {1: 12, 2: 24, 4: 48, 8: 96}),
+    _n1_gpu("nvidia-tesla-p4", "NVIDIA P4 (8 GB)", _P4_ZONES, {1: 24, 2: 48, 4: 96}),
+    _n1_gpu("nvidia-tesla-p100", "NVIDIA P100 (16 GB)", _P100_ZONES, {1: 16, 2: 32, 4: 96}),
+    _bundled_gpu("nvidia-l4", "NVIDIA L4 (24 GB), G2 machine types", "g2", _L4_ZONES, {
+        "g2-standard-4": 1, "g2-standard-8": 1, "g2-standard-12": 1, "g2-standard-16": 1,
+        "g2-standard-32": 1, "g2-standard-24": 2, "g2-standard-48": 4, "g2-standard-96": 8,
+    }),
+    _bundled_gpu("nvidia-tesla-a100", "NVIDIA A100 40GB, A2 high/mega machine types", "a2", _A100_ZONES, {
+        "a2-highgpu-1g": 1, "a2-highgpu-2g": 2, "a2-highgpu-4g": 4, "a2-highgpu-8g": 8, "a2-megagpu-16g": 16,
+    }),
+    _bundled_gpu("nvidia-a100-80gb", "NVIDIA A100 80GB, A2 ultra machine types", "a2", _A100_80_ZONES,
+                 {"a2-ultragpu-1g": 1, "a2-ultragpu-2g": 2, "a2-ultragpu-4g": 4, "a2-ultragpu-8g": 8}),
+    _bundled_gpu("nvidia-h100-80gb", "NVIDIA H100 80GB, A3 high/edge machine types", "a3", _H100_ZONES, {
+        "a3-highgpu-1g": 1, "a3-highgpu-2g": 2, "a3-highgpu-4g": 4, "a3-highgpu-8g": 8, "a3-edgegpu-8g": 8,
+    }),
+    _bundled_gpu("nvidia-h100-mega-80gb", "NVIDIA H100 80GB Mega, A3 mega machine type", "a3", _H100_MEGA_ZONES,
+                 {"a3-megagpu-8g": 8}),
 )}
 
 ACCELERATOR_OPTIMIZED_FAMILIES = ("a2", "a3", "g2")

@@ -190,36 +190,32 @@ def model_slos(scope: Construct, model: Any, service: Any, objectives: Objective
     """``availability``: good = requests of the model's backend service not answered 5xx
     (total minus the 5xx class); ``latency``: good = backend latency under the threshold."""
     s = monitoring_slo
-    common = dict(project=project, service=service.service_id, rolling_period_days=objectives.rolling_days)
     days = objectives.rolling_days
-    availability = s.MonitoringSlo(
-        scope, f"slo-{model.name}-availability",
-        slo_id="availability",
-        display_name=f"{objectives.availability_target:.2%} of {model.name} requests are not 5xx ({days}-day rolling)",
-        goal=objectives.availability_target,
-        request_based_sli=s.MonitoringSloRequestBasedSli(
-            good_total_ratio=s.MonitoringSloRequestBasedSliGoodTotalRatio(
+
+    def slo(sli: str, goal: float, display_name: str, request_based_sli: Any) -> Any:
+        return s.MonitoringSlo(
+            scope, f"slo-{model.name}-{sli}", slo_id=sli, display_name=display_name, goal=goal,
+            request_based_sli=request_based_sli, user_labels={"model": model.name, "sli": sli},
+            project=project, service=service.service_id, rolling_period_days=days,
+        )
+
+    return {
+        "availability": slo(
+            "availability", objectives.availability_target,
+            f"{objectives.availability_target:.2%} of {model.name} requests are not 5xx ({days}-day rolling)",
+            s.MonitoringSloRequestBasedSli(good_total_ratio=s.MonitoringSloRequestBasedSliGoodTotalRatio(
                 bad_service_filter=lb_errors(model.backend_service), total_service_filter=lb_requests(model.backend_service),
-            ),
+            )),
         ),
-        user_labels={"model": model.name, "sli": "availability"},
-        **common,
-    )
-    latency = s.MonitoringSlo(
-        scope, f"slo-{model.name}-latency",
-        slo_id="latency",
-        display_name=f"{objectives.latency_target:.2%} of {model.name} requests under {objectives.latency_threshold_ms} ms ({days}-day rolling)",
-        goal=objectives.latency_target,
-        request_based_sli=s.MonitoringSloRequestBasedSli(
-            distribution_cut=s.MonitoringSloRequestBasedSliDistributionCut(
+        "latency": slo(
+            "latency", objectives.latency_target,
+            f"{objectives.latency_target:.2%} of {model.name} requests under {objectives.latency_threshold_ms} ms ({days}-day rolling)",
+            s.MonitoringSloRequestBasedSli(distribution_cut=s.MonitoringSloRequestBasedSliDistributionCut(
                 distribution_filter=lb_backend_latency(model.backend_service),
                 range=s.MonitoringSloRequestBasedSliDistributionCutRange(max=objectives.latency_threshold_ms),
-            ),
+            )),
         ),
-        user_labels={"model": model.name, "sli": "latency"},
-        **common,
-    )
-    return {"availability": availability, "latency": latency}
+    }
 
 
 def burn_rate_alerts(maker: PolicyMaker, model: Any, slos: dict[str, Any], burn_rates: Sequence[BurnRateSpec]) -> None:
@@ -252,16 +248,14 @@ def burn_rate_alerts(maker: PolicyMaker, model: Any, slos: dict[str, Any], burn_
 def symptom_alerts(maker: PolicyMaker, model: Any, spec: ObservabilitySpec, objectives: Objectives, *, gpu_metric: str) -> None:
     """5xx ratio, p95 latency, no healthy backends, saturation and GPU utilization of one model."""
     name, backend = model.name, model.backend_service
-    labels = {"model": name}
     if spec.error_ratio.enabled:
         alert = spec.error_ratio
-        maker.policy(
-            f"alert-{name}-error-ratio", title=f"{name}: more than {alert.threshold:.1%} of requests fail (5xx)", severity=alert.severity,
+        _model_policy(
+            maker, name, "error-ratio", alert.severity, f"more than {alert.threshold:.1%} of requests fail (5xx)",
             conditions=[threshold(
                 f"5xx share above {alert.threshold:g} for {alert.duration}", lb_errors(backend), denominator=lb_requests(backend),
                 value=alert.threshold, duration=api_duration(alert.duration), aligner="ALIGN_RATE", reducer="REDUCE_SUM",
             )],
-            labels={**labels, "signal": "error-ratio"},
             runbook=_runbook(
                 f"More than {alert.threshold:.1%} of the requests to **{name}** were answered 5xx for {alert.duration}.",
                 ["Load balancer logs of the backend service: statusDetails says whether the model or the load balancer answered.",
@@ -271,13 +265,12 @@ def symptom_alerts(maker: PolicyMaker, model: Any, spec: ObservabilitySpec, obje
         )
     if spec.latency_alert.enabled:
         alert = spec.latency_alert
-        maker.policy(
-            f"alert-{name}-p95-latency", title=f"{name}: p95 latency above {objectives.p95_latency_ms} ms", severity=alert.severity,
+        _model_policy(
+            maker, name, "p95-latency", alert.severity, f"p95 latency above {objectives.p95_latency_ms} ms",
             conditions=[threshold(
                 f"p95 backend latency above {objectives.p95_latency_ms} ms for {alert.duration}", lb_backend_latency(backend),
                 value=objectives.p95_latency_ms, duration=api_duration(alert.duration), aligner="ALIGN_DELTA", reducer="REDUCE_PERCENTILE_95",
             )],
-            labels={**labels, "signal": "p95-latency"},
             runbook=_runbook(
                 f"The 95th percentile of **{name}**'s backend latency stayed above {objectives.p95_latency_ms} ms for {alert.duration}.",
                 ["Replicas at their maximum, GPUs busy? Scale out.", "Request sizes or batch settings changed?",
@@ -287,11 +280,10 @@ def symptom_alerts(maker: PolicyMaker, model: Any, spec: ObservabilitySpec, obje
         )
     if spec.no_healthy_backends.enabled and model.request_logging:
         alert = spec.no_healthy_backends
-        maker.policy(
-            f"alert-{name}-no-healthy-backends", title=f"{name}: no healthy backend", severity=alert.severity,
+        _model_policy(
+            maker, name, "no-healthy-backends", alert.severity, "no healthy backend",
             conditions=[matched_log("The load balancer failed to pick a healthy backend", no_backend_log(backend))],
             rate_limit=api_duration(alert.duration),
-            labels={**labels, "signal": "no-healthy-backends"},
             runbook=_runbook(
                 f"The load balancer had no healthy backend for **{name}** (`failed_to_pick_backend`): every replica is down or "
                 "failing its health check; users get 503.",
@@ -307,6 +299,17 @@ def symptom_alerts(maker: PolicyMaker, model: Any, spec: ObservabilitySpec, obje
         _gpu(maker, model, spec.gpu_utilization, gpu_metric)
 
 
+def _model_policy(
+    maker: PolicyMaker, name: str, signal: str, severity: str, title: str, *, conditions: Sequence[Any], runbook: str,
+    rate_limit: str | None = None,
+) -> None:
+    """One alert of model ``name``: id ``alert-<name>-<signal>``, title ``<name>: <title>``, label ``signal``."""
+    maker.policy(
+        f"alert-{name}-{signal}", title=f"{name}: {title}", severity=severity, conditions=conditions, runbook=runbook,
+        labels={"model": name, "signal": signal}, rate_limit=rate_limit,
+    )
+
+
 def _saturation(maker: PolicyMaker, model: Any, spec: ObservabilitySpec) -> None:
     alert = spec.saturation
     floor = max(1, math.ceil(alert.threshold * model.max_replicas))
@@ -320,9 +323,9 @@ def _saturation(maker: PolicyMaker, model: Any, spec: ObservabilitySpec) -> None
     else:
         query = f"{hpa_replicas(model.cluster, model.cluster_location, model.namespace, model.name)} >= {floor}"
         conditions = [promql(f"{model.name} at {floor} or more of {model.max_replicas} pods for {alert.duration}", query, duration)]
-    maker.policy(
-        f"alert-{model.name}-saturation", title=f"{model.name}: replicas pinned at the maximum ({model.max_replicas})", severity=alert.severity,
-        conditions=conditions, labels={"model": model.name, "signal": "saturation"},
+    _model_policy(
+        maker, model.name, "saturation", alert.severity, f"replicas pinned at the maximum ({model.max_replicas})",
+        conditions=conditions,
         runbook=_runbook(
             f"**{model.name}** has run at {floor} or more of its {model.max_replicas} replicas for {alert.duration}: it cannot scale out "
             "any further, so more traffic means queueing, latency and errors.",
@@ -349,9 +352,9 @@ def _gpu(maker: PolicyMaker, model: Any, alert: GpuAlertSpec, metric: str) -> No
             gke_gpu(model.cluster, model.cluster_location, model.namespace, model.name),
             value=percent, duration=duration, aligner="ALIGN_MEAN", reducer="REDUCE_MEAN",
         )]
-    maker.policy(
-        f"alert-{model.name}-gpu-utilization", title=f"{model.name}: GPUs above {percent:g} % busy", severity=alert.severity,
-        conditions=conditions, labels={"model": model.name, "signal": "gpu-utilization"},
+    _model_policy(
+        maker, model.name, "gpu-utilization", alert.severity, f"GPUs above {percent:g} % busy",
+        conditions=conditions,
         runbook=_runbook(
             f"The GPUs of **{model.name}** averaged more than {percent:g} % busy for {alert.duration}: the fleet is at its throughput "
             "limit and latency will follow.",
@@ -389,14 +392,13 @@ def uptime_check(maker: PolicyMaker, model: Any, spec: ObservabilitySpec, *, pro
     )
     alert = spec.uptime
     scheme = "https" if model.uptime_https else "http"
-    maker.policy(
-        f"alert-{model.name}-uptime", title=f"{model.name}: health check failing through the load balancer", severity=alert.severity,
+    _model_policy(
+        maker, model.name, "uptime", alert.severity, "health check failing through the load balancer",
         conditions=[threshold(
             f"More than one region fails {model.uptime_path} for {alert.duration}", uptime_passed(check.uptime_check_id),
             value=1, duration=api_duration(alert.duration), aligner="ALIGN_NEXT_OLDER", reducer="REDUCE_COUNT_FALSE",
             group_by=("resource.label.*",), period=1200,
         )],
-        labels={"model": model.name, "signal": "uptime"},
         runbook=_runbook(
             f"Uptime checkers in more than one region could not get a 2xx from {scheme}://<load balancer>{model.uptime_path} "
             f"(**{model.name}**) for {alert.duration}.",
@@ -421,57 +423,56 @@ def cache_alerts(maker: PolicyMaker, cache: Any, spec: ObservabilitySpec) -> Non
         else:
             name = cache.clusters[region].name
             memory, evictions, alive = (redis_cluster(metric, name, region) for metric in (CLUSTER_MEMORY, CLUSTER_EVICTIONS, CLUSTER_MEMORY))
-        labels = {"region": region}
-        tune = "`[observability.cache_memory]`, `[observability.cache_evictions]`, `[observability.cache_availability]`."
         if spec.cache_memory.enabled:
             alert = spec.cache_memory
-            maker.policy(
-                f"cache-{region}-memory", title=f"cache {region}: memory above {alert.threshold:.0%}", severity=alert.severity,
-                conditions=[threshold(f"Memory usage above {alert.threshold:g} for {alert.duration}", memory,
-                                      value=alert.threshold, duration=api_duration(alert.duration), aligner="ALIGN_MEAN")],
-                labels={**labels, "signal": "cache-memory"},
-                runbook=_runbook(
-                    f"The inference cache in {region} used more than {alert.threshold:.0%} of its memory for {alert.duration}; "
-                    "near the limit Redis evicts hard and an instance may fail over.",
-                    ["Raise [cache] memory_size_gb (or shards in cluster mode).", "Keys without TTL piling up?"], tune,
-                ),
+            _cache_policy(
+                maker, region, "memory", alert.severity, f"memory above {alert.threshold:.0%}",
+                threshold(f"Memory usage above {alert.threshold:g} for {alert.duration}", memory,
+                          value=alert.threshold, duration=api_duration(alert.duration), aligner="ALIGN_MEAN"),
+                f"used more than {alert.threshold:.0%} of its memory for {alert.duration}; "
+                "near the limit Redis evicts hard and an instance may fail over.",
+                ["Raise [cache] memory_size_gb (or shards in cluster mode).", "Keys without TTL piling up?"],
             )
         if spec.cache_evictions.enabled:
             alert = spec.cache_evictions
-            maker.policy(
-                f"cache-{region}-evictions", title=f"cache {region}: evicting more than {alert.threshold:g} keys/s", severity=alert.severity,
-                conditions=[threshold(f"Evictions above {alert.threshold:g}/s for {alert.duration}", evictions,
-                                      value=alert.threshold, duration=api_duration(alert.duration), aligner="ALIGN_RATE", reducer="REDUCE_SUM")],
-                labels={**labels, "signal": "cache-evictions"},
-                runbook=_runbook(
-                    f"The inference cache in {region} evicted more than {alert.threshold:g} keys per second for {alert.duration}: it is "
-                    "smaller than the working set, so the hit ratio (dashboard) suffers.",
-                    ["Raise [cache] memory_size_gb.", "Shorter TTLs for large entries?"], tune,
-                ),
+            _cache_policy(
+                maker, region, "evictions", alert.severity, f"evicting more than {alert.threshold:g} keys/s",
+                threshold(f"Evictions above {alert.threshold:g}/s for {alert.duration}", evictions,
+                          value=alert.threshold, duration=api_duration(alert.duration), aligner="ALIGN_RATE", reducer="REDUCE_SUM"),
+                f"evicted more than {alert.threshold:g} keys per second for {alert.duration}: it is "
+                "smaller than the working set, so the hit ratio (dashboard) suffers.",
+                ["Raise [cache] memory_size_gb.", "Shorter TTLs for large entries?"],
             )
         if spec.cache_availability.enabled:
             alert = spec.cache_availability
-            maker.policy(
-                f"cache-{region}-unavailable", title=f"cache {region}: no data (down or unreachable)", severity=alert.severity,
-                conditions=[absent(f"No cache metrics for {alert.duration}", alive, api_duration(alert.duration))],
-                labels={**labels, "signal": "cache-unavailable"},
-                runbook=_runbook(
-                    f"The inference cache in {region} reported nothing for {alert.duration}: it is down, being repaired or deleted.",
-                    ["Memorystore instance state and operations in the console.", "Model servers fall back to no cache: watch latency."],
-                    tune,
-                ),
+            _cache_policy(
+                maker, region, "unavailable", alert.severity, "no data (down or unreachable)",
+                absent(f"No cache metrics for {alert.duration}", alive, api_duration(alert.duration)),
+                f"reported nothing for {alert.duration}: it is down, being repaired or deleted.",
+                ["Memorystore instance state and operations in the console.", "Model servers fall back to no cache: watch latency."],
             )
             if instance_mode and cache.spec.tier == "STANDARD_HA":
-                maker.policy(
-                    f"cache-{region}-failover", title=f"cache {region}: failover", severity=alert.failover_severity,
-                    conditions=[threshold("The primary node changed", redis_instance(REDIS_ROLE, cache.instances[region].id),
-                                          value=0, duration="0s", aligner="ALIGN_STDDEV", period=300)],
-                    labels={**labels, "signal": "cache-failover"},
-                    runbook=_runbook(
-                        f"The inference cache in {region} failed over to its replica (maintenance, or the primary failed). Writes "
-                        "were refused for seconds; connections were reset.",
-                        ["Memorystore operations: a maintenance event is expected, anything else is not.",
-                         "Repeated failovers: memory pressure (memory alert)?"],
-                        tune,
-                    ),
+                _cache_policy(
+                    maker, region, "failover", alert.failover_severity, "failover",
+                    threshold("The primary node changed", redis_instance(REDIS_ROLE, cache.instances[region].id),
+                              value=0, duration="0s", aligner="ALIGN_STDDEV", period=300),
+                    "failed over to its replica (maintenance, or the primary failed). Writes "
+                    "were refused for seconds; connections were reset.",
+                    ["Memorystore operations: a maintenance event is expected, anything else is not.",
+                     "Repeated failovers: memory pressure (memory alert)?"],
                 )
+
+
+def _cache_policy(
+    maker: PolicyMaker, region: str, signal: str, severity: str, title: str, condition: Any, what: str, checks: Sequence[str],
+) -> None:
+    """One cache alert of ``region``: id ``cache-<region>-<signal>``, label ``signal = cache-<signal>``,
+    a runbook that starts "The inference cache in <region> <what>"."""
+    maker.policy(
+        f"cache-{region}-{signal}", title=f"cache {region}: {title}", severity=severity, conditions=[condition],
+        labels={"region": region, "signal": f"cache-{signal}"},
+        runbook=_runbook(
+            f"The inference cache in {region} {what}", checks,
+            "`[observability.cache_memory]`, `[observability.cache_evictions]`, `[observability.cache_availability]`.",
+        ),
+    )

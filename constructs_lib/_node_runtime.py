@@ -108,9 +108,12 @@ def prestart(environ: Mapping[str, str] | None = None) -> bool:
         return False
     import atexit
 
-    kernel = _spawn(embedded)
-    for name, version, tarball in _early_assemblies():
-        kernel.send_early({"api": "load", "name": name, "version": version, "tarball": tarball})
+    try:
+        kernel = _spawn(embedded)
+        for name, version, tarball in _early_assemblies():
+            kernel.send_early({"api": "load", "name": name, "version": version, "tarball": tarball})
+    except OSError:  # no node, or it died at once: jsii's own start reports it when a synth needs it
+        return False
     _prestarted = kernel
     activate(environ)
     atexit.register(_discard_prestarted)
@@ -347,7 +350,7 @@ def _copy(fd: int, stream_name: str) -> None:
                 buffer.flush()
             else:  # a text-only replacement (pytest's capsys)
                 stream.write(chunk.decode("utf-8", "replace"))
-    except (OSError, ValueError):  # the stream was closed under us: nothing left to show it to
+    except (OSError, ValueError, AttributeError):  # closed under us, or None: nothing to show it to
         pass
     finally:
         os.close(fd)

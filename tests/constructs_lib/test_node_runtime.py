@@ -106,6 +106,14 @@ def test_an_unused_prestarted_kernel_is_killed_at_exit(tmp_path):
     assert not Path(f"/proc/{pid}").exists() or Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in "ZX"
 
 
+def test_prestart_without_node_starts_nothing_and_jsii_reports_it_when_needed(tmp_path):
+    code = ("import constructs_lib\nfrom constructs_lib import _node_runtime\nprint(_node_runtime.prestart())\n"
+            "import cdktf")
+    result = _run(code, tmp_path, JSII_NODE=str(tmp_path / "no-such-node"))
+    assert result.stdout.strip() == "False"
+    assert result.returncode == 1 and "FileNotFoundError" in result.stderr and "no-such-node" in result.stderr
+
+
 def test_prestart_does_nothing_once_jsii_is_imported(tmp_path):
     code = ("import constructs_lib, jsii\nfrom constructs_lib import _node_runtime\n"
             "print(_node_runtime.prestart())")

@@ -95,15 +95,18 @@ def test_a_prestarted_kernel_is_taken_and_has_loaded_cdktf_before_jsii_asks(tmp_
 
 
 def test_an_unused_prestarted_kernel_is_killed_at_exit(tmp_path):
-    pids = tmp_path / "node.pids"
-    wrapper = tmp_path / "node-wrapper"
-    wrapper.write_text(f'#!/bin/sh\necho $$ >> "{pids}"\nexec "{shutil.which("node")}" "$@"\n')
-    wrapper.chmod(0o755)
-    code = "import constructs_lib\nfrom constructs_lib import _node_runtime\nassert _node_runtime.prestart()\nraise SystemExit(4)"
-    result = _run(code, tmp_path, JSII_NODE=str(wrapper))
+    # a "node" that would outlive Python by 30 s if nothing killed it (a real kernel also exits
+    # once its input closes, so it could not tell the kill from its own exit)
+    stubborn = tmp_path / "stubborn-node"
+    stubborn.write_text("#!/bin/sh\nexec sleep 30\n")
+    stubborn.chmod(0o755)
+    code = ("import constructs_lib\nfrom constructs_lib import _node_runtime\nassert _node_runtime.prestart()\n"
+            "print(_node_runtime._prestarted.pid, flush=True)\nraise SystemExit(4)")
+    result = _run(code, tmp_path, JSII_NODE=str(stubborn))
     assert result.returncode == 4 and result.stderr == ""
-    [pid] = [int(line) for line in pids.read_text().split()]
-    assert not Path(f"/proc/{pid}").exists() or Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in "ZX"
+    pid = int(result.stdout)
+    stat = Path(f"/proc/{pid}/stat")
+    assert not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] in "ZX", "the kernel outlived Python"
 
 
 def test_prestart_without_node_starts_nothing_and_jsii_reports_it_when_needed(tmp_path):

@@ -77,7 +77,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Callable, Iterable, Iterator, Literal, Mapping
 
-from constructs_lib._jsii_pins import JSII_VERSION, NAIVE_ENV  # re-exported: tests and the bench read them here
+from constructs_lib._jsii_pins import JSII_VERSION, NAIVE_ENV, switched_off, switched_on  # the first two re-exported: tests and the bench read them here
 
 LAZY_NODE_ENV = "ML_SERVING_LAZY_NODE"
 """Set to 0 to keep the lazy Python layer but let Node require the provider's whole JS."""
@@ -301,10 +301,10 @@ def load_bindings(
             warnings.warn(message, RuntimeWarning, stacklevel=4)
 
     package = bindings.package
-    if environ.get(NAIVE_ENV, "") not in ("", "0"):
+    if switched_on(environ, NAIVE_ENV):
         importlib.import_module(package)
         return LoadReport("naive", node="eager", reason=f"{NAIVE_ENV}={environ[NAIVE_ENV]}")
-    lazy_node = environ.get(LAZY_NODE_ENV, "1") not in ("0", "false", "no")
+    lazy_node = not switched_off(environ, LAZY_NODE_ENV)
     try:
         return install(bindings, installed=installed, lazy_node=lazy_node, cache_dir=cache_dir, modules=modules)
     except FastImportUnsupported as error:

@@ -28,6 +28,8 @@ Otherwise jsii runs as shipped. A kernel already started the usual way is stoppe
 
 from __future__ import annotations
 
+import atexit
+import functools
 import importlib.machinery
 import importlib.util
 import json
@@ -36,6 +38,8 @@ import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Mapping, Sequence
+
+from constructs_lib._jsii_pins import JSII_VERSION, NAIVE_ENV, switched_off, switched_on
 
 DIRECT_ENV = "ML_SERVING_DIRECT_NODE"
 """Set to 0 to let jsii start its wrapper process as shipped."""
@@ -55,24 +59,31 @@ STOP_TIMEOUT = 5.0
 _prestarted: _Kernel | None = None
 
 
-def jsii_version() -> str | None:
-    """The installed jsii's version, read without importing jsii (its import starts nothing, but costs)."""
-    spec = importlib.util.find_spec("jsii")
+@functools.cache
+def _package_dir(package: str) -> Path | None:
+    """Where the installed ``package`` lives, found without importing it (looked up once)."""
+    spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def jsii_version() -> str | None:
+    """The installed jsii's version, read without importing jsii (its import starts nothing, but costs)."""
+    directory = _package_dir("jsii")
+    if directory is None:
+        return None
     try:
-        return json.loads(Path(next(iter(spec.submodule_search_locations)), "_metadata.json").read_text())["version"]
+        return json.loads((directory / "_metadata.json").read_text())["version"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
 def skip_reason(environ: Mapping[str, str], version: str | None, platform: str = sys.platform) -> str | None:
     """Why the kernel must be started as jsii ships it, or None when it can be started directly."""
-    from constructs_lib._jsii_pins import JSII_VERSION, NAIVE_ENV
-
-    if environ.get(DIRECT_ENV, "1") in ("0", "false", "no"):
+    if switched_off(environ, DIRECT_ENV):
         return f"{DIRECT_ENV}={environ[DIRECT_ENV]}"
-    if environ.get(NAIVE_ENV, "") not in ("", "0"):
+    if switched_on(environ, NAIVE_ENV):
         return f"{NAIVE_ENV}={environ[NAIVE_ENV]} (the plain CDKTF baseline)"
     if environ.get("JSII_RUNTIME"):
         return "JSII_RUNTIME names another runtime"
@@ -87,7 +98,7 @@ def activate(environ: Mapping[str, str] | None = None) -> None:
     """Start the kernel directly once jsii is imported (now, if it is imported already and its
     kernel is not running yet). Cheap: imports nothing of jsii itself."""
     environ = os.environ if environ is None else environ
-    if environ.get(DIRECT_ENV, "1") in ("0", "false", "no"):
+    if switched_off(environ, DIRECT_ENV):
         return
     module = sys.modules.get(PROCESS_MODULE)
     if module is not None:
@@ -106,8 +117,6 @@ def prestart(environ: Mapping[str, str] | None = None) -> bool:
     embedded = _embedded_dir()
     if embedded is None:
         return False
-    import atexit
-
     try:
         kernel = _spawn(embedded)
         for name, version, tarball in _early_assemblies():
@@ -140,8 +149,6 @@ def patch(process_module: ModuleType, environ: Mapping[str, str] | None = None) 
             if skip_reason(os.environ, version):  # decided when Node starts: tests and tools set the env late
                 return shipped_start(self)
             kernel = _spawn(embedded)
-        import atexit
-
         self._process, self._direct = kernel, True
         atexit.register(self.stop)
         self.handshake()
@@ -150,8 +157,6 @@ def patch(process_module: ModuleType, environ: Mapping[str, str] | None = None) 
     def stop(self: Any) -> None:
         if not getattr(self, "_direct", False):
             return shipped_stop(self)
-        import atexit
-
         atexit.unregister(self.stop)
         self._process.stop()
 
@@ -182,10 +187,10 @@ class _PatchOnImport:
 
 def _embedded_dir() -> Path | None:
     """jsii's embedded runtime files, if they are the ones this module knows."""
-    spec = importlib.util.find_spec("jsii")
-    if spec is None or not spec.submodule_search_locations:
+    jsii = _package_dir("jsii")
+    if jsii is None:
         return None
-    directory = Path(next(iter(spec.submodule_search_locations)), "_embedded", "jsii")
+    directory = jsii / "_embedded" / "jsii"
     return directory if all((directory / name).is_file() for name in KERNEL_FILES) else None
 
 
@@ -193,10 +198,10 @@ def _early_assemblies() -> list[tuple[str, str, str]]:
     """``(assembly, version, tarball)`` of ``EARLY_ASSEMBLIES`` as their packages ship them."""
     found = []
     for package in EARLY_ASSEMBLIES:
-        spec = importlib.util.find_spec(package)
-        if spec is None or not spec.submodule_search_locations:
+        directory = _package_dir(package)
+        if directory is None:
             break
-        tarballs = list(Path(next(iter(spec.submodule_search_locations)), "_jsii").glob("*@*.jsii.tgz"))
+        tarballs = list((directory / "_jsii").glob("*@*.jsii.tgz"))
         if len(tarballs) != 1:
             break
         name, version = tarballs[0].name.removesuffix(".jsii.tgz").rsplit("@", 1)
@@ -251,6 +256,7 @@ class _Kernel:
         after ``STOP_TIMEOUT``; with ``kill``, SIGKILL at once (it was never used). Then wait
         for its output to be copied and remove its files."""
         import signal
+        import socket
         import subprocess
 
         if self.returncode is None:
@@ -263,7 +269,7 @@ class _Kernel:
                 except (OSError, ValueError):
                     pass
             try:
-                self.channel.shutdown(2)  # SHUT_RDWR: end of input for the kernel
+                self.channel.shutdown(socket.SHUT_RDWR)  # end of input for the kernel
             except OSError:
                 pass
             try:

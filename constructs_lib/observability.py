@@ -78,7 +78,7 @@ from constructs_lib.observability_queries import (
     vm_gpu,
 )
 from constructs_lib.specs.observability import SEVERITIES, ObservabilitySpec
-from constructs_lib.values import is_token
+from constructs_lib.values import is_token, repeated
 
 
 @dataclass(frozen=True)
@@ -214,7 +214,7 @@ class ServingObservability(Construct):
         for index, model in enumerate(models):
             model.check(f"models[{index}]")
         names = [m.name for m in models]
-        twice = sorted({n for n in names if names.count(n) > 1})
+        twice = repeated(names)
         if twice:
             raise ConfigurationError("models", names, f"each model may be observed once; repeated: {', '.join(twice)}")
         unknown = sorted(set(spec.models) - set(names))

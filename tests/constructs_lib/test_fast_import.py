@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from constructs_lib import _fastimport, _google, _kubernetes
+from constructs_lib._jsii_pins import switched_on
 from constructs_lib._fastimport import (
     JSII_VERSION,
     LAZY_INDEX_HEADER,
@@ -149,7 +150,7 @@ def test_an_earlier_import_of_the_package_is_left_alone(point):
 
 @each_provider
 def test_this_process_loaded_the_bindings_the_fast_way(point):
-    if os.environ.get(NAIVE_ENV, "") not in ("", "0"):
+    if switched_on(os.environ, NAIVE_ENV):
         pytest.skip(f"{NAIVE_ENV} is set for this test run")
     assert point.LOAD_REPORT.mode == "fast", point.LOAD_REPORT
     if os.environ.get(LAZY_NODE_ENV, "1") != "0":

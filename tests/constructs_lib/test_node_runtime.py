@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from constructs_lib import _node_runtime
-from constructs_lib._jsii_pins import JSII_VERSION
+from constructs_lib._jsii_pins import JSII_VERSION, switched_off, switched_on
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -144,3 +144,14 @@ def test_the_installed_jsii_is_the_one_this_was_written_for():
     # the pin in requirements.txt and _jsii_pins move together; otherwise every run falls back
     assert _node_runtime.jsii_version() == JSII_VERSION
     assert _node_runtime._embedded_dir() is not None
+
+
+@pytest.mark.parametrize(("value", "on", "off"), [
+    (None, False, False), ("", False, False), ("0", False, True), ("1", True, False),
+    ("false", True, True), ("no", True, True), ("yes", True, False),
+])
+def test_environment_switches_read_one_way_in_both_fast_paths(value, on, off):
+    """``switched_on`` (off by default: ML_SERVING_NAIVE_IMPORT) and ``switched_off`` (a fast path
+    on by default: ML_SERVING_DIRECT_NODE, ML_SERVING_LAZY_NODE), as _fastimport and _node_runtime read them."""
+    environ = {} if value is None else {"SWITCH": value}
+    assert (switched_on(environ, "SWITCH"), switched_off(environ, "SWITCH")) == (on, off)

@@ -221,6 +221,7 @@ _P100_ZONES = _zones(
     "us-east1: b c", "us-west1: a b",
 )
 
+
 def _n1_gpu(name: str, description: str, zones: frozenset[str], max_vcpus: Mapping[int, int]) -> GpuType:
     """A GPU attached to N1 machines: the counts are those of its vCPU limits (GPUs -> max vCPUs)."""
     return GpuType(name=name, description=f"{description}, N1 only", counts=tuple(max_vcpus), zones=zones,

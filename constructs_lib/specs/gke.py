@@ -70,7 +70,6 @@ MemoryQuantity = Annotated[str, rule(memory_mib)]
 """Spec field type: a Kubernetes memory quantity (``512Mi``, ``16Gi``)."""
 
 
-
 GPU_TAINT_KEY = "nvidia.com/gpu"
 """Key of the taint GKE itself puts on GPU nodes (``nvidia.com/gpu=present:NoSchedule``). The
 node pool does not set it: GKE owns it, and a pool that sets it too can be refused with "more

@@ -19,15 +19,21 @@ messages, each headed by the ids of the tests that synthesized the rejected stac
   (init + validate + plan, the slow reference path, for comparison and debugging).
 
 Under pytest-xdist (``pytest -n 2``, what ``make test`` runs) every worker collects the item and
-drops it after selection; at the end of its session each worker hands what it synthesized to the
-controller (a JSON file named in ``workeroutput``), and the controller runs the loop once over all
-of it, reports it as the test ``tests/terraform_loop.py::terraform_loop`` and fails the session
-when Terraform rejects a stack. The merged configurations are checked on as many threads as the
-machine has cores.
+drops it after selection. The loop runs while the tests do: every :data:`FLUSH_EVERY` stacks a
+worker writes what it synthesized to a directory the controller named (``workerinput``), the
+controller reads it as test reports come in, and :class:`tools.tfdouble.stream.StreamingCheck`
+starts a merged configuration as soon as enough stacks wait for it, Terraform and the plugins
+under ``nice -n 19`` (:data:`NICENESS`): they take the CPU the tests leave idle, not the tests'
+share. When the workers are done the controller checks the rest, reports it all as the test
+``tests/terraform_loop.py::terraform_loop`` and fails the session when Terraform rejects a stack.
+Merged configurations are checked on as many threads as the machine has cores (up to 4). With
+``--terraform-loop-one-by-one`` (or no terraform) each worker hands its stacks over at the end
+instead (a JSON file named in ``workeroutput``).
 
 The terminal summary has one line: how many stacks, how many distinct, merged configurations,
-Terraform runs, seconds, planned changes; plus any Terraform *warnings* per test (they do not
-fail the check).
+Terraform runs, seconds (and under xdist how many configurations started while tests ran, and the
+seconds after the last test), planned changes; plus any Terraform *warnings* per test (they do
+not fail the check).
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +50,7 @@ import pytest
 from _pytest.reports import TestReport
 
 from tools.tfdouble import harness, merge
+from tools.tfdouble.stream import StreamingCheck
 
 ITEM_NAME = "terraform_loop"
 ITEM_NODEID = f"tests/terraform_loop.py::{ITEM_NAME}"
@@ -50,15 +58,28 @@ _REPORT = pytest.StashKey["merge.LoopReport | None"]()
 _KEPT = pytest.StashKey[Path]()
 _SELECTED = pytest.StashKey[bool]()
 _FROM_WORKERS = pytest.StashKey[list]()
+_STREAM = pytest.StashKey["_Stream"]()
+_FLUSHED = pytest.StashKey[int]()
 _OUTPUT_KEY = "terraform_loop"
-"""``workeroutput`` key: {"selected": bool, "file": JSON file of the worker's (test id, stack) pairs}."""
+"""``workeroutput`` key: {"selected": bool, "file": JSON file of the worker's (test id, stack) pairs,
+or None when they were streamed}."""
+_STREAM_KEY = "terraform_loop_stream"
+"""``workerinput`` key: the directory a worker streams its stacks to (absent: hand them over at the end)."""
 JOBS = max(1, min(4, os.cpu_count() or 1))
 """Merged configurations checked at once (Terraform processes)."""
+NICENESS = 19
+"""``nice`` of Terraform and the plugins while the loop runs beside the tests (xdist)."""
+FLUSH_EVERY = 10
+"""A worker writes its new stacks for the controller once it has this many (and at the end)."""
+POLL_SECONDS = 0.5
+"""How often, at most, the controller looks for new stack files (on a test report)."""
 
 
 def pytest_configure(config: pytest.Config) -> None:
     if not any(line.split(":")[0].strip() == "terraform" for line in config.getini("markers")):
         config.addinivalue_line("markers", "terraform: needs the terraform binary (skipped with a message when it is missing)")
+    if not _is_worker(config):
+        config.pluginmanager.register(_ControllerHooks(config), "terraform-loop-controller")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -67,6 +88,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="keep the Terraform working dirs of the terraform_loop check (kept anyway on failure)")
     group.addoption("--terraform-loop-one-by-one", action="store_true", default=False,
                     help="check every distinct synthesized stack on its own instead of merged (slow)")
+    group.addoption("--terraform-loop-max-blocks", type=int, default=merge.MAX_BLOCKS_PER_CHUNK, metavar="N",
+                    help="resources + data sources per merged configuration (default %(default)s)")
 
 
 def collect_synthesized(config: pytest.Config) -> list[tuple[str, dict[str, Any]]]:
@@ -113,7 +136,14 @@ def run_loop(config: pytest.Config, stacks: list[tuple[str, dict[str, Any]]]) ->
         config.stash[_REPORT] = merge.LoopReport()
         return config.stash[_REPORT]
     workdir = Path(tempfile.mkdtemp(prefix="terraform-loop-"))
-    report = merge.check_synthesized(stacks, workdir, merge_stacks=not config.getoption("terraform_loop_one_by_one"), jobs=JOBS)
+    report = merge.check_synthesized(stacks, workdir, merge_stacks=not config.getoption("terraform_loop_one_by_one"),
+                                     max_blocks=config.getoption("terraform_loop_max_blocks"), jobs=JOBS)
+    return _settle(config, report, workdir)
+
+
+def _settle(config: pytest.Config, report: merge.LoopReport, workdir: Path) -> merge.LoopReport:
+    """Stash the report; keep or remove the working dirs; TerraformLoopFailure when Terraform
+    rejected a stack."""
     config.stash[_REPORT] = report
     if report.failures:
         raise TerraformLoopFailure(report, workdir)
@@ -122,6 +152,49 @@ def run_loop(config: pytest.Config, stacks: list[tuple[str, dict[str, Any]]]) ->
     else:
         shutil.rmtree(workdir, ignore_errors=True)
     return report
+
+
+class _Stream:
+    """Controller side of the streamed loop: the stack files workers write -> StreamingCheck."""
+
+    def __init__(self, max_blocks: int) -> None:
+        self.inbox = Path(tempfile.mkdtemp(prefix="terraform-loop-stacks-"))
+        self.workdir = Path(tempfile.mkdtemp(prefix="terraform-loop-"))
+        self.check = StreamingCheck(self.workdir, max_blocks=max_blocks, jobs=JOBS, niceness=NICENESS)
+        self._polled = 0.0
+
+    def poll(self, *, now: bool = False) -> None:
+        """Hand the stacks of every complete file to the check (at most every POLL_SECONDS)."""
+        if not now and time.monotonic() - self._polled < POLL_SECONDS:
+            return
+        self._polled = time.monotonic()
+        for path in sorted(self.inbox.glob("*.json")):
+            self.check.add((test_id, stack) for test_id, stack in json.loads(path.read_text()))
+            path.unlink()
+
+    def close(self) -> None:
+        shutil.rmtree(self.inbox, ignore_errors=True)
+
+
+class _ControllerHooks:
+    """xdist controller: name the stream directory for every worker, read it as reports come."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        config = self.config
+        if config.getoption("terraform_loop_one_by_one") or not harness.terraform_available():
+            return
+        if _STREAM not in config.stash:
+            config.stash[_STREAM] = _Stream(config.getoption("terraform_loop_max_blocks"))
+        node.workerinput[_STREAM_KEY] = str(config.stash[_STREAM].inbox)
+
+    def pytest_runtest_logreport(self, report: TestReport) -> None:
+        stream = self.config.stash.get(_STREAM, None)
+        if stream is not None:
+            stream.poll()
 
 
 def failure_text(failure: TerraformLoopFailure) -> str:
@@ -135,6 +208,32 @@ def _is_worker(config: pytest.Config) -> bool:
 
 def _is_controller(config: pytest.Config) -> bool:
     return config.pluginmanager.has_plugin("dsession")
+
+
+def _flush(config: pytest.Config, *, final: bool) -> None:
+    """Worker: write the stacks synthesized since the last flush to the stream directory, once
+    there are FLUSH_EVERY of them (any number when `final`). Written under a temporary name and
+    renamed, so the controller never reads half a file."""
+    inbox = getattr(config, "workerinput", {}).get(_STREAM_KEY)
+    if not inbox or not config.stash.get(_SELECTED, False):
+        return
+    stacks = collect_synthesized(config)
+    done = config.stash.get(_FLUSHED, 0)
+    if len(stacks) - done < (1 if final else FLUSH_EVERY):
+        return
+    target = Path(inbox, f"{config.workerinput['workerid']}-{done:06d}.json")  # type: ignore[attr-defined]
+    partial = target.with_suffix(".part")
+    partial.write_text(json.dumps(stacks[done:]))
+    partial.rename(target)
+    config.stash[_FLUSHED] = len(stacks)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    result = yield
+    if _is_worker(item.config):
+        _flush(item.config, final=False)
+    return result
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.path, None, f"{ITEM_NAME}: terraform validate + plan of every synthesized stack"
@@ -167,7 +266,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if _is_worker(config):
         output: dict[str, Any] = {"selected": config.stash.get(_SELECTED, False), "file": None}
         stacks = collect_synthesized(config)
-        if output["selected"] and stacks:
+        if config.workerinput.get(_STREAM_KEY):  # type: ignore[attr-defined]
+            _flush(config, final=True)
+        elif output["selected"] and stacks:
             handle, name = tempfile.mkstemp(prefix="terraform-loop-stacks-", suffix=".json")
             with os.fdopen(handle, "w") as file:
                 json.dump(stacks, file)
@@ -195,8 +296,13 @@ def _run_for_workers(session: pytest.Session) -> None:
             path = Path(output["file"])
             stacks.extend((test_id, stack) for test_id, stack in json.loads(path.read_text()))
             path.unlink(missing_ok=True)
+    stream = config.stash.get(_STREAM, None)
     if not any(output.get("selected") for output in outputs) or session.shouldfail or session.shouldstop:
-        return  # deselected (-k / -m), or the session stopped early (-x, --maxfail)
+        if stream is not None:  # deselected (-k / -m), or the session stopped early (-x, --maxfail)
+            stream.check.cancel()
+            stream.close()
+            shutil.rmtree(stream.workdir, ignore_errors=True)
+        return
     location = (ITEM_NODEID.split("::")[0], 0, ITEM_NAME)
     keywords = {ITEM_NAME: 1, "terraform": 1}
     session.testscollected += 1  # the workers dropped the item; count it back for the progress
@@ -207,7 +313,13 @@ def _run_for_workers(session: pytest.Session) -> None:
         outcome, longrepr = "skipped", (str(Path(__file__)), 0, f"Skipped: {harness.UNAVAILABLE_REASON}")
     else:
         try:
-            run_loop(config, stacks)
+            if stream is not None:
+                stream.poll(now=True)
+                stream.check.add(stacks)  # from a worker that did not stream (none, normally)
+                stream.close()
+                _settle(config, stream.check.finish(), stream.workdir)
+            else:
+                run_loop(config, stacks)
         except TerraformLoopFailure as failure:
             outcome, longrepr = "failed", failure_text(failure)
     report = config.stash.get(_REPORT, None)

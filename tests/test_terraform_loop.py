@@ -178,3 +178,57 @@ def test_under_xdist_skipped_with_the_reason_when_terraform_is_missing(project):
 
     assert result.returncode == 0, result.stdout
     assert "SKIPPED [1] " in result.stdout and harness.UNAVAILABLE_REASON in result.stdout
+
+
+STREAMED_TESTS = """
+    import time
+
+    import conftest
+
+    REQUIRED = {"required_providers": {"google": {"source": "google", "version": "6.50.0"}}}
+    PROVIDER = {"google": [{"project": "p-1", "region": "europe-west1"}]}
+    BROKEN = {"terraform": REQUIRED, "provider": PROVIDER, "resource": {
+        "google_compute_subnetwork": {"sub": {"name": "sub", "ip_cidr_range": "10.0.0.0/24",
+                                              "network": "${google_compute_network.missing.id}"}}}}
+
+    def test_a_broken():
+        conftest.synth(BROKEN)
+
+    def test_b_networks():
+        for n in range(24):
+            conftest.synth({"terraform": REQUIRED, "provider": PROVIDER, "resource": {
+                "google_compute_network": {"vpc": {"name": f"vpc-{n}", "auto_create_subnetworks": False}}}})
+
+    def test_c_slow_1():
+        time.sleep(1.5)
+
+    def test_c_slow_2():
+        time.sleep(1.5)
+
+    def test_c_slow_3():
+        time.sleep(1.5)
+
+    def test_d_broken_again():
+        conftest.synth(BROKEN)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.terraform
+@needs_terraform
+def test_under_xdist_stacks_are_checked_while_tests_run_and_a_late_copy_is_named(project):
+    """One worker keeps the order: 25 stacks reach the controller after test_b, the loop starts
+    merged configurations of 4 blocks while test_c_* sleep, and the failure of the broken stack
+    (checked early) also names the test that synthesized it again at the very end."""
+    (project / "test_stacks.py").write_text(textwrap.dedent(STREAMED_TESTS))
+
+    result = run_pytest(project, "-n", "1", "--terraform-loop-max-blocks", "4", "-rf")
+
+    assert result.returncode == 1, result.stdout
+    summary = re.search(r"^terraform loop: .*$", result.stdout, re.MULTILINE).group(0)
+    assert "26 synthesized stacks, 25 distinct" in summary
+    started = re.search(r"\((\d+) configuration\(s\) started while stacks were still coming in", summary)
+    assert started and int(started.group(1)) >= 4, summary
+    assert ("failed for the stack synthesized by test_stacks.py::test_a_broken, "
+            "test_stacks.py::test_d_broken_again") in result.stdout
+    assert "FAILED tests/terraform_loop.py::terraform_loop" in result.stdout

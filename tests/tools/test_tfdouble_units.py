@@ -290,11 +290,15 @@ def test_harness_schema_types_cover_config_and_state(tmp_path):
 # -- zygote (fork server) and launcher -----------------------------------------------------------
 
 
-def _launcher(installed: mirror.Mirror, env_extra: dict[str, str]) -> subprocess.Popen:
+def _launcher(installed: mirror.Mirror, env_extra: dict[str, str], prefix: tuple[str, ...] = ()) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k not in ("PLUGIN_CLIENT_CERT", "TFDOUBLE_ZYGOTE")}
     env.update({server.MAGIC_COOKIE_KEY: server.MAGIC_COOKIE_VALUE, **env_extra})
-    return subprocess.Popen([str(installed.executable(catalog.get("kubernetes")))], env=env,
+    return subprocess.Popen([*prefix, str(installed.executable(catalog.get("kubernetes")))], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _niceness(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
 
 
 def _shutdown(address: str) -> None:
@@ -322,6 +326,57 @@ def test_launcher_serves_and_exits_on_shutdown(tmp_path, use_zygote):
         assert not Path(fields[3]).exists()
     finally:
         zygote.stop(installed.home)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists() or shutil.which("nice") is None, reason="needs /proc and nice")
+@pytest.mark.parametrize("use_zygote", [True, False], ids=["zygote", "direct"])
+def test_the_plugin_runs_at_the_niceness_of_its_launcher(tmp_path, use_zygote):
+    """A zygote-forked plugin takes the launcher's niceness, as the plugin started directly does:
+    Terraform run under ``nice`` (the suite's loop beside the tests) gets niced plugins."""
+    installed = mirror.install(tmp_path / "home")
+    wanted = min(19, os.getpriority(os.PRIO_PROCESS, 0) + 7)
+    try:
+        if use_zygote:
+            assert zygote.ensure(installed.home)
+        proc = _launcher(installed, {} if use_zygote else {"TFDOUBLE_ZYGOTE": "0"}, ("nice", "-n", "7"))
+        address = proc.stdout.readline().strip().split("|")[3]
+        if use_zygote:
+            zygote_pid = zygote.ping(installed.home)["pid"]
+            plugins = [int(p.parent.name) for p in Path("/proc").glob("[0-9]*/stat")
+                       if p.read_text().rsplit(")", 1)[1].split()[1] == str(zygote_pid)]
+        else:
+            plugins = [proc.pid]  # the launcher execs the server
+        assert len(plugins) == 1 and _niceness(plugins[0]) == wanted
+        _shutdown(address)
+        assert proc.wait(timeout=15) == 0
+    finally:
+        zygote.stop(installed.home)
+
+
+def test_terraform_runs_with_gogc_400_unless_the_environment_sets_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("TFDOUBLE_ZYGOTE", "0")
+    monkeypatch.delenv("GOGC", raising=False)
+    tf = harness.OfflineTerraform(tmp_path / "work", mirror=mirror.install(tmp_path / "home"))
+
+    assert tf._env()["GOGC"] == harness.TERRAFORM_GOGC == "400"
+    monkeypatch.setenv("GOGC", "150")
+    assert tf._env()["GOGC"] == "150"
+
+
+@pytest.mark.skipif(shutil.which("nice") is None, reason="needs nice")
+def test_terraform_runs_under_nice_when_asked(tmp_path, monkeypatch):
+    fake = tmp_path / "terraform"
+    fake.write_text("#!/bin/sh\nnice\n")  # `nice` without arguments prints the niceness it runs at
+    fake.chmod(0o755)
+    monkeypatch.setattr(harness, "TERRAFORM", str(fake))
+    monkeypatch.setenv("TFDOUBLE_ZYGOTE", "0")
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    installed = mirror.install(tmp_path / "home")
+
+    plain = harness.OfflineTerraform(tmp_path / "a", mirror=installed).run("version")
+    niced = harness.OfflineTerraform(tmp_path / "b", mirror=installed, niceness=5).run("version")
+
+    assert int(plain.stdout) == base and int(niced.stdout) == min(19, base + 5)
 
 
 def test_zygote_child_follows_a_killed_launcher(tmp_path):

@@ -21,6 +21,12 @@ Defaults and why:
   the harness CLI config (filesystem mirror under ``.tfharness``; never the network).
 * Commands run with ``-input=false -no-color -lock=false``; plans are saved to ``plan.bin``
   and converted with ``terraform show -json``.
+* Terraform runs with ``GOGC=400`` unless the environment sets ``GOGC``: a plan is a short batch
+  job, and collecting garbage a quarter as often cuts its CPU time by about a fifth for about
+  twice the peak memory (~0.4 GB for 800 resources).
+* ``niceness`` > 0 runs Terraform (and, through the launcher, the plugin processes) under
+  ``nice -n <niceness>``: the test suite's loop checks stacks while tests still run and takes
+  only the CPU they leave idle.
 """
 
 from __future__ import annotations
@@ -42,6 +48,8 @@ from . import zygote
 TERRAFORM = os.environ.get("TFDOUBLE_TERRAFORM", "terraform")
 UNAVAILABLE_REASON = "terraform CLI not found on PATH: offline Terraform checks skipped"
 CONFIG_NAME = "main.tf.json"
+#: Go's GC target for Terraform when the environment does not set GOGC (module docstring).
+TERRAFORM_GOGC = "400"
 
 
 def terraform_available() -> bool:
@@ -153,6 +161,8 @@ class OfflineTerraform:
     timings: dict[str, float] = field(default_factory=dict)
     #: Serve only the schemas of types used by the config and state (much faster, see schema_types).
     filter_schema: bool = True
+    #: > 0: run Terraform under ``nice -n niceness`` (lower CPU priority; ignored without `nice`).
+    niceness: int = 0
     #: Result of the last `plan` command (its human-readable output is in .stdout).
     last_plan: Result | None = field(default=None, init=False)
 
@@ -169,6 +179,7 @@ class OfflineTerraform:
         env = {k: v for k, v in os.environ.items()
                if not k.startswith("TF_") or k in ("TF_LOG", "TF_LOG_PATH") or k.startswith("TF_VAR_")}
         env.update(self.mirror.env())
+        env.setdefault("GOGC", TERRAFORM_GOGC)
         types = self.schema_types() if self.filter_schema else None
         if types is not None:
             env["TFDOUBLE_SCHEMA_TYPES"] = ",".join(sorted(types))
@@ -210,6 +221,9 @@ class OfflineTerraform:
     def run(self, *args: str, check: bool = True, timeout: float = 600) -> Result:
         """Run `terraform <args>` in the workdir; raise TerraformError on failure if `check`."""
         argv = [TERRAFORM, *args]
+        nice = shutil.which("nice") if self.niceness > 0 else None
+        if nice:
+            argv = [nice, "-n", str(self.niceness), *argv]
         start = time.monotonic()
         proc = subprocess.run(argv, cwd=self.workdir, env=self._env(), capture_output=True, text=True,
                               timeout=timeout, stdin=subprocess.DEVNULL)

@@ -6,7 +6,8 @@ Argument vector: ``<zygote socket> <python> <provider> [server args...]``.
 * If the zygote (see :mod:`.zygote`) is listening, send it our environment, working directory
   and stdin/stdout/stderr file descriptors; it forks a pre-loaded plugin process that writes the
   go-plugin handshake straight to *our* stdout. We stay alive as the process Terraform knows,
-  wait for the plugin's exit status and exit with it. If we are killed, the plugin notices the
+  wait for the plugin's exit status and exit with it. The plugin takes our niceness (a launcher
+  started under ``nice`` gets a plugin under the same ``nice``, as the direct start would). If we are killed, the plugin notices the
   closed connection and exits too.
 * Otherwise (no zygote, ``TFDOUBLE_ZYGOTE=0``, or any hiccup before the fork) ``exec`` the
   plugin server directly: slower (~0.3 s of imports), same behaviour.
@@ -34,7 +35,7 @@ def _via_zygote(sock_path: str, server_args: list[str]) -> int | None:
         conn.settimeout(2.0)
         conn.connect(sock_path)
         payload = json.dumps({"op": "spawn", "args": server_args, "env": dict(os.environ),
-                              "cwd": os.getcwd()}).encode()
+                              "cwd": os.getcwd(), "nice": os.getpriority(os.PRIO_PROCESS, 0)}).encode()
         socket.send_fds(conn, [struct.pack("!I", len(payload)) + payload], [0, 1, 2])
         if conn.recv(1) != b"F":  # the zygote acknowledges right before it forks
             return None

@@ -52,8 +52,6 @@ import json
 import re
 import shutil
 import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -707,8 +705,9 @@ class LoopReport:
     merged_stacks: int = 0
     single_stacks: int = 0
     failures: list[StackFailure] = field(default_factory=list)
-    #: stack test ids -> warning texts (Terraform warnings do not fail the check)
-    warnings: dict[str, list[str]] = field(default_factory=dict)
+    #: distinct stack index -> (ids of the tests that synthesized it, Terraform's warnings for it);
+    #: the id list is the stack's own, so a test that synthesizes it later is named too
+    stack_warnings: dict[int, tuple[list[str], list[str]]] = field(default_factory=dict)
     terraform_runs: int = 0
     seconds: float = 0.0
     planned: dict[str, int] = field(default_factory=dict)
@@ -716,10 +715,23 @@ class LoopReport:
     #: them were left out because an identical one of another stack stood in (planned once)
     blocks: int = 0
     shared: int = 0
+    #: configurations started before the last stack came (:class:`stream.StreamingCheck`), and
+    #: the seconds from the last stack to the end of the check
+    started_early: int = 0
+    seconds_after_finish: float = 0.0
 
     @property
     def ok(self) -> bool:
         return not self.failures
+
+    @property
+    def warnings(self) -> dict[str, list[str]]:
+        """Stack test ids (comma-separated) -> warning texts (Terraform warnings do not fail the check)."""
+        by_tests: dict[str, list[str]] = {}
+        for test_ids, texts in self.stack_warnings.values():
+            bucket = by_tests.setdefault(", ".join(test_ids), [])
+            bucket.extend(text for text in texts if text not in bucket)
+        return by_tests
 
     def summary(self) -> str:
         if not self.synthesized:
@@ -730,7 +742,11 @@ class LoopReport:
         if self.blocks:
             text += (f"{self.blocks} resources + data sources merged, {self.shared} of them shared "
                      f"with an identical one of another stack (planned once); ")
-        text += f"{self.terraform_runs} terraform runs in {self.seconds:.1f}s; plan: {counts}"
+        text += f"{self.terraform_runs} terraform runs in {self.seconds:.1f}s"
+        if self.started_early:
+            text += (f" ({self.started_early} configuration(s) started while stacks were still coming in; "
+                     f"{self.seconds_after_finish:.1f}s after the last one)")
+        text += f"; plan: {counts}"
         if self.failures:
             text += f"; {len(self.failures)} stack(s) FAILED"
         if self.warnings:
@@ -749,8 +765,8 @@ class LoopReport:
         self.blocks += other.blocks
         self.shared += other.shared
         self.failures.extend(other.failures)
-        for tests, texts in other.warnings.items():
-            bucket = self.warnings.setdefault(tests, [])
+        for index, (test_ids, texts) in other.stack_warnings.items():
+            bucket = self.stack_warnings.setdefault(index, (test_ids, []))[1]
             bucket.extend(text for text in texts if text not in bucket)
         for key, value in other.planned.items():
             self.planned[key] = self.planned.get(key, 0) + value
@@ -813,7 +829,7 @@ def _stacks_named(text: str, merged: MergedConfig) -> set[int]:
 
 
 @dataclass
-class _Checker:
+class Checker:
     workdir_root: Path
     report: LoopReport
     unique: dict[int, UniqueStack]
@@ -823,6 +839,8 @@ class _Checker:
     dedupe_blocks: bool = True
     #: working-dir numbers, shared by the checkers of one loop that run side by side
     dir_numbers: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    #: Terraform's CPU priority (``harness.OfflineTerraform.niceness``)
+    niceness: int = 0
     _single_dir: Path | None = None
 
     def new_workdir(self, name: str) -> Path:
@@ -833,10 +851,11 @@ class _Checker:
         return path
 
     def fail(self, index: int, stage: str, message: str, prefix: str = "", workdir: Path | None = None) -> None:
-        self.report.failures.append(StackFailure(list(self.unique[index].test_ids), stage, message, prefix, workdir))
+        # the stack's own id list: a test that synthesizes the same stack later is named too
+        self.report.failures.append(StackFailure(self.unique[index].test_ids, stage, message, prefix, workdir))
 
     def warn(self, index: int, diagnostic: Diagnostic) -> None:
-        bucket = self.report.warnings.setdefault(", ".join(self.unique[index].test_ids), [])
+        bucket = self.report.stack_warnings.setdefault(index, (self.unique[index].test_ids, []))[1]
         text = diagnostic.render()
         if text not in bucket:
             bucket.append(text)
@@ -877,7 +896,7 @@ class _Checker:
                     return []
                 merged = merge(pending, dedupe_blocks=self.dedupe_blocks)
                 merged.write(workdir)
-                tf = harness.OfflineTerraform(workdir, env=_tf_env(merged))
+                tf = harness.OfflineTerraform(workdir, env=_tf_env(merged), niceness=self.niceness)
                 try:
                     if tf.init() is not None:  # only when the required providers changed
                         self.report.terraform_runs += 1
@@ -944,7 +963,7 @@ class _Checker:
                 value = _placeholder(name, decl.get("type"))
                 if value is not None:
                     variables[f"TF_VAR_{name}"] = value
-        tf = harness.OfflineTerraform(workdir, env=variables)
+        tf = harness.OfflineTerraform(workdir, env=variables, niceness=self.niceness)
         tf.write_config(stack.config)
         stage = "init"
         try:
@@ -978,7 +997,8 @@ _DIR_LOCK = threading.Lock()
 
 def check_synthesized(synthesized: Iterable[tuple[str, dict[str, Any]]], workdir: Path | str, *,
                       merge_stacks: bool = True, max_blocks: int = MAX_BLOCKS_PER_CHUNK,
-                      validate_first: bool = False, dedupe_blocks: bool = True, jobs: int = 1) -> LoopReport:
+                      validate_first: bool = False, dedupe_blocks: bool = True, jobs: int = 1,
+                      niceness: int = 0) -> LoopReport:
     """Validate and plan every stack in `synthesized` ((test id, stack dict) pairs).
 
     Distinct stacks are merged (module doc) into configurations of at most `max_blocks`
@@ -989,42 +1009,13 @@ def check_synthesized(synthesized: Iterable[tuple[str, dict[str, Any]]], workdir
     distinct stack on its own (init, validate, plan: the slow reference path). `workdir` receives one sub-directory per Terraform working
     dir, kept for inspection. `jobs` > 1 checks that many merged configurations at once (each has
     its own working dir and Terraform process; stacks checked one by one stay one sequence in one
-    dir). Returns a :class:`LoopReport`: ``report.failures`` lists every
+    dir). `niceness` > 0 runs Terraform under ``nice``. Stacks are grouped by provider
+    configuration first (:mod:`.stream`). Returns a :class:`LoopReport`: ``report.failures`` lists every
     rejected stack with the ids of the tests that synthesized it and Terraform's own messages.
     """
-    start = time.monotonic()
-    pairs = list(synthesized)
-    uniques = dedupe(pairs)
-    report = LoopReport(synthesized=len(pairs), unique=len(uniques))
-    root = Path(workdir)
-    root.mkdir(parents=True, exist_ok=True)
-    by_index = dict(enumerate(uniques))
-    numbers = itertools.count(1)
-    singles: list[int] = []
-    prefixed: list[PrefixedStack] = []
-    for index, unique in enumerate(uniques):
-        if not merge_stacks or merge_blocker(unique.config) is not None:
-            singles.append(index)
-        else:
-            prefixed.append(prefix_stack(unique.config, index))
+    from .stream import StreamingCheck  # it schedules the checks this module defines
 
-    def check(groups: list[list[PrefixedStack]], single: list[int]) -> LoopReport:
-        part = LoopReport()
-        checker = _Checker(root, part, by_index, validate_first=validate_first, dedupe_blocks=dedupe_blocks,
-                           dir_numbers=numbers)
-        for group in groups:
-            checker.check_group(group)
-        for index in single:
-            checker.check_single(index)
-        return part
-
-    shares = [([group], []) for group in chunk(prefixed, max_blocks)] + ([([], singles)] if singles else [])
-    if jobs > 1 and len(shares) > 1:
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            parts = list(pool.map(lambda share: check(*share), shares))
-    else:
-        parts = [check(*share) for share in shares]
-    for part in parts:
-        report.absorb(part)
-    report.seconds = time.monotonic() - start
-    return report
+    stream = StreamingCheck(workdir, merge_stacks=merge_stacks, max_blocks=max_blocks, validate_first=validate_first,
+                            dedupe_blocks=dedupe_blocks, jobs=jobs, niceness=niceness)
+    stream.add(synthesized, start=False)
+    return stream.finish()

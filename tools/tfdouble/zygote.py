@@ -14,7 +14,7 @@ plugin server (see :mod:`.launch` for the launcher side).
 
 Protocol on the socket: a request is a 4-byte big-endian length + JSON, sent with the client's
 stdin/stdout/stderr as SCM_RIGHTS. ``{"op": "ping"}`` -> JSON ``{"key", "pid"}``;
-``{"op": "quit"}``; ``{"op": "spawn", "args", "env", "cwd"}`` -> ``F`` (about to fork), then
+``{"op": "quit"}``; ``{"op": "spawn", "args", "env", "cwd", "nice"}`` -> ``F`` (about to fork), then
 the child's exit status as ASCII digits, then EOF.
 """
 
@@ -132,7 +132,10 @@ def _preload(cache_dir: Path) -> None:
     import asyncio  # noqa: F401
     import ssl  # noqa: F401
 
+    import concurrent.futures.thread  # noqa: F401 - grpc.server's thread pool
+
     import grpc  # noqa: F401
+    from grpc import _server  # noqa: F401 - grpc.server() imports it on first call: once here, not per launch
 
     from . import catalog, force_new, provider, schema, server, tls  # noqa: F401
 
@@ -165,6 +168,9 @@ def _child(conn: socket.socket, fds: list[int], request: dict) -> None:
         os.environ.clear()
         os.environ.update(request["env"])
         os.chdir(request["cwd"])
+        niceness = request.get("nice")
+        if isinstance(niceness, int) and niceness > os.getpriority(os.PRIO_PROCESS, 0):
+            os.setpriority(os.PRIO_PROCESS, 0, niceness)  # the launcher's priority, as exec would keep it
 
         def watchdog() -> None:  # the launcher died (e.g. killed by Terraform): follow it
             try:

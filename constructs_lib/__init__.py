@@ -4,8 +4,9 @@
 models and every construct are re-exported lazily, so ``import constructs_lib`` stays cheap and
 loads only the modules (and provider bindings) a program uses; ``constructs_lib.specs`` alone
 loads no cdktf at all. Importing the package also silences jsii's Node.js end-of-life banner
-(users see our messages, not jsii's) before cdktf starts Node, and has jsii start its kernel
-as one Node process instead of two (``constructs_lib._node_runtime``).
+(users see our messages, not jsii's) before cdktf starts Node, has jsii start its kernel
+as one Node process instead of two (``constructs_lib._node_runtime``), and has the bindings'
+argument checks compute each type hint once (``constructs_lib._type_hints``).
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import os
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 
-from constructs_lib import _node_runtime  # noqa: E402
+from constructs_lib import _node_runtime, _type_hints  # noqa: E402
 
 _node_runtime.activate()  # one Node process for jsii's kernel, not two (see the module)
+_type_hints.activate()  # jsii's argument checks compute each stub's type hints once (see the module)
 
 _EXPORTS: dict[str, tuple[str, ...]] = {
     "errors": ("ConfigurationError",),

@@ -353,6 +353,18 @@ def test_the_plugin_runs_at_the_niceness_of_its_launcher(tmp_path, use_zygote):
         zygote.stop(installed.home)
 
 
+def test_the_zygote_has_its_own_process_group_in_the_starters_session(tmp_path):
+    """Not a session of its own: with autogroup scheduling that would be a scheduling group of its
+    own, and its niced plugins would take a full share beside the tests (zygote module doc)."""
+    installed = mirror.install(tmp_path / "home")
+    try:
+        assert zygote.ensure(installed.home)
+        pid = zygote.ping(installed.home)["pid"]
+        assert os.getpgid(pid) == pid and os.getsid(pid) == os.getsid(0)
+    finally:
+        zygote.stop(installed.home)
+
+
 def test_terraform_runs_with_gogc_400_unless_the_environment_sets_it(tmp_path, monkeypatch):
     monkeypatch.setenv("TFDOUBLE_ZYGOTE", "0")
     monkeypatch.delenv("GOGC", raising=False)

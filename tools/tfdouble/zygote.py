@@ -7,7 +7,11 @@ plugin server (see :mod:`.launch` for the launcher side).
 
 * Socket: ``<home>/zygote.sock`` (mode 0600, in the harness dir); ``zygote.log`` gets stderr.
 * Started by the harness (:func:`ensure`) on first use; exits after :data:`IDLE_SECONDS`
-  without launches and without live children. ``TFDOUBLE_ZYGOTE=0`` disables it (launchers then
+  without launches and without live children. It gets a process group of its own (a Ctrl-C
+  in the terminal does not reach it) but stays in the starter's session: with the kernel's
+  autogroup scheduling a new session is a scheduling group of its own, where ``nice`` of the
+  plugins it forks would no longer count against the processes of the session that runs
+  Terraform (the test suite's loop runs Terraform and the plugins under ``nice``). ``TFDOUBLE_ZYGOTE=0`` disables it (launchers then
   start the server directly, which is always the fallback anyway).
 * Code changes are picked up: the zygote reports a key over the sources it loaded, and
   :func:`ensure` replaces a zygote whose key differs from the current sources.
@@ -110,7 +114,7 @@ def ensure(home: Path, python: str | None = None, wait: float = 10.0) -> bool:
     try:
         with open(home / "zygote.log", "ab") as log:
             subprocess.Popen([python, "-I", "-c", bootstrap, str(home)], stdin=subprocess.DEVNULL,
-                             stdout=subprocess.DEVNULL, stderr=log, close_fds=True, start_new_session=True,
+                             stdout=subprocess.DEVNULL, stderr=log, close_fds=True, process_group=0,
                              env={k: v for k, v in os.environ.items() if not k.startswith(("PLUGIN_", "TF_PLUGIN"))})
     except OSError:
         return False

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 from typing import Any, Iterator
 
 import pytest
@@ -17,7 +19,7 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 import constructs_lib  # noqa: E402,F401 - jsii environment first
 
-from cdktf import TerraformStack, Testing  # noqa: E402
+from cdktf import App, TerraformStack, Testing  # noqa: E402
 
 from constructs_lib._google import provider as google_provider  # noqa: E402
 from constructs_lib.naming import Naming  # noqa: E402
@@ -34,6 +36,21 @@ SYNTHESIZED: list[tuple[str, dict[str, Any]]] = []
 session-scoped check (the offline Terraform harness) can validate all of them."""
 
 
+APP_OUTDIR = tempfile.mkdtemp(prefix="ml-serving-test-apps-")
+"""The output folder of every test app (nothing is written there: ``Testing.synth`` returns the
+JSON). ``Testing.app()`` without one creates a folder under the system temp dir for every app
+and leaves it behind, a couple of thousand a suite run; this one goes when the session ends."""
+
+
+def new_app() -> App:
+    """``cdktf.Testing.app()`` with its output folder in :data:`APP_OUTDIR`."""
+    return Testing.app(outdir=APP_OUTDIR)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(APP_OUTDIR, ignore_errors=True)
+
+
 def synth(stack: TerraformStack) -> dict[str, Any]:
     """``Testing.synth`` parsed into a dict (backend and metadata blocks are dropped by cdktf)."""
     result = json.loads(Testing.synth(stack))
@@ -44,7 +61,7 @@ def synth(stack: TerraformStack) -> dict[str, Any]:
 
 def new_stack(project: str = TEST_PROJECT, region: str = TEST_REGION) -> TerraformStack:
     """A fresh stack with a configured google provider, as the reference stacks have."""
-    stack = TerraformStack(Testing.app(), "test")
+    stack = TerraformStack(new_app(), "test")
     google_provider.GoogleProvider(stack, "google", project=project, region=region,
                                    add_terraform_attribution_label=False)
     return stack

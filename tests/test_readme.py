@@ -11,11 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from cdktf import Testing
 
 from stacks.config import parse_environment
 from stacks.synth import build_stacks
-from tests.conftest import synth
+from tests.conftest import new_app, synth
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -47,7 +46,7 @@ def test_python_example_runs_and_synthesizes(code: str, tmp_path: Path):
 @pytest.mark.parametrize("text", ENVIRONMENTS, ids=lambda text: text.splitlines()[1][:40])
 def test_environment_example_is_valid_and_synthesizes(text: str):
     config = parse_environment(text, name="dev", source="README.md")
-    for stack in build_stacks(Testing.app(), config):
+    for stack in build_stacks(new_app(), config):
         assert synth(stack)["resource"]
 
 

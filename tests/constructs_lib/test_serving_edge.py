@@ -18,7 +18,7 @@ from constructs_lib.specs.load_balancer import LoadBalancerSpec, SslPolicySpec, 
 from constructs_lib.specs.model import ModelSpec
 from stacks.config import EnvironmentFileError, parse_environment
 from stacks.serving_stack import ServingStack
-from tests.conftest import TEST_PROJECT, TEST_REGION, only_resource, resource_by_path, resources, synth
+from tests.conftest import TEST_PROJECT, TEST_REGION, new_app, only_resource, resource_by_path, resources, synth
 
 IMAGE = "us-docker.pkg.dev/test-project-123/models/server:1.0"
 ABORT_404 = {"fault_injection_policy": {"abort": {"http_status": 404, "percentage": 100}}}
@@ -35,7 +35,7 @@ def _serving(stack, naming, models, **kwargs) -> ModelServing:
 
 
 def _environment(text: str) -> ServingStack:
-    return ServingStack(Testing.app(), parse_environment(text, name="dev", source="test"))
+    return ServingStack(new_app(), parse_environment(text, name="dev", source="test"))
 
 
 def _service_names(out) -> dict[str, str]:

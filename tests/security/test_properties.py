@@ -21,14 +21,13 @@ import os
 import re
 from typing import Any
 
-from cdktf import Testing
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 from pydantic import ValidationError
 
 from constructs_lib.errors import ConfigurationError, format_validation_error
 from constructs_lib.naming import Naming, check_labels
 from constructs_lib.regions import ZONE_SUFFIXES
-from tests.conftest import synth
+from tests.conftest import new_app, synth
 from stacks.config import EnvironmentConfig
 from tests.security import checks
 from tests.security.conftest import SynthStack
@@ -124,7 +123,7 @@ def synthesize(config: EnvironmentConfig) -> list[SynthStack]:
     Terraform loop plans every generated environment too)."""
     from stacks.synth import build_stacks
 
-    stacks = build_stacks(Testing.app(), config)
+    stacks = build_stacks(new_app(), config)
     return [SynthStack(name=s.node.id, source="hypothesis", config=config, json=synth(s), path=None)  # type: ignore[arg-type]
             for s in stacks]
 

@@ -4,13 +4,12 @@ stacks (``<stack>-cluster`` with network and cluster, then the serving stack).""
 import json
 
 import pytest
-from cdktf import Testing
 
 from constructs_lib.errors import ConfigurationError
 from constructs_lib.gke.workload import DEFAULT_MAX_RATE_PER_ENDPOINT
 from stacks.config import parse_environment
 from stacks.serving_stack import ServingStack
-from tests.conftest import only_resource, resource_by_path, resources, synth
+from tests.conftest import new_app, only_resource, resource_by_path, resources, synth
 
 PROJECT = "my-project-1"
 IMAGE = "europe-docker.pkg.dev/my-project-1/models/server:1.4"
@@ -32,7 +31,7 @@ def gke_model(name: str = "resnet", extra: str = "", **tables: str) -> str:
 
 def _stack(models: str | None = None, environment: str = ENVIRONMENT + STATIC) -> ServingStack:
     config = parse_environment(environment + (models if models is not None else gke_model()), name="dev", source="test")
-    return ServingStack(Testing.app(), config)
+    return ServingStack(new_app(), config)
 
 
 def _stacks(stack: ServingStack) -> tuple[dict, dict]:

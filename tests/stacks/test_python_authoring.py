@@ -7,9 +7,9 @@ from pathlib import Path
 
 import ast
 
-from cdktf import TerraformStack, Testing
+from cdktf import TerraformStack
 
-from tests.conftest import resources, synth
+from tests.conftest import new_app, resources, synth
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "python_stack.py"
 
@@ -22,7 +22,7 @@ def _example():
 
 
 def test_python_example_synthesizes_the_prod_shape():
-    stack = TerraformStack(Testing.app(), "test")
+    stack = TerraformStack(new_app(), "test")
     _example().build(stack)
     result = synth(stack)
     assert len(resources(result, "google_compute_backend_service")) == 3

@@ -10,17 +10,16 @@ import json
 from pathlib import Path
 
 import pytest
-from cdktf import Testing
 
 from stacks.config import environment_files, load_environment
 from stacks.serving_stack import ServingStack
-from tests.conftest import server_env, only_resource, resource_by_path, resources, synth
+from tests.conftest import new_app, only_resource, resource_by_path, resources, server_env, synth
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def _synth(name: str) -> dict:
-    return synth(ServingStack(Testing.app(), load_environment(EXAMPLES / f"{name}.toml")))
+    return synth(ServingStack(new_app(), load_environment(EXAMPLES / f"{name}.toml")))
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +102,7 @@ def test_autoscaling_backend_services_behind_a_url_map():
 
 @pytest.mark.parametrize("path", environment_files(EXAMPLES), ids=lambda p: p.stem)
 def test_example_snapshot(path, snapshot_json):
-    assert synth(ServingStack(Testing.app(), load_environment(path))) == snapshot_json
+    assert synth(ServingStack(new_app(), load_environment(path))) == snapshot_json
 
 
 def test_every_example_names_the_schema_for_editors():

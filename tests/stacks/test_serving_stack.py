@@ -1,17 +1,16 @@
 import pytest
-from cdktf import Testing
 
 from stacks.config import ENVIRONMENTS_DIR, EnvironmentFileError, environment_files, load_environment, parse_environment
 from stacks.serving_stack import ServingStack
 from stacks.synth import build_stacks
-from tests.conftest import only_resource, resource_by_path, resources, server_env, synth
+from tests.conftest import new_app, only_resource, resource_by_path, resources, server_env, synth
 
 MINIMAL = 'project_id = "my-project-1"\nregions = ["us-central1"]\n'
 MODEL = '\n[[models]]\nname = "resnet"\nimage = "us-docker.pkg.dev/p/r/server:1"\n'
 
 
 def _stack(text: str = MINIMAL, name: str = "dev", models: str = MODEL) -> ServingStack:
-    return ServingStack(Testing.app(), parse_environment(text + models, name=name, source="test"))
+    return ServingStack(new_app(), parse_environment(text + models, name=name, source="test"))
 
 
 def test_stack_is_named_after_environment():
@@ -121,7 +120,7 @@ def test_static_content_routes_to_a_backend_bucket():
 @pytest.mark.parametrize("path", environment_files(), ids=lambda p: p.stem)
 def test_environment_snapshot(path, snapshot_json):
     """One reviewed snapshot per shipped environment file (every stack it makes, by name)."""
-    stacks = build_stacks(Testing.app(), load_environment(path))
+    stacks = build_stacks(new_app(), load_environment(path))
     assert {stack.node.id: synth(stack) for stack in stacks} == snapshot_json
 
 

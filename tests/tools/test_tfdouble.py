@@ -83,7 +83,9 @@ def cdktf_stack_json() -> dict[str, Any]:
     from cdktf_cdktf_provider_google.compute_subnetwork import ComputeSubnetwork
     from cdktf_cdktf_provider_google.provider import GoogleProvider
 
-    stack = TerraformStack(Testing.app(), "test")
+    from tests.conftest import new_app
+
+    stack = TerraformStack(new_app(), "test")
     GoogleProvider(stack, "google", project=PROJECT, region=REGION)
     network = ComputeNetwork(stack, "network", name="vpc", auto_create_subnetworks=False)
     ComputeSubnetwork(stack, "subnet", name="subnet", ip_cidr_range="10.10.0.0/20", network=network.id)

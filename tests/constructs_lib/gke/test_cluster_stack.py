@@ -1,14 +1,13 @@
-from cdktf import Testing
 
 from constructs_lib.gke.cluster_stack import GkeClusterStack
 from constructs_lib.specs.gke import GkeClusterSpec
 from constructs_lib.specs.network import NetworkSpec
-from tests.conftest import TEST_PROJECT, only_resource, resource_by_path, synth
+from tests.conftest import TEST_PROJECT, new_app, only_resource, resource_by_path, synth
 
 
 def _stack(naming, **options):
     return GkeClusterStack(
-        Testing.app(), "serving-cluster", project_id=TEST_PROJECT, region="europe-west1",
+        new_app(), "serving-cluster", project_id=TEST_PROJECT, region="europe-west1",
         regions=["europe-west1", "us-central1"], naming=naming, **options,
     )
 

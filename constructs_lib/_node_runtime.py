@@ -30,15 +30,15 @@ from __future__ import annotations
 
 import atexit
 import functools
-import importlib.machinery
 import importlib.util
 import json
 import os
 import sys
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
+from constructs_lib import _import_hooks
 from constructs_lib._jsii_pins import JSII_VERSION, NAIVE_ENV, switched_off, switched_on
 
 DIRECT_ENV = "ML_SERVING_DIRECT_NODE"
@@ -103,8 +103,8 @@ def activate(environ: Mapping[str, str] | None = None) -> None:
     module = sys.modules.get(PROCESS_MODULE)
     if module is not None:
         patch(module)
-    elif not any(isinstance(finder, _PatchOnImport) for finder in sys.meta_path):
-        sys.meta_path.insert(0, _PatchOnImport())
+    else:
+        _import_hooks.install(_import_hooks.PatchAfterImport("jsii-process", PROCESS_MODULE.__eq__, patch, once=True))
 
 
 def prestart(environ: Mapping[str, str] | None = None) -> bool:
@@ -163,26 +163,6 @@ def patch(process_module: ModuleType, environ: Mapping[str, str] | None = None) 
     node_process.start, node_process.stop = start, stop
     node_process._ml_serving_direct = True
     return True
-
-
-class _PatchOnImport:
-    """Patches jsii's process module right after it is imported (by whoever imports it first)."""
-
-    def find_spec(self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None) -> Any:
-        if fullname != PROCESS_MODULE:
-            return None
-        sys.meta_path.remove(self)
-        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
-        if spec is None or spec.loader is None:
-            return spec
-        exec_module = spec.loader.exec_module
-
-        def exec_and_patch(module: ModuleType) -> None:
-            exec_module(module)
-            patch(module)
-
-        spec.loader.exec_module = exec_and_patch  # type: ignore[method-assign]
-        return spec
 
 
 def _embedded_dir() -> Path | None:

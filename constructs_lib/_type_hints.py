@@ -13,13 +13,13 @@ standard one). Off when ``ML_SERVING_NAIVE_IMPORT=1`` (the plain CDKTF baseline)
 
 from __future__ import annotations
 
-import importlib.machinery
 import os
 import sys
 import typing
 from types import ModuleType
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping
 
+from constructs_lib import _import_hooks
 from constructs_lib._jsii_pins import NAIVE_ENV, switched_off, switched_on
 
 SWITCH_ENV = "ML_SERVING_TYPE_HINT_CACHE"
@@ -90,25 +90,5 @@ def activate(environ: Mapping[str, str] | None = None) -> bool:
     for name, module in list(sys.modules.items()):
         if module is not None and _is_binding(name):
             patch(module_globals(module))
-    if not any(isinstance(finder, _PatchOnImport) for finder in sys.meta_path):
-        sys.meta_path.insert(0, _PatchOnImport())
+    _import_hooks.install(_import_hooks.PatchAfterImport("jsii-type-hints", _is_binding, lambda module: patch(module.__dict__)))
     return True
-
-
-class _PatchOnImport:
-    """Wraps the loader of every binding module so the module is patched right after it runs."""
-
-    def find_spec(self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None) -> Any:
-        if not _is_binding(fullname):
-            return None
-        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
-        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
-            return spec
-        exec_module = spec.loader.exec_module
-
-        def exec_and_patch(module: ModuleType) -> None:
-            exec_module(module)
-            patch(module.__dict__)  # the namespace the code ran in, whatever publish() put in sys.modules
-
-        spec.loader.exec_module = exec_and_patch  # type: ignore[method-assign]
-        return spec

@@ -275,7 +275,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             output["file"] = name
         config.workeroutput[_OUTPUT_KEY] = output  # type: ignore[attr-defined]
     elif _is_controller(config):
-        _run_for_workers(session)
+        _run_for_workers(session, exitstatus)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -286,7 +286,7 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
         node.config.stash.setdefault(_FROM_WORKERS, []).append(output)
 
 
-def _run_for_workers(session: pytest.Session) -> None:
+def _run_for_workers(session: pytest.Session, exitstatus: int) -> None:
     """The loop over every worker's stacks, reported as the ``terraform_loop`` test."""
     config = session.config
     outputs = config.stash.get(_FROM_WORKERS, [])
@@ -297,8 +297,9 @@ def _run_for_workers(session: pytest.Session) -> None:
             stacks.extend((test_id, stack) for test_id, stack in json.loads(path.read_text()))
             path.unlink(missing_ok=True)
     stream = config.stash.get(_STREAM, None)
-    if not any(output.get("selected") for output in outputs) or session.shouldfail or session.shouldstop:
-        if stream is not None:  # deselected (-k / -m), or the session stopped early (-x, --maxfail)
+    stopped = session.shouldfail or session.shouldstop or exitstatus == pytest.ExitCode.INTERRUPTED
+    if not any(output.get("selected") for output in outputs) or stopped:
+        if stream is not None:  # deselected (-k / -m), or the session stopped early (-x, --maxfail, Ctrl-C)
             stream.check.cancel()
             stream.close()
             shutil.rmtree(stream.workdir, ignore_errors=True)

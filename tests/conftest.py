@@ -1,7 +1,8 @@
 """Shared test harness: synthesize stacks into dicts, JSON snapshots, resource look-ups.
 
-The provider bindings are imported once per pytest process (they cost ~12 s); build stacks in
-fixtures and keep one process (no xdist).
+The provider bindings load lazily (``constructs_lib._fastimport``), so every pytest-xdist
+worker pays about a second for them; ``synth`` records each stack for the Terraform loop
+(tests/terraform_loop.py).
 """
 
 from __future__ import annotations

@@ -23,3 +23,14 @@ def switched_off(environ: Mapping[str, str], name: str) -> bool:
     """Whether a fast path that is on by default is turned off: ``name`` set to 0, false or no
     (``ML_SERVING_DIRECT_NODE=0``, ``ML_SERVING_LAZY_NODE=0``)."""
     return environ.get(name, "1") in ("0", "false", "no")
+
+
+def naive_reason(environ: Mapping[str, str]) -> str | None:
+    """``"ML_SERVING_NAIVE_IMPORT=1 (the plain CDKTF baseline)"`` when that run is asked for (every
+    fast path then stands aside), else None."""
+    return f"{NAIVE_ENV}={environ[NAIVE_ENV]} (the plain CDKTF baseline)" if switched_on(environ, NAIVE_ENV) else None
+
+
+def off_reason(environ: Mapping[str, str], name: str) -> str | None:
+    """``"<name>=<value>"`` when the fast path switch ``name`` is turned off, else None."""
+    return f"{name}={environ[name]}" if switched_off(environ, name) else None

@@ -39,7 +39,7 @@ from types import ModuleType
 from typing import Any, Mapping
 
 from constructs_lib import _import_hooks
-from constructs_lib._jsii_pins import JSII_VERSION, NAIVE_ENV, switched_off, switched_on
+from constructs_lib._jsii_pins import JSII_VERSION, naive_reason, off_reason, switched_off
 
 DIRECT_ENV = "ML_SERVING_DIRECT_NODE"
 """Set to 0 to let jsii start its wrapper process as shipped."""
@@ -81,10 +81,9 @@ def jsii_version() -> str | None:
 
 def skip_reason(environ: Mapping[str, str], version: str | None, platform: str = sys.platform) -> str | None:
     """Why the kernel must be started as jsii ships it, or None when it can be started directly."""
-    if switched_off(environ, DIRECT_ENV):
-        return f"{DIRECT_ENV}={environ[DIRECT_ENV]}"
-    if switched_on(environ, NAIVE_ENV):
-        return f"{NAIVE_ENV}={environ[NAIVE_ENV]} (the plain CDKTF baseline)"
+    switched = off_reason(environ, DIRECT_ENV) or naive_reason(environ)
+    if switched:
+        return switched
     if environ.get("JSII_RUNTIME"):
         return "JSII_RUNTIME names another runtime"
     if platform == "win32" or not hasattr(os, "posix_spawn"):

@@ -20,7 +20,7 @@ from types import ModuleType
 from typing import Any, Callable, Mapping
 
 from constructs_lib import _import_hooks
-from constructs_lib._jsii_pins import NAIVE_ENV, switched_off, switched_on
+from constructs_lib._jsii_pins import naive_reason, off_reason
 
 SWITCH_ENV = "ML_SERVING_TYPE_HINT_CACHE"
 PACKAGES = ("cdktf", "constructs", "cdktf_cdktf_provider_google", "cdktf_cdktf_provider_kubernetes")
@@ -75,11 +75,8 @@ def module_globals(module: ModuleType) -> dict[str, Any]:
 
 
 def skip_reason(environ: Mapping[str, str]) -> str | None:
-    if switched_on(environ, NAIVE_ENV):
-        return f"{NAIVE_ENV}={environ[NAIVE_ENV]} (the plain CDKTF baseline)"
-    if switched_off(environ, SWITCH_ENV):
-        return f"{SWITCH_ENV}={environ[SWITCH_ENV]}"
-    return None
+    """Why the binding modules keep the standard ``typing``, or None."""
+    return naive_reason(environ) or off_reason(environ, SWITCH_ENV)
 
 
 def activate(environ: Mapping[str, str] | None = None) -> bool:

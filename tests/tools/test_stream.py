@@ -74,7 +74,7 @@ def test_a_copy_only_adds_its_test_id_and_unmergeable_stacks_go_one_by_one(tmp_p
 
     assert started == [([["a"]], []), ([], [1])]
     assert (report.synthesized, report.unique, report.started_early) == (3, 2, 0)
-    assert check._unique[0].test_ids == ["t::a", "t::again"]
+    assert check._distinct.stacks[0].test_ids == ["t::a", "t::again"]
 
 
 def test_cancel_waits_for_the_running_check_and_drops_the_others(tmp_path, monkeypatch):

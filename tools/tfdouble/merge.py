@@ -54,7 +54,7 @@ import shutil
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from . import harness
 
@@ -101,17 +101,33 @@ def digest(stack: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(canonical(stack), sort_keys=True).encode()).hexdigest()
 
 
+class DistinctStacks:
+    """Distinct stacks in first-seen order (``stacks``), each with the ids of the tests that
+    produced it; stacks can keep coming (:mod:`.stream`)."""
+
+    def __init__(self) -> None:
+        self.stacks: list[UniqueStack] = []
+        self._by_digest: dict[str, UniqueStack] = {}
+
+    def add(self, test_id: str, stack: dict[str, Any]) -> UniqueStack | None:
+        """The new distinct stack, or None when an equal one was there (it gets the test id)."""
+        key = digest(stack)
+        known = self._by_digest.get(key)
+        if known is not None:
+            if test_id not in known.test_ids:
+                known.test_ids.append(test_id)
+            return None
+        unique = self._by_digest[key] = UniqueStack(key, canonical(stack), [test_id])
+        self.stacks.append(unique)
+        return unique
+
+
 def dedupe(synthesized: Iterable[tuple[str, dict[str, Any]]]) -> list[UniqueStack]:
     """Distinct stacks in first-seen order, each with the ids of the tests that produced it."""
-    by_digest: dict[str, UniqueStack] = {}
+    distinct = DistinctStacks()
     for test_id, stack in synthesized:
-        key = digest(stack)
-        unique = by_digest.get(key)
-        if unique is None:
-            unique = by_digest[key] = UniqueStack(key, canonical(stack))
-        if test_id not in unique.test_ids:
-            unique.test_ids.append(test_id)
-    return list(by_digest.values())
+        distinct.add(test_id, stack)
+    return distinct.stacks
 
 
 # ---------------------------------------------------------------------------------------------
@@ -832,7 +848,8 @@ def _stacks_named(text: str, merged: MergedConfig) -> set[int]:
 class Checker:
     workdir_root: Path
     report: LoopReport
-    unique: dict[int, UniqueStack]
+    #: the distinct stacks by index (``DistinctStacks.stacks``)
+    unique: Sequence[UniqueStack]
     #: run `terraform validate` before `plan` (plan runs the same validate walk itself)
     validate_first: bool = False
     #: share identical resources / data sources between the stacks of a merged configuration

@@ -57,10 +57,7 @@ class StreamingCheck:
         self.jobs = max(1, jobs)
         self.niceness = niceness
         self.report = merge.LoopReport()
-        #: configurations (and one-by-one sequences) started before ``finish``
-        self.started_early = 0
-        self._unique: dict[int, merge.UniqueStack] = {}
-        self._by_digest: dict[str, int] = {}
+        self._distinct = merge.DistinctStacks()
         self._pending: list[merge.PrefixedStack] = []
         self._pending_blocks = 0
         self._singles: list[int] = []
@@ -74,15 +71,10 @@ class StreamingCheck:
         `start` is False (everything is there: ``finish`` comes next)."""
         for test_id, stack in synthesized:
             self.report.synthesized += 1
-            key = merge.digest(stack)
-            index = self._by_digest.get(key)
-            if index is not None:
-                test_ids = self._unique[index].test_ids
-                if test_id not in test_ids:
-                    test_ids.append(test_id)
+            unique = self._distinct.add(test_id, stack)
+            if unique is None:
                 continue
-            index = self._by_digest[key] = len(self._unique)
-            unique = self._unique[index] = merge.UniqueStack(key, merge.canonical(stack), [test_id])
+            index = len(self._distinct.stacks) - 1
             if not self.merge_stacks or merge.merge_blocker(unique.config) is not None:
                 self._singles.append(index)
             else:
@@ -102,11 +94,10 @@ class StreamingCheck:
         for future in self._futures:
             self.report.absorb(future.result())
         self._close()
-        self.report.unique = len(self._unique)
+        self.report.unique = len(self._distinct.stacks)
         now = time.monotonic()
         self.report.seconds = now - (self._first_start or finishing)
         self.report.seconds_after_finish = now - finishing
-        self.report.started_early = self.started_early
         return self.report
 
     def cancel(self) -> None:
@@ -123,7 +114,7 @@ class StreamingCheck:
         if keep_last and groups:
             self._pending = groups.pop()
             self._pending_blocks = sum(stack.blocks for stack in self._pending)
-            self.started_early += len(groups)
+            self.report.started_early += len(groups)
         else:
             self._pending, self._pending_blocks = [], 0
         for group in groups:
@@ -138,7 +129,7 @@ class StreamingCheck:
 
     def _check(self, groups: list[list[merge.PrefixedStack]], singles: list[int]) -> merge.LoopReport:
         part = merge.LoopReport()
-        checker = merge.Checker(self.root, part, self._unique, validate_first=self.validate_first,
+        checker = merge.Checker(self.root, part, self._distinct.stacks, validate_first=self.validate_first,
                                  dedupe_blocks=self.dedupe_blocks, dir_numbers=self._numbers,
                                  niceness=self.niceness)
         for group in groups:

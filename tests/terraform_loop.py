@@ -265,10 +265,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     if _is_worker(config):
         output: dict[str, Any] = {"selected": config.stash.get(_SELECTED, False), "file": None}
-        stacks = collect_synthesized(config)
         if config.workerinput.get(_STREAM_KEY):  # type: ignore[attr-defined]
             _flush(config, final=True)
-        elif output["selected"] and stacks:
+        elif output["selected"] and (stacks := collect_synthesized(config)):
             handle, name = tempfile.mkstemp(prefix="terraform-loop-stacks-", suffix=".json")
             with os.fdopen(handle, "w") as file:
                 json.dump(stacks, file)

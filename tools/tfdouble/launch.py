@@ -7,8 +7,8 @@ Argument vector: ``<zygote socket> <python> <provider> [server args...]``.
   and stdin/stdout/stderr file descriptors; it forks a pre-loaded plugin process that writes the
   go-plugin handshake straight to *our* stdout. We stay alive as the process Terraform knows,
   wait for the plugin's exit status and exit with it. The plugin takes our niceness (a launcher
-  started under ``nice`` gets a plugin under the same ``nice``, as the direct start would). If we are killed, the plugin notices the
-  closed connection and exits too.
+  started under ``nice`` gets a plugin under the same ``nice``, as the direct start would). If
+  we are killed, the plugin notices the closed connection and exits too.
 * Otherwise (no zygote, ``TFDOUBLE_ZYGOTE=0``, or any hiccup before the fork) ``exec`` the
   plugin server directly: slower (~0.3 s of imports), same behaviour.
 """

@@ -11,8 +11,9 @@ plugin server (see :mod:`.launch` for the launcher side).
   in the terminal does not reach it) but stays in the starter's session: with the kernel's
   autogroup scheduling a new session is a scheduling group of its own, where ``nice`` of the
   plugins it forks would no longer count against the processes of the session that runs
-  Terraform (the test suite's loop runs Terraform and the plugins under ``nice``). ``TFDOUBLE_ZYGOTE=0`` disables it (launchers then
-  start the server directly, which is always the fallback anyway).
+  Terraform (the test suite's loop runs Terraform and the plugins under ``nice``).
+  ``TFDOUBLE_ZYGOTE=0`` disables it (launchers then start the server directly, which is always
+  the fallback anyway).
 * Code changes are picked up: the zygote reports a key over the sources it loaded, and
   :func:`ensure` replaces a zygote whose key differs from the current sources.
 

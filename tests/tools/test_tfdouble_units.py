@@ -10,6 +10,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -240,6 +241,41 @@ def test_mirror_install_layout_and_idempotence(tmp_path):
     mirror.install(tmp_path, warm_cache=False)
     assert exe.stat().st_mtime_ns == stamp
     assert installed.env()["TF_CLI_CONFIG_FILE"] == str(installed.cli_config)
+
+
+def test_mirror_install_from_threads_at_once_into_a_fresh_home(tmp_path, monkeypatch):
+    """The Terraform loop's threads may each install the mirror into a fresh TFDOUBLE_HOME.
+
+    Every rename waits until both threads have written their temporary file, so each writes while
+    the other's is still there (a temporary name made of the pid alone was shared by both, and the
+    second rename failed with FileNotFoundError).
+    """
+    both_written = threading.Barrier(2, timeout=10)
+    rename = os.replace
+
+    def replace_when_both_wrote(src, dst):
+        both_written.wait()
+        rename(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace_when_both_wrote)
+    errors: list[BaseException] = []
+
+    def install() -> None:
+        try:
+            mirror.install(tmp_path / "home", warm_cache=False)
+        except BaseException as error:  # noqa: BLE001 - reported by the assert below
+            errors.append(error)
+
+    threads = [threading.Thread(target=install) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    installed = mirror.Mirror((tmp_path / "home").resolve())
+    assert os.access(installed.executable(catalog.get("google")), os.X_OK)
+    assert installed.cli_config.read_text() == mirror.cli_config_text(installed.mirror_dir)
+    assert [p.name for p in (tmp_path / "home").rglob("*.tmp")] == []
 
 
 def test_offline_config_drops_backend_and_serves_remote_state_defaults():

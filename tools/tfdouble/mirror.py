@@ -24,7 +24,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import catalog
+from . import catalog, schema
 from .schema import REPO_ROOT
 
 DEFAULT_HOME = REPO_ROOT / ".tfharness"
@@ -91,10 +91,7 @@ def _write_if_changed(path: Path, text: str, mode: int = 0o644) -> None:
             return
     except OSError:
         pass
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    tmp.chmod(mode)
-    os.replace(tmp, path)
+    schema.write_atomic(path, text.encode(), mode)
 
 
 def launcher_script(spec: catalog.ProviderSpec, home: Path, python: str) -> str:
@@ -150,8 +147,6 @@ def install(home: Path | None = None, python: str | None = None, warm_cache: boo
         _write_if_changed(mirror.executable(spec), launcher_script(spec, home, python), 0o755)
     _write_if_changed(mirror.cli_config, cli_config_text(mirror.mirror_dir))
     if warm_cache:
-        from . import schema
-
         for name in catalog.PROVIDERS:
             schema.load(name, mirror.cache_dir)
     return mirror

@@ -214,12 +214,18 @@ def _cache_key(spec: catalog.ProviderSpec, descriptions: bool) -> str:
     return f"{spec.name}-{spec.version}-{digest}-f{CACHE_FORMAT}{'d' if descriptions else ''}"
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".")
+def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Write `path` through a temporary file of its own in the same folder, then rename it.
+
+    Readers see the old file or the new one, never part of one; writers in several processes or
+    threads at once each get a unique temporary name (a name made of the pid alone collided
+    between the Terraform loop's threads).
+    """
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -253,8 +259,8 @@ def _load(spec: catalog.ProviderSpec, directory: Path, descriptions: bool) -> Pr
     response, index = translate(dump, spec, descriptions)
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        _write_atomic(pb_path, response)
-        _write_atomic(idx_path, marshal.dumps(index))
+        write_atomic(pb_path, response)
+        write_atomic(idx_path, marshal.dumps(index))
     except OSError:
         pass  # read-only checkout: serve from memory
     return ProviderSchema(spec, response, index)

@@ -37,6 +37,7 @@ from constructs_lib.iam import grant_id, grantee_member
 from constructs_lib.interfaces import CacheConnection, Grant, Grantee
 from constructs_lib.labels import apply_common_labels
 from constructs_lib.naming import Naming
+from constructs_lib.network import check_served
 from constructs_lib.specs.cache import INSTANCE_NAME_MAX, CacheSpec
 from constructs_lib.values import check_unique, is_token
 
@@ -81,11 +82,7 @@ class InferenceCache(Construct):
         regions = list(network.regions if regions is None else regions)
         if not regions:
             raise ConfigurationError("regions", regions, "at least one cache region is required")
-        for index, region in enumerate(regions):
-            if region not in network.regions:
-                raise ConfigurationError(
-                    f"regions[{index}]", region, f"must be one of the serving network's regions: {', '.join(network.regions)}"
-                )
+        check_served(network, regions, "regions")
         check_unique(regions, "regions", "region")
         if spec.mode == "cluster" and spec.cluster.zone_distribution == "SINGLE_ZONE":
             missing = [r for r in regions if r not in spec.cluster.zones]

@@ -38,7 +38,21 @@ from constructs_lib.regions import check_region
 from constructs_lib.specs.network import HEALTH_CHECK_RANGES, IAP_RANGE, FlowLogsSpec, NetworkSpec, plan_subnets
 from constructs_lib.values import check_unique
 
-__all__ = ["HEALTH_CHECK_RANGES", "NetworkReference", "ServingNetwork", "add_nat", "add_subnet"]
+__all__ = ["HEALTH_CHECK_RANGES", "NetworkReference", "ServingNetwork", "add_nat", "add_subnet", "check_served"]
+
+
+def check_served(network: Any, regions: str | Sequence[str], field: str, *, why: str = "") -> None:
+    """Fail unless every region in `regions` (one region, or a non-empty list) has a subnet of
+    `network` (a ``ServingNetwork`` or ``NetworkReference``): the one error every construct that
+    places resources in the network's regions gives, naming the regions it has and those it lacks."""
+    wanted = [regions] if isinstance(regions, str) else list(regions)
+    outside = [region for region in wanted if region not in network.regions]
+    if wanted and not outside:
+        return
+    message = f"must be among the network's regions ({', '.join(network.regions)})"
+    if outside and not isinstance(regions, str):
+        message += f"; not served: {', '.join(outside)}"
+    raise ConfigurationError(field, regions if isinstance(regions, str) else wanted, message + (f": {why}" if why else ""))
 
 
 def add_subnet(
@@ -193,8 +207,7 @@ class ServingNetwork(Construct):
 
     def subnet_self_link(self, region: str) -> str:
         """Self link of the serving subnet of ``region``."""
-        if region not in self.subnets:
-            raise ConfigurationError("region", region, f"the network has no subnet there; its regions: {', '.join(self.subnets)}")
+        check_served(self, region, "region")
         return self.subnets[region].self_link
 
     def subnet_id(self, region: str) -> str:

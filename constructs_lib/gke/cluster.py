@@ -45,7 +45,7 @@ from constructs_lib.gke.node_pool import NodePool
 from constructs_lib.identity import ServiceIdentity, derived_account_id
 from constructs_lib.labels import apply_common_labels
 from constructs_lib.naming import Naming
-from constructs_lib.network import ServingNetwork, add_nat, add_subnet
+from constructs_lib.network import ServingNetwork, add_nat, add_subnet, check_served
 from constructs_lib.regions import check_zone, zones_of
 from constructs_lib.specs.gke import CLUSTER_NAME_MAX, GkeClusterSpec, NodePoolSpec
 from constructs_lib.values import check_unique
@@ -94,8 +94,7 @@ class ServingCluster(Construct):
         spec: GkeClusterSpec | None = None,
     ) -> None:
         spec = spec or GkeClusterSpec()
-        if region not in network.regions:
-            raise ConfigurationError("region", region, f"must be one of the network's regions ({', '.join(network.regions)}): the cluster uses its Cloud Router")
+        check_served(network, region, "region", why="the cluster uses its Cloud Router")
         zones = spec.zones or zones_of(region)[:3]
         for index, zone in enumerate(zones):
             check_zone(zone, region, f"cluster.zones[{index}]")

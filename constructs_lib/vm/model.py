@@ -13,8 +13,8 @@ from typing import Any, Sequence
 
 from constructs import Construct
 
-from constructs_lib.errors import ConfigurationError
 from constructs_lib.naming import Naming
+from constructs_lib.network import check_served
 from constructs_lib.specs.model import ModelSpec
 from constructs_lib.vm.autoscaler import FleetAutoscaler
 from constructs_lib.vm.fleet import ModelServerFleet, check_vm_model, fleet_identity
@@ -41,12 +41,7 @@ class VmModel(Construct):
         cache: Any = None,
     ) -> None:
         check_vm_model(model)
-        outside = [region for region in regions if region not in network.regions]
-        if not regions or outside:
-            raise ConfigurationError(
-                f"models[{model.name}].regions", list(regions),
-                f"must be regions of the network ({', '.join(network.regions)})" + (f"; not served: {', '.join(outside)}" if outside else ""),
-            )
+        check_served(network, regions, f"models[{model.name}].regions")
         super().__init__(scope, id_)
         self.model = model
         self.identity = fleet_identity(self, "identity", naming=naming, model=model)

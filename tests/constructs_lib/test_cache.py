@@ -337,7 +337,7 @@ def test_fails_when_labels_break_gcp_rules():
 
 
 def test_fails_when_a_cache_region_is_not_served_by_the_network(stack, naming):
-    with pytest.raises(ConfigurationError, match=r"^regions\[0\] = 'us-east1': must be one of the serving network's regions: europe-west1$"):
+    with pytest.raises(ConfigurationError, match=r"^regions = \['us-east1'\]: must be among the network's regions \(europe-west1\); not served: us-east1$"):
         _cache(stack, naming, cache_regions=["us-east1"])
 
 

@@ -3,7 +3,7 @@ from cdktf import TerraformOutput
 
 from constructs_lib.cache import InferenceCache
 from constructs_lib.errors import ConfigurationError
-from constructs_lib.network import HEALTH_CHECK_RANGES, NetworkReference, ServingNetwork
+from constructs_lib.network import HEALTH_CHECK_RANGES, NetworkReference, ServingNetwork, check_served
 from constructs_lib.specs.cache import CacheSpec
 from constructs_lib.specs.network import IAP_RANGE, FlowLogsSpec, NetworkSpec, RouteSpec, plan_subnets
 from tests.conftest import only_resource, resource_by_path, resources, synth
@@ -259,8 +259,24 @@ def test_network_id_and_subnet_references(stack, naming):
 @pytest.mark.parametrize("method", ["subnet_self_link", "subnet_id"])
 def test_fails_when_asking_for_the_subnet_of_an_unserved_region(stack, naming, method):
     network = _network(stack, naming, regions=("us-central1", "us-east1"))
-    with pytest.raises(ConfigurationError, match=r"^region = 'europe-west1': the network has no subnet there; its regions: us-central1, us-east1$"):
+    with pytest.raises(ConfigurationError, match=r"^region = 'europe-west1': must be among the network's regions \(us-central1, us-east1\)$"):
         getattr(network, method)("europe-west1")
+
+
+def test_check_served_is_the_one_region_rule_of_every_construct(stack, naming):
+    network = _network(stack, naming, regions=("us-central1", "us-east1"))
+    reference = NetworkReference(network=network, project_id="test-project-123")
+    for served in (network, reference):
+        check_served(served, ["us-east1", "us-central1"], "regions")
+        check_served(served, "us-east1", "region")
+    with pytest.raises(ConfigurationError) as caught:
+        check_served(reference, ("us-east1", "europe-west1", "asia-east1"), "models[m].regions")
+    assert str(caught.value) == ("models[m].regions = ['us-east1', 'europe-west1', 'asia-east1']: must be among the "
+                                 "network's regions (us-central1, us-east1); not served: europe-west1, asia-east1")
+    with pytest.raises(ConfigurationError, match=r"^regions = \[\]: must be among the network's regions \(us-central1, us-east1\)$"):
+        check_served(network, [], "regions")
+    with pytest.raises(ConfigurationError, match=r"^region = 'asia-east1': must be among the network's regions \(us-central1, us-east1\): why$"):
+        check_served(network, "asia-east1", "region", why="why")
 
 
 def test_network_reference_uses_deterministic_ids_of_the_other_stack(stack, naming):
@@ -271,7 +287,7 @@ def test_network_reference_uses_deterministic_ids_of_the_other_stack(stack, nami
     assert reference.subnet_id("us-central1") == reference.subnet_self_link("us-central1")
     assert (reference.regions, reference.fleet_tag, reference.naming) == (network.regions, network.fleet_tag, naming)
     assert reference.private_services_range_name == "ml-test-psa"
-    with pytest.raises(ConfigurationError, match=r"^region = 'us-east1': the network has no subnet there"):
+    with pytest.raises(ConfigurationError, match=r"^region = 'us-east1': must be among the network's regions \(us-central1\)$"):
         reference.subnet_id("us-east1")
     with pytest.raises(AttributeError):
         reference.subnets  # noqa: B018 - only the listed attributes are shared

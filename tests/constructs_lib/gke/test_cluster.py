@@ -575,7 +575,7 @@ def test_fails_when_authorized_networks_exceed_the_gke_limit():
 
 def test_fails_when_region_is_not_served_by_the_network(stack, naming):
     network = ServingNetwork(stack, "network", naming=naming, regions=["europe-west1"], spec=NetworkSpec())
-    with pytest.raises(ConfigurationError, match=r"region = 'us-east1': must be one of the network's regions \(europe-west1\)"):
+    with pytest.raises(ConfigurationError, match=r"^region = 'us-east1': must be among the network's regions \(europe-west1\): the cluster uses its Cloud Router$"):
         ServingCluster(stack, "cluster", network=network, naming=naming, project_id=TEST_PROJECT, region="us-east1")
 
 

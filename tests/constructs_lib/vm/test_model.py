@@ -201,14 +201,14 @@ def test_fails_when_a_region_is_outside_the_network(stack, naming):
     with pytest.raises(ConfigurationError) as caught:
         _vm_model(stack, naming, network=network, regions=("europe-west1", "us-east1"))
     assert str(caught.value) == (
-        "models[llama].regions = ['europe-west1', 'us-east1']: must be regions of the network (europe-west1); not served: us-east1"
+        "models[llama].regions = ['europe-west1', 'us-east1']: must be among the network's regions (europe-west1); not served: us-east1"
     )
     assert "\n" not in str(caught.value)
     assert caught.value.field == "models[llama].regions"
 
 
 def test_fails_when_no_region_is_given(stack, naming):
-    with pytest.raises(ConfigurationError, match=r"^models\[llama\].regions = \[\]: must be regions of the network \(europe-west1, us-central1\)$"):
+    with pytest.raises(ConfigurationError, match=r"^models\[llama\].regions = \[\]: must be among the network's regions \(europe-west1, us-central1\)$"):
         _vm_model(stack, naming, regions=())
 
 

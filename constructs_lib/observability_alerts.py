@@ -19,7 +19,7 @@ Facts the builders rely on (Cloud Monitoring docs; google provider 6.50 schema):
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from constructs import Construct
 
@@ -310,22 +310,29 @@ def _model_policy(
     )
 
 
+def _per_runtime(model: Any, *, vm: Callable[[str, str], Any], gke: Callable[[], Any]) -> list[Any]:
+    """The conditions of a fleet signal: one per instance group of a VM model (``vm(region, group)``:
+    a managed instance group is one time series per region), one for a GKE model's workload."""
+    if model.runtime == "vm":
+        return [vm(region, group) for region, group in model.instance_groups]
+    return [gke()]
+
+
 def _saturation(maker: PolicyMaker, model: Any, spec: ObservabilitySpec) -> None:
     alert = spec.saturation
     floor = max(1, math.ceil(alert.threshold * model.max_replicas))
     duration = api_duration(alert.duration)
-    if model.runtime == "vm":
-        conditions = [
-            threshold(f"{group} at {floor} or more of {model.max_replicas} VMs for {alert.duration}", mig_size(group, region),
-                      value=floor - 0.5, duration=duration, aligner="ALIGN_MIN")
-            for region, group in model.instance_groups
-        ]
-    else:
-        query = f"{hpa_replicas(model.cluster, model.cluster_location, model.namespace, model.name)} >= {floor}"
-        conditions = [promql(f"{model.name} at {floor} or more of {model.max_replicas} pods for {alert.duration}", query, duration)]
     _model_policy(
         maker, model.name, "saturation", alert.severity, f"replicas pinned at the maximum ({model.max_replicas})",
-        conditions=conditions,
+        conditions=_per_runtime(
+            model,
+            vm=lambda region, group: threshold(
+                f"{group} at {floor} or more of {model.max_replicas} VMs for {alert.duration}", mig_size(group, region),
+                value=floor - 0.5, duration=duration, aligner="ALIGN_MIN"),
+            gke=lambda: promql(
+                f"{model.name} at {floor} or more of {model.max_replicas} pods for {alert.duration}",
+                f"{hpa_replicas(model.cluster, model.cluster_location, model.namespace, model.name)} >= {floor}", duration),
+        ),
         runbook=_runbook(
             f"**{model.name}** has run at {floor} or more of its {model.max_replicas} replicas for {alert.duration}: it cannot scale out "
             "any further, so more traffic means queueing, latency and errors.",
@@ -339,22 +346,18 @@ def _saturation(maker: PolicyMaker, model: Any, spec: ObservabilitySpec) -> None
 
 def _gpu(maker: PolicyMaker, model: Any, alert: GpuAlertSpec, metric: str) -> None:
     percent = alert.threshold * 100
-    duration = api_duration(alert.duration)
-    if model.runtime == "vm":
-        conditions = [
-            threshold(f"{group} GPUs above {percent:g} % for {alert.duration}", vm_gpu(metric, group),
-                      value=percent, duration=duration, aligner="ALIGN_MEAN", reducer="REDUCE_MEAN")
-            for region, group in model.instance_groups
-        ]
-    else:
-        conditions = [threshold(
-            f"{model.name} GPU duty cycle above {percent:g} % for {alert.duration}",
-            gke_gpu(model.cluster, model.cluster_location, model.namespace, model.name),
-            value=percent, duration=duration, aligner="ALIGN_MEAN", reducer="REDUCE_MEAN",
-        )]
+
+    def busy(title: str, filter_: str) -> Any:
+        return threshold(title, filter_, value=percent, duration=api_duration(alert.duration), aligner="ALIGN_MEAN", reducer="REDUCE_MEAN")
+
     _model_policy(
         maker, model.name, "gpu-utilization", alert.severity, f"GPUs above {percent:g} % busy",
-        conditions=conditions,
+        conditions=_per_runtime(
+            model,
+            vm=lambda _region, group: busy(f"{group} GPUs above {percent:g} % for {alert.duration}", vm_gpu(metric, group)),
+            gke=lambda: busy(f"{model.name} GPU duty cycle above {percent:g} % for {alert.duration}",
+                             gke_gpu(model.cluster, model.cluster_location, model.namespace, model.name)),
+        ),
         runbook=_runbook(
             f"The GPUs of **{model.name}** averaged more than {percent:g} % busy for {alert.duration}: the fleet is at its throughput "
             "limit and latency will follow.",

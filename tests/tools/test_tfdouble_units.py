@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import marshal
 import os
 import shutil
 import socket
@@ -385,6 +386,24 @@ def test_the_plugin_runs_at_the_niceness_of_its_launcher(tmp_path, use_zygote):
         assert len(plugins) == 1 and _niceness(plugins[0]) == wanted
         _shutdown(address)
         assert proc.wait(timeout=15) == 0
+    finally:
+        zygote.stop(installed.home)
+
+
+@pytest.mark.parametrize("payload", [b"\xff\x00garbage", b"\x00", marshal.dumps(["not", "a", "dict"])],
+                         ids=["unreadable", "truncated", "not-a-dict"])
+def test_the_zygote_survives_a_malformed_request(tmp_path, payload):
+    installed = mirror.install(tmp_path / "home")
+    try:
+        assert zygote.ensure(installed.home)
+        pid = zygote.ping(installed.home)["pid"]
+        with socket.socket(socket.AF_UNIX) as conn:
+            conn.settimeout(5)
+            conn.connect(str(zygote.socket_path(installed.home)))
+            conn.sendall(len(payload).to_bytes(4, "big") + payload)
+            assert conn.recv(16) == b""  # dropped without an answer
+        assert zygote.ping(installed.home)["pid"] == pid
+        assert "zygote: bad request" in (installed.home / "zygote.log").read_text()
     finally:
         zygote.stop(installed.home)
 

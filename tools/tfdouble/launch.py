@@ -11,14 +11,17 @@ Argument vector: ``<zygote socket> <python> <provider> [server args...]``.
   we are killed, the plugin notices the closed connection and exits too.
 * Otherwise (no zygote, ``TFDOUBLE_ZYGOTE=0``, or any hiccup before the fork) ``exec`` the
   plugin server directly: slower (~0.3 s of imports), same behaviour.
+
+It runs for every plugin Terraform starts (two per provider configuration and plan), so it imports
+nothing but builtins and ``_socket``: the request is ``marshal``-ed (the zygote runs the same
+interpreter) and framed by hand; ``json``, ``socket`` and ``struct`` took ~11 ms of its ~18 ms.
 """
 
 from __future__ import annotations
 
-import json
+import _socket
+import marshal
 import os
-import socket
-import struct
 import sys
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -30,13 +33,14 @@ def _via_zygote(sock_path: str, server_args: list[str]) -> int | None:
     """Exit status of a zygote-forked plugin, or None if the zygote could not take the launch."""
     if os.environ.get("TFDOUBLE_ZYGOTE", "1") == "0" or not os.path.exists(sock_path):
         return None
-    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    conn = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         conn.settimeout(2.0)
         conn.connect(sock_path)
-        payload = json.dumps({"op": "spawn", "args": server_args, "env": dict(os.environ),
-                              "cwd": os.getcwd(), "nice": os.getpriority(os.PRIO_PROCESS, 0)}).encode()
-        socket.send_fds(conn, [struct.pack("!I", len(payload)) + payload], [0, 1, 2])
+        payload = marshal.dumps({"op": "spawn", "args": server_args, "env": dict(os.environ),
+                                 "cwd": os.getcwd(), "nice": os.getpriority(os.PRIO_PROCESS, 0)})
+        stdio = b"".join(fd.to_bytes(4, sys.byteorder, signed=True) for fd in (0, 1, 2))  # struct int[3]
+        conn.sendmsg([len(payload).to_bytes(4, "big") + payload], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, stdio)])
         if conn.recv(1) != b"F":  # the zygote acknowledges right before it forks
             return None
     except OSError:

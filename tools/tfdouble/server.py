@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import base64
 import datetime
+import functools
 import os
 import shutil
 import signal
@@ -177,12 +178,18 @@ def serve(provider_name: str, cache_dir: Path | None = None,
     os._exit(0)  # skip interpreter teardown (grpc threads); Terraform waits for our exit
 
 
-def main(argv: list[str] | None = None, report_exit: Callable[[int], None] | None = None) -> int:
+@functools.cache
+def argument_parser() -> argparse.ArgumentParser:
+    """The command line's parser, built once per process (the zygote builds it for its children)."""
     parser = argparse.ArgumentParser(prog="tfdouble", description=__doc__.split("\n")[0])
     parser.add_argument("provider", help="provider to impersonate: google or kubernetes")
     parser.add_argument("--cache-dir", type=Path, default=None,
                         help="translated-schema cache (default: $TFDOUBLE_CACHE_DIR or .tfharness/cache)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None, report_exit: Callable[[int], None] | None = None) -> int:
+    args = argument_parser().parse_args(argv)
     return serve(args.provider, args.cache_dir, report_exit)
 
 

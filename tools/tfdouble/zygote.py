@@ -17,8 +17,9 @@ plugin server (see :mod:`.launch` for the launcher side).
 * Code changes are picked up: the zygote reports a key over the sources it loaded, and
   :func:`ensure` replaces a zygote whose key differs from the current sources.
 
-Protocol on the socket: a request is a 4-byte big-endian length + JSON, sent with the client's
-stdin/stdout/stderr as SCM_RIGHTS. ``{"op": "ping"}`` -> JSON ``{"key", "pid"}``;
+Protocol on the socket: a request is a 4-byte big-endian length + a ``marshal``-ed dict (the
+launcher, which runs for every plugin, then imports no ``json``; zygote and launchers run the same
+interpreter), sent with the client's stdin/stdout/stderr as SCM_RIGHTS. ``{"op": "ping"}`` -> JSON ``{"key", "pid"}``;
 ``{"op": "quit"}``; ``{"op": "spawn", "args", "env", "cwd", "nice"}`` -> ``F`` (about to fork), then
 the child's exit status as ASCII digits, then EOF.
 """
@@ -28,6 +29,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import marshal
 import os
 import select
 import shutil
@@ -71,7 +73,7 @@ def _request(home: Path, message: dict, timeout: float = 2.0) -> bytes | None:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
             conn.settimeout(timeout)
             conn.connect(str(path))
-            payload = json.dumps(message).encode()
+            payload = marshal.dumps(message)
             conn.sendall(struct.pack("!I", len(payload)) + payload)
             reply = b""
             while chunk := conn.recv(4096):
@@ -140,9 +142,13 @@ def _preload(cache_dir: Path) -> None:
     import concurrent.futures.thread  # noqa: F401 - grpc.server's thread pool
 
     import grpc  # noqa: F401
-    from grpc import _server  # noqa: F401 - grpc.server() imports it on first call: once here, not per launch
+    from grpc import _server, _utilities  # noqa: F401 - imported by grpc.server() on first call: once here, not per launch
+    from google.protobuf import empty_pb2  # noqa: F401 - server._register's
+    from tf.gen import grpc_controller_pb2  # noqa: F401 - server._register's
 
     from . import catalog, force_new, provider, schema, server, tls  # noqa: F401
+
+    server.argument_parser()  # built once (~2 ms and a dozen regular expressions a launch)
 
     server.make_server_certificate()  # initializes cryptography's OpenSSL bindings
     for name in catalog.PROVIDERS:
@@ -158,7 +164,13 @@ def _read_request(conn: socket.socket) -> tuple[dict, list[int]]:
             raise ConnectionError("truncated request")
         data += chunk
     (length,) = struct.unpack("!I", data[:4])
-    return json.loads(data[4:4 + length]), list(fds)
+    try:
+        request = marshal.loads(data[4:4 + length])
+    except (EOFError, TypeError) as exc:
+        raise ValueError(f"unreadable request: {exc}") from exc
+    if not isinstance(request, dict):
+        raise ValueError(f"request is a {type(request).__name__}, not a dict")
+    return request, list(fds)
 
 
 def _child(conn: socket.socket, fds: list[int], request: dict) -> None:

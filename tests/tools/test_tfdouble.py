@@ -125,6 +125,31 @@ def test_backend_block_is_replaced_by_local_state(tmp_path, tf_mirror):
     assert "backend" not in json.loads((tmp_path / harness.CONFIG_NAME).read_text())["terraform"]
 
 
+@pytest.mark.parametrize("plugin_tls, handshake", [(None, "mTLS: no"), (True, "mTLS: yes")])
+def test_plugins_run_without_tls_unless_asked(tmp_path, tf_mirror, monkeypatch, plugin_tls, handshake):
+    """Terraform's AutoMTLS to the plugins is off by default (TF_DISABLE_PLUGIN_TLS), and the
+    double still serves it when it is on: the same plan either way."""
+    monkeypatch.delenv(harness.PLUGIN_TLS_ENV, raising=False)
+    log = tmp_path / "double.log"
+    tf = harness.OfflineTerraform(tmp_path / "work", mirror=tf_mirror, env={"TFDOUBLE_LOG": str(log)},
+                                  plugin_tls=plugin_tls)
+    tf.write_config(google_config())
+
+    assert harness.summarize(tf.plan())["add"] == 2
+    launches = [line for line in log.read_text().splitlines() if " launch (mTLS: " in line]
+    assert launches and all(handshake in line for line in launches), launches
+
+
+def test_plugin_tls_follows_the_environment_when_not_given(tmp_path, tf_mirror, monkeypatch):
+    tf = harness.OfflineTerraform(tmp_path / "work", mirror=tf_mirror)
+    monkeypatch.delenv(harness.PLUGIN_TLS_ENV, raising=False)
+    assert tf._env()["TF_DISABLE_PLUGIN_TLS"] == "1"
+    monkeypatch.setenv(harness.PLUGIN_TLS_ENV, "1")
+    assert "TF_DISABLE_PLUGIN_TLS" not in tf._env()
+    monkeypatch.setenv("TF_DISABLE_PLUGIN_TLS", "")  # a caller's own TF_* settings never leak in
+    assert "TF_DISABLE_PLUGIN_TLS" not in tf._env()
+
+
 # --------------------------------------------------------------------------------------------
 # mistakes are caught with Terraform's own messages
 

@@ -27,6 +27,11 @@ Defaults and why:
 * ``niceness`` > 0 runs Terraform (and, through the launcher, the plugin processes) under
   ``nice -n <niceness>``: the test suite's loop checks stacks while tests still run and takes
   only the CPU they leave idle.
+* Terraform talks to the plugins without TLS (``TF_DISABLE_PLUGIN_TLS=1``, Terraform's own
+  switch): they are local test doubles on a unix socket in a private (0700) directory, and the
+  per-launch certificates plus the encrypted relay cost about a quarter of the CPU of a plan with
+  many provider configurations. ``plugin_tls=True`` or ``TFDOUBLE_PLUGIN_TLS=1`` turn go-plugin's
+  AutoMTLS back on (the double serves it; the tests keep that path working).
 """
 
 from __future__ import annotations
@@ -50,6 +55,8 @@ UNAVAILABLE_REASON = "terraform CLI not found on PATH: offline Terraform checks 
 CONFIG_NAME = "main.tf.json"
 #: Go's GC target for Terraform when the environment does not set GOGC (module docstring).
 TERRAFORM_GOGC = "400"
+#: ``1`` turns Terraform's AutoMTLS to the plugins back on (module docstring).
+PLUGIN_TLS_ENV = "TFDOUBLE_PLUGIN_TLS"
 
 
 def terraform_available() -> bool:
@@ -163,6 +170,8 @@ class OfflineTerraform:
     filter_schema: bool = True
     #: > 0: run Terraform under ``nice -n niceness`` (lower CPU priority; ignored without `nice`).
     niceness: int = 0
+    #: Terraform's AutoMTLS to the plugin processes; None: on only if ``TFDOUBLE_PLUGIN_TLS=1``.
+    plugin_tls: bool | None = None
     #: Result of the last `plan` command (its human-readable output is in .stdout).
     last_plan: Result | None = field(default=None, init=False)
 
@@ -180,6 +189,9 @@ class OfflineTerraform:
                if not k.startswith("TF_") or k in ("TF_LOG", "TF_LOG_PATH") or k.startswith("TF_VAR_")}
         env.update(self.mirror.env())
         env.setdefault("GOGC", TERRAFORM_GOGC)
+        tls = self.plugin_tls if self.plugin_tls is not None else os.environ.get(PLUGIN_TLS_ENV) == "1"
+        if not tls:
+            env["TF_DISABLE_PLUGIN_TLS"] = "1"
         types = self.schema_types() if self.filter_schema else None
         if types is not None:
             env["TFDOUBLE_SCHEMA_TYPES"] = ",".join(sorted(types))

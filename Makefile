@@ -22,7 +22,7 @@ help:
 	@echo "make scan          synth everything, then checkov over every stack (zero failed checks; skips in .checkov.yaml)"
 	@echo "make review        the pull-request review locally: synth-diff, offline plan, plan report against REVIEW_BASE (origin/main)"
 	@echo "make force-new-data  regenerate tools/tfdouble's replacement rules from FORCE_NEW_SOURCE (the provider's force-new data)"
-	@echo "make bench         benchmarks: dev synth fast vs naive, config-error latency, two checkouts, suite time, scale series"
+	@echo "make bench         benchmarks: dev synth fast vs naive, config-error latency, two checkouts, suite time, scale series, plugin launches"
 
 # jsii prints Node 20's end-of-life banner when its runtime starts; the .pth file silences it for
 # every process of the venv, whatever a program imports first (`import cdktf` before our modules).
@@ -85,6 +85,7 @@ force-new-data: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(BIN)/python -m bench.bench_synth --suite-time
+	$(BIN)/python -m bench.bench_plugins
 
 clean:
 	rm -rf cdktf.out cdktf.out.examples .tfharness .pytest_cache

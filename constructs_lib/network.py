@@ -45,14 +45,15 @@ def check_served(network: Any, regions: str | Sequence[str], field: str, *, why:
     """Fail unless every region in `regions` (one region, or a non-empty list) has a subnet of
     `network` (a ``ServingNetwork`` or ``NetworkReference``): the one error every construct that
     places resources in the network's regions gives, naming the regions it has and those it lacks."""
-    wanted = [regions] if isinstance(regions, str) else list(regions)
+    single = isinstance(regions, str)
+    wanted = [regions] if single else list(regions)
     outside = [region for region in wanted if region not in network.regions]
     if wanted and not outside:
         return
     message = f"must be among the network's regions ({', '.join(network.regions)})"
-    if outside and not isinstance(regions, str):
+    if outside and not single:
         message += f"; not served: {', '.join(outside)}"
-    raise ConfigurationError(field, regions if isinstance(regions, str) else wanted, message + (f": {why}" if why else ""))
+    raise ConfigurationError(field, regions if single else wanted, message + (f": {why}" if why else ""))
 
 
 def add_subnet(

@@ -19,9 +19,10 @@ plugin server (see :mod:`.launch` for the launcher side).
 
 Protocol on the socket: a request is a 4-byte big-endian length + a ``marshal``-ed dict (the
 launcher, which runs for every plugin, then imports no ``json``; zygote and launchers run the same
-interpreter), sent with the client's stdin/stdout/stderr as SCM_RIGHTS. ``{"op": "ping"}`` -> JSON ``{"key", "pid"}``;
-``{"op": "quit"}``; ``{"op": "spawn", "args", "env", "cwd", "nice"}`` -> ``F`` (about to fork), then
-the child's exit status as ASCII digits, then EOF.
+interpreter), sent with the client's stdin/stdout/stderr as SCM_RIGHTS.
+``{"op": "ping"}`` -> JSON ``{"key", "pid"}``; ``{"op": "quit"}``;
+``{"op": "spawn", "args", "env", "cwd", "nice"}`` -> ``F`` (about to fork), then the child's exit
+status as ASCII digits, then EOF.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ Defaults and why:
 * Terraform talks to the plugins without TLS (``TF_DISABLE_PLUGIN_TLS=1``, Terraform's own
   switch): they are local test doubles on a unix socket in a private (0700) directory, and the
   per-launch certificates plus the encrypted relay cost about a third of the CPU of a plan with
-  many provider configurations (``bench/bench_plugins.py``: 0.63x without them). ``plugin_tls=True`` or ``TFDOUBLE_PLUGIN_TLS=1`` turn go-plugin's
+  many provider configurations (measured by ``bench/bench_plugins.py``). ``plugin_tls=True`` or ``TFDOUBLE_PLUGIN_TLS=1`` turn go-plugin's
   AutoMTLS back on (the double serves it; the tests keep that path working).
 """
 

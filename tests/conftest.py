@@ -25,9 +25,11 @@ from cdktf import App, TerraformStack, Testing  # noqa: E402
 from constructs_lib._google import provider as google_provider  # noqa: E402
 from constructs_lib.naming import Naming  # noqa: E402
 
-pytest_plugins = ["tests.terraform_loop"]
+pytest_plugins = ["tests.terraform_loop", "tests.entry_synth"]
 """After every other test, real Terraform validates and plans every stack the tests synthesized
-(tests/terraform_loop.py: merged into a few configurations, offline provider double)."""
+(tests/terraform_loop.py: merged into a few configurations, offline provider double); every
+environment synthesized once per session through ``python main.py`` and the cdktf CLI
+(tests/entry_synth.py)."""
 
 TEST_PROJECT = "test-project-123"
 TEST_REGION = "europe-west1"

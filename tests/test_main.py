@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from stacks.config import environment_files, load_environment
+from tests.entry_synth import EntrySynth
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = '\n[[models]]\nname = "resnet"\nimage = "us-docker.pkg.dev/p/r/server:1"\n'
@@ -22,13 +22,10 @@ def _run_main(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "main.py"], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=300)
 
 
-@pytest.fixture(scope="module")
-def synthesized_out(tmp_path_factory) -> Path:
-    """``python main.py`` once for the whole module: every environment file."""
-    tmp_path = tmp_path_factory.mktemp("main")
-    result = _run_main(tmp_path)
-    assert result.returncode == 0, result.stderr
-    return tmp_path / "cdktf.out"
+@pytest.fixture
+def synthesized_out(main_synth: EntrySynth) -> Path:
+    """``python main.py`` over every environment file, once per session (tests/entry_synth.py)."""
+    return main_synth.outdir
 
 
 @pytest.mark.slow
@@ -101,19 +98,14 @@ def test_unknown_environment_name_is_one_line(tmp_path: Path):
 
 
 @pytest.mark.slow
-def test_pinned_cdktf_cli_synth_matches_main(tmp_path: Path, synthesized_out: Path):
-    """`npx cdktf synth` (pinned cdktf-cli, after `npm ci`) writes the same stack JSON."""
-    cli = ROOT / "node_modules" / ".bin" / "cdktf"
-    if not cli.exists() or shutil.which("node") is None:
-        pytest.skip("cdktf-cli is not installed: run `npm ci` (the Makefile's test target does)")
-    environ = {**os.environ, "CHECKPOINT_DISABLE": "1", "CI": "1"}
-    result = subprocess.run([str(cli), "synth", "--output", str(tmp_path / "cli.out")], cwd=ROOT, env=environ,
-                            capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout + result.stderr
-    for stack_dir in (synthesized_out / "stacks").iterdir():
-        ours = (stack_dir / "cdk.tf.json").read_bytes()
-        theirs = (tmp_path / "cli.out" / "stacks" / stack_dir.name / "cdk.tf.json").read_bytes()
-        assert ours == theirs, f"{stack_dir.name}: cdktf synth differs from python main.py"
+def test_pinned_cdktf_cli_synth_matches_main(cli_synth: EntrySynth, synthesized_out: Path):
+    """`npx cdktf synth` (pinned cdktf-cli, after `npm ci`) writes the same stacks, byte for byte."""
+    ours = sorted(p.name for p in (synthesized_out / "stacks").iterdir())
+    assert sorted(p.name for p in (cli_synth.outdir / "stacks").iterdir()) == ours
+    for name in ours:
+        theirs = (cli_synth.outdir / "stacks" / name / "cdk.tf.json").read_bytes()
+        assert (synthesized_out / "stacks" / name / "cdk.tf.json").read_bytes() == theirs, \
+            f"{name}: cdktf synth differs from python main.py"
 
 
 @pytest.mark.slow

@@ -3,14 +3,14 @@
 Local state lives in ``state/<stack>.tfstate`` next to the output folder (``stacks.state``);
 these tests put a state file where the synthesized backend points and synthesize again with
 ``make synth``, ``make synth ENV=dev`` and the pinned cdktf CLI, then check that the file, and
-the stacks a narrowed synth did not name, are still there.
+the stacks a narrowed synth did not name, are still there. The first synth of every environment
+is the session's (tests/entry_synth.py), copied.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from stacks.state import local_state_path
+from tests.entry_synth import EntrySynth, private_copy, require_cdktf_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE = '{"version": 4, "serial": 7, "lineage": "keep-me", "resources": []}\n'
@@ -46,12 +47,10 @@ def _make(outdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return result
 
 
-@pytest.fixture(scope="module")
-def first_synth(tmp_path_factory) -> Path:
-    """``make synth`` once into a private output folder."""
-    outdir = tmp_path_factory.mktemp("state") / "cdktf.out"
-    _make(outdir)
-    return outdir
+@pytest.fixture
+def first_synth(main_synth: EntrySynth, tmp_path: Path) -> Path:
+    """A private copy of the session's synth of every environment (tests/entry_synth.py)."""
+    return private_copy(main_synth, tmp_path / "cdktf.out")
 
 
 @pytest.mark.slow
@@ -75,22 +74,12 @@ def test_state_survives_make_synth_and_narrowed_synths(first_synth: Path):
 
 
 @pytest.mark.slow
-def test_state_survives_the_cdktf_cli_synth(tmp_path: Path):
-    cli = ROOT / "node_modules" / ".bin" / "cdktf"
-    if not cli.exists() or shutil.which("node") is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("cdktf-cli is missing in CI: `make test` installs it (npm ci)")
-        pytest.skip("cdktf-cli is not installed: run `npm ci` (the Makefile's test target does)")
-    outdir = tmp_path / "cdktf.out"
-
-    def cli_synth() -> None:
-        result = subprocess.run([str(cli), "synth", "--output", str(outdir)], cwd=ROOT,
-                                env=_env(outdir, ML_SERVING_ENV="dev", CI="1"), capture_output=True, text=True, timeout=600)
-        assert result.returncode == 0, result.stdout + result.stderr
-
-    cli_synth()
+def test_state_survives_the_cdktf_cli_synth(cli_synth: EntrySynth, tmp_path: Path):
+    outdir = private_copy(cli_synth, tmp_path / "cdktf.out")
     state = _state_at_backend_path(outdir, "ml-serving-dev")
-    cli_synth()
+    result = subprocess.run([str(require_cdktf_cli()), "synth", "--output", str(outdir)], cwd=ROOT,
+                            env=_env(outdir, ML_SERVING_ENV="dev", CI="1"), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
     assert state.read_text() == STATE
 
 

@@ -48,6 +48,7 @@ from constructs_lib._fastimport import (
     submodule_names,
     unsupported_reason,
 )
+from tests.entry_synth import entry_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOGLE = _google.BINDINGS
@@ -620,24 +621,22 @@ def test_a_gke_synth_imports_only_the_kubernetes_submodules_it_uses(tmp_path):
     assert 0 < len(submodules) < len(submodule_names(_package_dir(_kubernetes.BINDINGS))) // 4
 
 
-def _synth_all(outdir: Path, **env: str) -> tuple[dict[str, bytes], str]:
-    run_env = {k: v for k, v in os.environ.items() if k not in (NAIVE_ENV, "ML_SERVING_ENV", "ML_SERVING_LAZY_NODE")}
-    run_env |= {"CDKTF_OUTDIR": str(outdir), "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"} | env
-    completed = subprocess.run([sys.executable, "main.py"], cwd=ROOT, env=run_env, capture_output=True, text=True)
-    assert completed.returncode == 0, completed.stderr
-    stacks = {path.parent.name: path.read_bytes() for path in sorted(outdir.glob("stacks/*/cdk.tf.json"))}
-    return stacks, completed.stderr
-
-
 @pytest.mark.slow
-def test_fast_and_naive_import_synthesize_byte_identical_stacks_for_every_environment(tmp_path):
+def test_fast_and_naive_import_synthesize_byte_identical_stacks_for_every_environment(main_synth, tmp_path):
     """Every environment, the GKE one included: its serving stack is built from the kubernetes
-    bindings, so both providers' lazy loaders are compared against their naive import."""
+    bindings, so both providers' lazy loaders are compared against their naive import. The fast
+    side is the session's ``python main.py`` (tests/entry_synth.py)."""
     environments = sorted(path.stem for path in (ROOT / "environments").glob("*.toml"))
-    fast, fast_stderr = _synth_all(tmp_path / "fast")
-    naive, _ = _synth_all(tmp_path / "naive", **{NAIVE_ENV: "1"})
-    assert "fast import of" not in fast_stderr and "lazy Node loading" not in fast_stderr
-    assert "could not load the lazy copy" not in fast_stderr
+    naive_out = tmp_path / "naive"
+    completed = subprocess.run([sys.executable, "main.py"], cwd=ROOT, env=entry_environment(naive_out, **{NAIVE_ENV: "1"}),
+                               capture_output=True, text=True)
+    assert completed.returncode == 0, completed.stderr
+    fast, naive = (
+        {path.parent.name: path.read_bytes() for path in sorted(outdir.glob("stacks/*/cdk.tf.json"))}
+        for outdir in (main_synth.outdir, naive_out)
+    )
+    assert "fast import of" not in main_synth.stderr and "lazy Node loading" not in main_synth.stderr
+    assert "could not load the lazy copy" not in main_synth.stderr
     assert len(fast) >= len(environments) > 0  # an environment yields one stack or more
     assert sorted(fast) == sorted(naive)
     for stack in naive:

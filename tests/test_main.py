@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,15 +10,15 @@ from pathlib import Path
 import pytest
 
 from stacks.config import environment_files, load_environment
-from tests.entry_synth import EntrySynth
+from tests.entry_synth import EntrySynth, entry_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = '\n[[models]]\nname = "resnet"\nimage = "us-docker.pkg.dev/p/r/server:1"\n'
 
 
 def _run_main(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    environ = {**os.environ, "CDKTF_OUTDIR": str(tmp_path / "cdktf.out"), **env}
-    return subprocess.run([sys.executable, "main.py"], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, "main.py"], cwd=ROOT, env=entry_environment(tmp_path / "cdktf.out", **env),
+                          capture_output=True, text=True, timeout=300)
 
 
 @pytest.fixture

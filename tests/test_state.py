@@ -10,7 +10,6 @@ is the session's (tests/entry_synth.py), copied.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,14 +17,12 @@ from pathlib import Path
 import pytest
 
 from stacks.state import local_state_path
-from tests.entry_synth import EntrySynth, private_copy, require_cdktf_cli
+from tests.entry_synth import EntrySynth, entry_environment, private_copy, require_cdktf_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE = '{"version": 4, "serial": 7, "lineage": "keep-me", "resources": []}\n'
 
 
-def _env(outdir: Path, **extra: str) -> dict[str, str]:
-    return {**os.environ, "CDKTF_OUTDIR": str(outdir), "CHECKPOINT_DISABLE": "1", **extra}
 
 
 def _state_at_backend_path(outdir: Path, stack: str) -> Path:
@@ -41,7 +38,7 @@ def _state_at_backend_path(outdir: Path, stack: str) -> Path:
 
 
 def _make(outdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(["make", "--no-print-directory", "synth", *args], cwd=ROOT, env=_env(outdir),
+    result = subprocess.run(["make", "--no-print-directory", "synth", *args], cwd=ROOT, env=entry_environment(outdir),
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     return result
@@ -78,7 +75,7 @@ def test_state_survives_the_cdktf_cli_synth(cli_synth: EntrySynth, tmp_path: Pat
     outdir = private_copy(cli_synth, tmp_path / "cdktf.out")
     state = _state_at_backend_path(outdir, "ml-serving-dev")
     result = subprocess.run([str(require_cdktf_cli()), "synth", "--output", str(outdir)], cwd=ROOT,
-                            env=_env(outdir, ML_SERVING_ENV="dev", CI="1"), capture_output=True, text=True, timeout=600)
+                            env=entry_environment(outdir, ML_SERVING_ENV="dev", CI="1"), capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     assert state.read_text() == STATE
 
@@ -89,7 +86,7 @@ def test_state_at_the_old_place_is_moved_out_of_the_output_folder(tmp_path: Path
     legacy = outdir / "stacks" / "ml-serving-dev" / "terraform.tfstate"
     legacy.parent.mkdir(parents=True)
     legacy.write_text(STATE)
-    result = subprocess.run([sys.executable, "main.py"], cwd=ROOT, env=_env(outdir, ML_SERVING_ENV="dev"),
+    result = subprocess.run([sys.executable, "main.py"], cwd=ROOT, env=entry_environment(outdir, ML_SERVING_ENV="dev"),
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     moved = tmp_path / "state" / "ml-serving-dev.tfstate"

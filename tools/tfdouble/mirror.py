@@ -25,9 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import catalog, schema
-from .schema import REPO_ROOT
 
-DEFAULT_HOME = REPO_ROOT / ".tfharness"
+DEFAULT_HOME = schema.REPO_ROOT / ".tfharness"
 _ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64", "i686": "386", "i386": "386"}
 
 
@@ -98,7 +97,7 @@ def launcher_script(spec: catalog.ProviderSpec, home: Path, python: str) -> str:
     """Shell launcher -> :mod:`.launch` under ``python -I -S`` (isolated, no site: ~10 ms), which
     hands the launch to the zygote or execs the server with `python` (``-I``, so no PYTHON*
     variables or user site can interfere)."""
-    bootstrap = (f"import sys; sys.path.insert(0, {str(REPO_ROOT)!r}); "
+    bootstrap = (f"import sys; sys.path.insert(0, {str(schema.REPO_ROOT)!r}); "
                  "from tools.tfdouble.launch import main; main(sys.argv[1:])")
     args = [str(home / "zygote.sock"), python, spec.name, "--cache-dir", str(home / "cache")]
     return ("#!/bin/sh\n"

@@ -5,10 +5,13 @@ hides behind a skip there. Tests marked ``terraform`` need the terraform CLI."""
 from __future__ import annotations
 
 import os
+import shutil
+from pathlib import Path
+from typing import Callable
 
 import pytest
 
-from tools.tfdouble import harness
+from tools.tfdouble import catalog, harness, mirror, schema
 
 
 def in_ci() -> bool:
@@ -27,3 +30,26 @@ def require(available: bool, reason: str) -> None:
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("terraform"):
         require(harness.terraform_available(), harness.UNAVAILABLE_REASON)
+
+
+@pytest.fixture(scope="session")
+def tfdouble_home_factory(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Path], Path]:
+    """Makes fresh harness homes whose schema cache already holds both translated schemas.
+
+    ``mirror.install`` translates the provider schemas into an empty cache (about half a second of
+    CPU); a test that needs a private home (its own zygote, its own lock-file hashes) gets the
+    translation made once per worker, hard-linked into its home's cache."""
+    translated = tmp_path_factory.mktemp("tfdouble-schemas")
+    for name in catalog.PROVIDERS:
+        schema.load(name, translated)
+
+    def make(home: Path) -> Path:
+        shutil.copytree(translated, mirror.Mirror(home).cache_dir, copy_function=os.link)
+        return home
+    return make
+
+
+@pytest.fixture
+def tfdouble_home(tmp_path: Path, tfdouble_home_factory: Callable[[Path], Path]) -> Path:
+    """A private harness home for this test, its schema cache filled (``tfdouble_home_factory``)."""
+    return tfdouble_home_factory(tmp_path / "home")

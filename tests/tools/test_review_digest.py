@@ -118,7 +118,7 @@ def test_cli_bad_input_is_a_one_line_error(tmp_path, capsys):
 
 @pytest.mark.terraform
 @pytest.mark.slow
-def test_planning_the_same_change_again_gives_the_same_digest(tmp_path):
+def test_planning_the_same_change_again_gives_the_same_digest(tmp_path, tfdouble_home):
     """What the deploy does: plan again and compare. Two plans of one change agree; a further
     edit does not."""
     base = {"terraform": {"required_providers": {"google": {"source": "google", "version": "6.50.0"}}},
@@ -126,7 +126,7 @@ def test_planning_the_same_change_again_gives_the_same_digest(tmp_path):
             "resource": {"google_redis_instance": {"cache": {"name": "c", "tier": "BASIC", "memory_size_gb": 1}}}}
     head = copy.deepcopy(base)
     head["resource"]["google_redis_instance"]["cache"]["tier"] = "STANDARD_HA"
-    tf = harness.OfflineTerraform(tmp_path / "work", mirror=mirror.install(tmp_path / "home"))
+    tf = harness.OfflineTerraform(tmp_path / "work", mirror=mirror.install(tfdouble_home))
     tf.write_config(base)
     tf.apply()
     tf.write_config(head)

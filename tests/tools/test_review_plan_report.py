@@ -86,13 +86,13 @@ def save(plans: Path, stack: str, plan: dict, config: dict) -> Path:
 
 
 @pytest.fixture(scope="module")
-def plans(tmp_path_factory) -> dict[str, Path]:
+def plans(tmp_path_factory, tfdouble_home_factory) -> dict[str, Path]:
     """create / update / delete / replace plans of the same resources, from one working dir."""
     root = tmp_path_factory.mktemp("review-plans")
     out = root / "plans"
     # A private harness home: the shared .tfharness mirror may be rewritten by a concurrent run
     # (another checkout, another interpreter), which would change the lock-file hashes mid-test.
-    tf = harness.OfflineTerraform(root / "work", mirror=mirror.install(root / "tfdouble-home"))
+    tf = harness.OfflineTerraform(root / "work", mirror=mirror.install(tfdouble_home_factory(root / "tfdouble-home")))
     found = {}
     tf.write_config(BASE)
     found["create"] = save(out, "ml-create", tf.plan(), BASE)
@@ -256,8 +256,8 @@ def test_missing_file_is_a_one_line_error(tmp_path, capsys, plans):
 # offline-plan: what the pull-request workflow runs without credentials
 
 
-def test_offline_plan_applies_base_then_plans_head(tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("TFDOUBLE_HOME", str(tmp_path / "tfdouble-home"))  # private mirror (see `plans`)
+def test_offline_plan_applies_base_then_plans_head(tmp_path, tfdouble_home, capsys, monkeypatch):
+    monkeypatch.setenv("TFDOUBLE_HOME", str(tfdouble_home))  # private mirror (see `plans`)
     for side, config in (("base", BASE), ("head", updated())):
         (tmp_path / side / "stacks" / "ml-serving-test").mkdir(parents=True)
         (tmp_path / side / "stacks" / "ml-serving-test" / "cdk.tf.json").write_text(json.dumps(config))

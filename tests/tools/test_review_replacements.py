@@ -84,8 +84,8 @@ def test_synth_diff_flags_force_new_changes_as_replacements(trees, capsys):
 
 @pytest.mark.terraform
 @pytest.mark.slow
-def test_offline_plan_and_plan_report_show_the_replacements(trees, tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("TFDOUBLE_HOME", str(tmp_path / "tfdouble-home"))  # a private mirror
+def test_offline_plan_and_plan_report_show_the_replacements(trees, tmp_path, tfdouble_home, capsys, monkeypatch):
+    monkeypatch.setenv("TFDOUBLE_HOME", str(tfdouble_home))  # a private mirror
 
     code, out, _ = run(capsys, "offline-plan", *trees, "--out", tmp_path / "plans", "--workdir", tmp_path / "work")
 

@@ -349,8 +349,8 @@ def _shutdown(address: str) -> None:
 
 
 @pytest.mark.parametrize("use_zygote", [True, False], ids=["zygote", "direct"])
-def test_launcher_serves_and_exits_on_shutdown(tmp_path, use_zygote):
-    installed = mirror.install(tmp_path / "home")
+def test_launcher_serves_and_exits_on_shutdown(tmp_path, tfdouble_home, use_zygote):
+    installed = mirror.install(tfdouble_home)
     try:
         if use_zygote:
             assert zygote.ensure(installed.home)
@@ -367,10 +367,10 @@ def test_launcher_serves_and_exits_on_shutdown(tmp_path, use_zygote):
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists() or shutil.which("nice") is None, reason="needs /proc and nice")
 @pytest.mark.parametrize("use_zygote", [True, False], ids=["zygote", "direct"])
-def test_the_plugin_runs_at_the_niceness_of_its_launcher(tmp_path, use_zygote):
+def test_the_plugin_runs_at_the_niceness_of_its_launcher(tmp_path, tfdouble_home, use_zygote):
     """A zygote-forked plugin takes the launcher's niceness, as the plugin started directly does:
     Terraform run under ``nice`` (the suite's loop beside the tests) gets niced plugins."""
-    installed = mirror.install(tmp_path / "home")
+    installed = mirror.install(tfdouble_home)
     wanted = min(19, os.getpriority(os.PRIO_PROCESS, 0) + 7)
     try:
         if use_zygote:
@@ -392,8 +392,8 @@ def test_the_plugin_runs_at_the_niceness_of_its_launcher(tmp_path, use_zygote):
 
 @pytest.mark.parametrize("payload", [b"\xff\x00garbage", b"\x00", marshal.dumps(["not", "a", "dict"])],
                          ids=["unreadable", "truncated", "not-a-dict"])
-def test_the_zygote_survives_a_malformed_request(tmp_path, payload):
-    installed = mirror.install(tmp_path / "home")
+def test_the_zygote_survives_a_malformed_request(tmp_path, tfdouble_home, payload):
+    installed = mirror.install(tfdouble_home)
     try:
         assert zygote.ensure(installed.home)
         pid = zygote.ping(installed.home)["pid"]
@@ -408,10 +408,10 @@ def test_the_zygote_survives_a_malformed_request(tmp_path, payload):
         zygote.stop(installed.home)
 
 
-def test_the_zygote_has_its_own_process_group_in_the_starters_session(tmp_path):
+def test_the_zygote_has_its_own_process_group_in_the_starters_session(tmp_path, tfdouble_home):
     """Not a session of its own: with autogroup scheduling that would be a scheduling group of its
     own, and its niced plugins would take a full share beside the tests (zygote module doc)."""
-    installed = mirror.install(tmp_path / "home")
+    installed = mirror.install(tfdouble_home)
     try:
         assert zygote.ensure(installed.home)
         pid = zygote.ping(installed.home)["pid"]
@@ -420,10 +420,10 @@ def test_the_zygote_has_its_own_process_group_in_the_starters_session(tmp_path):
         zygote.stop(installed.home)
 
 
-def test_terraform_runs_with_gogc_400_unless_the_environment_sets_it(tmp_path, monkeypatch):
+def test_terraform_runs_with_gogc_400_unless_the_environment_sets_it(tmp_path, tfdouble_home, monkeypatch):
     monkeypatch.setenv("TFDOUBLE_ZYGOTE", "0")
     monkeypatch.delenv("GOGC", raising=False)
-    tf = harness.OfflineTerraform(tmp_path / "work", mirror=mirror.install(tmp_path / "home"))
+    tf = harness.OfflineTerraform(tmp_path / "work", mirror=mirror.install(tfdouble_home))
 
     assert tf._env()["GOGC"] == harness.TERRAFORM_GOGC == "400"
     monkeypatch.setenv("GOGC", "150")
@@ -431,14 +431,14 @@ def test_terraform_runs_with_gogc_400_unless_the_environment_sets_it(tmp_path, m
 
 
 @pytest.mark.skipif(shutil.which("nice") is None, reason="needs nice")
-def test_terraform_runs_under_nice_when_asked(tmp_path, monkeypatch):
+def test_terraform_runs_under_nice_when_asked(tmp_path, tfdouble_home, monkeypatch):
     fake = tmp_path / "terraform"
     fake.write_text("#!/bin/sh\nnice\n")  # `nice` without arguments prints the niceness it runs at
     fake.chmod(0o755)
     monkeypatch.setattr(harness, "TERRAFORM", str(fake))
     monkeypatch.setenv("TFDOUBLE_ZYGOTE", "0")
     base = os.getpriority(os.PRIO_PROCESS, 0)
-    installed = mirror.install(tmp_path / "home")
+    installed = mirror.install(tfdouble_home)
 
     plain = harness.OfflineTerraform(tmp_path / "a", mirror=installed).run("version")
     niced = harness.OfflineTerraform(tmp_path / "b", mirror=installed, niceness=5).run("version")
@@ -446,8 +446,8 @@ def test_terraform_runs_under_nice_when_asked(tmp_path, monkeypatch):
     assert int(plain.stdout) == base and int(niced.stdout) == min(19, base + 5)
 
 
-def test_zygote_child_follows_a_killed_launcher(tmp_path):
-    installed = mirror.install(tmp_path / "home")
+def test_zygote_child_follows_a_killed_launcher(tmp_path, tfdouble_home):
+    installed = mirror.install(tfdouble_home)
     try:
         assert zygote.ensure(installed.home)
         proc = _launcher(installed, {})

@@ -24,6 +24,7 @@ from typing import Callable
 import pytest
 
 from constructs_lib._fastimport import LAZY_NODE_ENV, NAIVE_ENV
+from tests.tools.conftest import require
 
 ROOT = Path(__file__).resolve().parent.parent
 CDKTF_CLI = ROOT / "node_modules" / ".bin" / "cdktf"
@@ -49,12 +50,16 @@ def entry_environment(outdir: Path, **extra: str) -> dict[str, str]:
                       "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"} | extra
 
 
+def run_main(outdir: Path, **extra: str) -> subprocess.CompletedProcess[str]:
+    """``python main.py`` in the checkout, writing to ``outdir`` (:func:`entry_environment` plus ``extra``)."""
+    return subprocess.run([sys.executable, "main.py"], cwd=ROOT, env=entry_environment(outdir, **extra),
+                          capture_output=True, text=True, timeout=300)
+
+
 def require_cdktf_cli() -> Path:
-    """The pinned cdktf CLI; a skip that says why without it, a failure under ``CI=true``."""
-    if not CDKTF_CLI.exists() or shutil.which("node") is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("cdktf-cli is missing in CI: `make test` installs it (npm ci)")
-        pytest.skip("cdktf-cli is not installed: run `npm ci` (the Makefile's test target does)")
+    """The pinned cdktf CLI; a skip that says why without it, a failure in CI (``require``)."""
+    require(CDKTF_CLI.exists() and shutil.which("node") is not None,
+            "cdktf-cli is not installed: run `npm ci` (the Makefile's test target does)")
     return CDKTF_CLI
 
 
@@ -88,10 +93,7 @@ def _once(tmp_path_factory: pytest.TempPathFactory, name: str,
 @pytest.fixture(scope="session")
 def main_synth(tmp_path_factory: pytest.TempPathFactory) -> EntrySynth:
     """``python main.py`` over every environment file, as a user runs it."""
-    def run(outdir: Path) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "main.py"], cwd=ROOT, env=entry_environment(outdir),
-                              capture_output=True, text=True, timeout=300)
-    return _once(tmp_path_factory, "main-py", run)
+    return _once(tmp_path_factory, "main-py", run_main)
 
 
 @pytest.fixture(scope="session")

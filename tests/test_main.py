@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from stacks.config import environment_files, load_environment
-from tests.entry_synth import EntrySynth, entry_environment
+from tests.entry_synth import EntrySynth, run_main
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = '\n[[models]]\nname = "resnet"\nimage = "us-docker.pkg.dev/p/r/server:1"\n'
 
 
 def _run_main(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "main.py"], cwd=ROOT, env=entry_environment(tmp_path / "cdktf.out", **env),
-                          capture_output=True, text=True, timeout=300)
+    return run_main(tmp_path / "cdktf.out", **env)
 
 
 @pytest.fixture

@@ -11,18 +11,15 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from stacks.state import local_state_path
-from tests.entry_synth import EntrySynth, entry_environment, private_copy, require_cdktf_cli
+from tests.entry_synth import EntrySynth, entry_environment, private_copy, require_cdktf_cli, run_main
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE = '{"version": 4, "serial": 7, "lineage": "keep-me", "resources": []}\n'
-
-
 
 
 def _state_at_backend_path(outdir: Path, stack: str) -> Path:
@@ -86,8 +83,7 @@ def test_state_at_the_old_place_is_moved_out_of_the_output_folder(tmp_path: Path
     legacy = outdir / "stacks" / "ml-serving-dev" / "terraform.tfstate"
     legacy.parent.mkdir(parents=True)
     legacy.write_text(STATE)
-    result = subprocess.run([sys.executable, "main.py"], cwd=ROOT, env=entry_environment(outdir, ML_SERVING_ENV="dev"),
-                            capture_output=True, text=True, timeout=300)
+    result = run_main(outdir, ML_SERVING_ENV="dev")
     assert result.returncode == 0, result.stderr
     moved = tmp_path / "state" / "ml-serving-dev.tfstate"
     assert moved.read_text() == STATE and not legacy.exists()

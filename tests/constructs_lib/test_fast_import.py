@@ -48,7 +48,7 @@ from constructs_lib._fastimport import (
     submodule_names,
     unsupported_reason,
 )
-from tests.entry_synth import entry_environment
+from tests.entry_synth import run_main
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOGLE = _google.BINDINGS
@@ -628,8 +628,7 @@ def test_fast_and_naive_import_synthesize_byte_identical_stacks_for_every_enviro
     side is the session's ``python main.py`` (tests/entry_synth.py)."""
     environments = sorted(path.stem for path in (ROOT / "environments").glob("*.toml"))
     naive_out = tmp_path / "naive"
-    completed = subprocess.run([sys.executable, "main.py"], cwd=ROOT, env=entry_environment(naive_out, **{NAIVE_ENV: "1"}),
-                               capture_output=True, text=True)
+    completed = run_main(naive_out, **{NAIVE_ENV: "1"})
     assert completed.returncode == 0, completed.stderr
     fast, naive = (
         {path.parent.name: path.read_bytes() for path in sorted(outdir.glob("stacks/*/cdk.tf.json"))}

@@ -33,10 +33,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.zygote_cpu import REAP_WAIT_S, zygote_cpu_s, zygote_pid
+
 ROOT = Path(__file__).resolve().parent.parent
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-REAP_WAIT_S = 1.5
-"""The zygote reaps its children in a loop that wakes at least every second."""
 
 RUN_ONCE = """
 import json, sys, time
@@ -62,29 +61,6 @@ def make_stacks(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(stacks))
     print(f"wrote {len(stacks)} stacks to {path}", flush=True)
-
-
-def zygote_pid(home: Path) -> int | None:
-    """The zygote serving ``home``, found by its command line (any version of the harness)."""
-    for entry in Path("/proc").iterdir():
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if any(b"tools.tfdouble.zygote" in arg for arg in argv) and os.fsencode(home.resolve()) in argv:
-            return int(entry.name)
-    return None
-
-
-def zygote_cpu_s(home: Path) -> float:
-    """CPU seconds of the zygote under ``home`` and the plugins it reaped (0 when none runs)."""
-    pid = zygote_pid(home)
-    try:
-        with open(f"/proc/{pid}/stat") as stream:
-            fields = stream.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return sum(int(value) for value in fields[11:15]) / CLOCK_TICKS
 
 
 def python_of(checkout: Path) -> str:

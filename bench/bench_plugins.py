@@ -29,12 +29,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from tools.tfdouble import harness, mirror, zygote
+from bench.zygote_cpu import REAP_WAIT_S, zygote_cpu_s
+from tools.tfdouble import harness, mirror
 
 ROOT = Path(__file__).resolve().parent.parent
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-REAP_WAIT_S = 1.5
-"""The zygote reaps its children in a loop that wakes at least every second."""
 
 
 def config(providers: int, resources: int) -> dict:
@@ -49,16 +47,6 @@ def config(providers: int, resources: int) -> dict:
             networks[f"net_{index}_{number}"] = body
     return {"terraform": {"required_providers": {"google": {"source": "hashicorp/google", "version": "6.50.0"}}},
             "provider": {"google": blocks}, "resource": {"google_compute_network": networks}}
-
-
-def zygote_cpu_s(home: Path) -> float:
-    """CPU seconds of the zygote and the plugin processes it forked and reaped (0 without one)."""
-    running = zygote.ping(home)
-    if not running:
-        return 0.0
-    with open(f"/proc/{running['pid']}/stat") as stream:
-        fields = stream.read().rsplit(")", 1)[1].split()
-    return sum(int(value) for value in fields[11:15]) / CLOCK_TICKS  # utime stime cutime cstime
 
 
 def children_cpu_s() -> float:

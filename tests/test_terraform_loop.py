@@ -66,9 +66,11 @@ def project(tmp_path):
 
 
 def run_pytest(project: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
-    environ = {**os.environ, "PYTHONPATH": str(REPO), **env}
+    """A pytest session in ``project`` with only the plugins it uses: the installed ones
+    (hypothesis, syrupy, typeguard) cost about 0.15 s of imports in every process of it."""
+    environ = {**os.environ, "PYTHONPATH": str(REPO), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", **env}
     environ.pop("PYTEST_ADDOPTS", None)
-    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rs", *args],
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "xdist.plugin", "-rs", *args],
                           cwd=project, env=environ, capture_output=True, text=True, timeout=300)
 
 

@@ -121,6 +121,14 @@ def naming() -> Naming:
 
 
 @pytest.fixture
+def default_out(default_synth: str) -> dict[str, Any]:
+    """A private copy (tests may edit what they read) of the module's ``default_synth``: a
+    module-scoped fixture that builds the module's default stack and returns ``json.dumps`` of its
+    synth, so a dozen tests reading the defaults synthesize it once per module and worker."""
+    return json.loads(default_synth)
+
+
+@pytest.fixture
 def snapshot_json(snapshot):  # noqa: ANN001, ANN201 - syrupy's fixture
     """syrupy snapshot stored as one readable ``.json`` file per test case."""
     return snapshot.use_extension(JSONSnapshotExtension)

@@ -1,8 +1,11 @@
+import json
+
 import pytest
 
 from constructs_lib.errors import ConfigurationError
 from constructs_lib.gke.cluster import IMAGE_STREAMING_ROLE, NODE_ROLES, ServingCluster
 from constructs_lib.machines import machine_shape
+from constructs_lib.naming import Naming
 from constructs_lib.network import ServingNetwork
 from constructs_lib.specs.gke import (
     GkeClusterSpec,
@@ -15,7 +18,7 @@ from constructs_lib.specs.gke import (
     node_capacity,
 )
 from constructs_lib.specs.network import NetworkSpec
-from tests.conftest import TEST_PROJECT, only_resource, resource_by_path, resources, synth
+from tests.conftest import TEST_PROJECT, new_stack, only_resource, resource_by_path, resources, synth
 
 LABELS = {"app": "ml", "env": "test", "managed-by": "cdktf"}
 
@@ -31,10 +34,12 @@ def _pool(out, name):
     return resource_by_path(out, "google_container_node_pool", f"cluster/pool-{name}/default")
 
 
-@pytest.fixture
-def default_out(stack, naming):
-    _cluster(stack, naming)
-    return synth(stack)
+@pytest.fixture(scope="module")
+def default_synth():
+    """The default cluster on its network (``default_out``)."""
+    stack = new_stack()
+    _cluster(stack, Naming(app="ml", env="test"))
+    return json.dumps(synth(stack))
 
 
 # -- cluster defaults ------------------------------------------------------------------------

@@ -74,12 +74,14 @@ def _container(out):
     return _own(out, "kubernetes_deployment_v1")["spec"]["template"]["spec"]["container"][0]
 
 
-@pytest.fixture
-def default_out(stack, naming):
+@pytest.fixture(scope="module")
+def default_synth():
+    """The default workload on its cluster, read through a data source (``default_out``)."""
+    stack, naming = new_stack(), Naming(app="ml", env="test")
     cluster, store = _setup(stack, naming)
     ClusterAccess(stack, "kubernetes", cluster=cluster)
     _workload(stack, naming, cluster, store)
-    return synth(stack)
+    return json.dumps(synth(stack))
 
 
 # -- provider ----------------------------------------------------------------------------------

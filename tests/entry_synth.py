@@ -56,6 +56,13 @@ def run_main(outdir: Path, **extra: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=300)
 
 
+def run_cli(outdir: Path, **extra: str) -> subprocess.CompletedProcess[str]:
+    """``cdktf synth`` (the pinned CLI, :func:`require_cdktf_cli`) writing to ``outdir``, as CI runs it
+    (:func:`entry_environment` plus ``CI=1`` and ``extra``)."""
+    return subprocess.run([str(require_cdktf_cli()), "synth", "--output", str(outdir)], cwd=ROOT,
+                          env=entry_environment(outdir, CI="1", **extra), capture_output=True, text=True, timeout=600)
+
+
 def require_cdktf_cli() -> Path:
     """The pinned cdktf CLI; a skip that says why without it, a failure in CI (``require``)."""
     require(CDKTF_CLI.exists() and shutil.which("node") is not None,
@@ -99,9 +106,5 @@ def main_synth(tmp_path_factory: pytest.TempPathFactory) -> EntrySynth:
 @pytest.fixture(scope="session")
 def cli_synth(tmp_path_factory: pytest.TempPathFactory) -> EntrySynth:
     """``cdktf synth`` (the pinned CLI, after ``npm ci``) over every environment file."""
-    cli = require_cdktf_cli()
-
-    def run(outdir: Path) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(cli), "synth", "--output", str(outdir)], cwd=ROOT,
-                              env=entry_environment(outdir, CI="1"), capture_output=True, text=True, timeout=600)
-    return _once(tmp_path_factory, "cdktf-cli", run)
+    require_cdktf_cli()  # skip (or fail in CI) before taking the lock
+    return _once(tmp_path_factory, "cdktf-cli", run_cli)

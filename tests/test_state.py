@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from stacks.state import local_state_path
-from tests.entry_synth import EntrySynth, entry_environment, private_copy, require_cdktf_cli, run_main
+from tests.entry_synth import EntrySynth, entry_environment, private_copy, run_cli, run_main
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE = '{"version": 4, "serial": 7, "lineage": "keep-me", "resources": []}\n'
@@ -71,8 +71,7 @@ def test_state_survives_make_synth_and_narrowed_synths(first_synth: Path):
 def test_state_survives_the_cdktf_cli_synth(cli_synth: EntrySynth, tmp_path: Path):
     outdir = private_copy(cli_synth, tmp_path / "cdktf.out")
     state = _state_at_backend_path(outdir, "ml-serving-dev")
-    result = subprocess.run([str(require_cdktf_cli()), "synth", "--output", str(outdir)], cwd=ROOT,
-                            env=entry_environment(outdir, ML_SERVING_ENV="dev", CI="1"), capture_output=True, text=True, timeout=600)
+    result = run_cli(outdir, ML_SERVING_ENV="dev")
     assert result.returncode == 0, result.stdout + result.stderr
     assert state.read_text() == STATE
 

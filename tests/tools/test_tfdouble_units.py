@@ -349,7 +349,7 @@ def _shutdown(address: str) -> None:
 
 
 @pytest.mark.parametrize("use_zygote", [True, False], ids=["zygote", "direct"])
-def test_launcher_serves_and_exits_on_shutdown(tmp_path, tfdouble_home, use_zygote):
+def test_launcher_serves_and_exits_on_shutdown(tfdouble_home, use_zygote):
     installed = mirror.install(tfdouble_home)
     try:
         if use_zygote:
@@ -367,7 +367,7 @@ def test_launcher_serves_and_exits_on_shutdown(tmp_path, tfdouble_home, use_zygo
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists() or shutil.which("nice") is None, reason="needs /proc and nice")
 @pytest.mark.parametrize("use_zygote", [True, False], ids=["zygote", "direct"])
-def test_the_plugin_runs_at_the_niceness_of_its_launcher(tmp_path, tfdouble_home, use_zygote):
+def test_the_plugin_runs_at_the_niceness_of_its_launcher(tfdouble_home, use_zygote):
     """A zygote-forked plugin takes the launcher's niceness, as the plugin started directly does:
     Terraform run under ``nice`` (the suite's loop beside the tests) gets niced plugins."""
     installed = mirror.install(tfdouble_home)
@@ -392,7 +392,7 @@ def test_the_plugin_runs_at_the_niceness_of_its_launcher(tmp_path, tfdouble_home
 
 @pytest.mark.parametrize("payload", [b"\xff\x00garbage", b"\x00", marshal.dumps(["not", "a", "dict"])],
                          ids=["unreadable", "truncated", "not-a-dict"])
-def test_the_zygote_survives_a_malformed_request(tmp_path, tfdouble_home, payload):
+def test_the_zygote_survives_a_malformed_request(tfdouble_home, payload):
     installed = mirror.install(tfdouble_home)
     try:
         assert zygote.ensure(installed.home)
@@ -408,7 +408,7 @@ def test_the_zygote_survives_a_malformed_request(tmp_path, tfdouble_home, payloa
         zygote.stop(installed.home)
 
 
-def test_the_zygote_has_its_own_process_group_in_the_starters_session(tmp_path, tfdouble_home):
+def test_the_zygote_has_its_own_process_group_in_the_starters_session(tfdouble_home):
     """Not a session of its own: with autogroup scheduling that would be a scheduling group of its
     own, and its niced plugins would take a full share beside the tests (zygote module doc)."""
     installed = mirror.install(tfdouble_home)
@@ -446,7 +446,7 @@ def test_terraform_runs_under_nice_when_asked(tmp_path, tfdouble_home, monkeypat
     assert int(plain.stdout) == base and int(niced.stdout) == min(19, base + 5)
 
 
-def test_zygote_child_follows_a_killed_launcher(tmp_path, tfdouble_home):
+def test_zygote_child_follows_a_killed_launcher(tfdouble_home):
     installed = mirror.install(tfdouble_home)
     try:
         assert zygote.ensure(installed.home)
